@@ -1,0 +1,3 @@
+module hull
+
+go 1.26.8
