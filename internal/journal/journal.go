@@ -1,0 +1,230 @@
+// Package journal makes multi-step operations all-or-nothing, across
+// crashes. Each step records its undo as data (a kind and arguments) in a
+// small file before the next step runs; success removes the file. A
+// process that finds a journal whose owner is gone (its lock is free) runs
+// the undos in reverse, so a kill -9 at any point leaves things whole or
+// gone.
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Step is one recorded undo: a kind that names a registered handler, and
+// its arguments.
+type Step struct {
+	Kind string   `json:"kind"`
+	Args []string `json:"args,omitempty"`
+}
+
+// Record is what a journal file holds.
+type Record struct {
+	ID      string    `json:"id"`
+	Op      string    `json:"op"`
+	Subject string    `json:"subject"`
+	Started time.Time `json:"started"`
+	PID     int       `json:"pid"`
+	// Forward ops (delete) are finished, not undone, on recovery.
+	Forward bool   `json:"forward,omitempty"`
+	Undo    []Step `json:"undo"`
+}
+
+// Handler undoes one step. It must be idempotent: recovery may run a step
+// whose effect was already undone, or never happened.
+type Handler func(args []string) error
+
+// Journal is a directory of in-flight operations.
+type Journal struct {
+	dir      string
+	handlers map[string]Handler
+}
+
+// Open uses dir (created if needed) for journal files.
+func Open(dir string) (*Journal, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	return &Journal{dir: dir, handlers: map[string]Handler{}}, nil
+}
+
+// Handle registers the undo handler for a kind of step.
+func (j *Journal) Handle(kind string, h Handler) { j.handlers[kind] = h }
+
+// Op is one operation in flight. It holds an exclusive lock on its file so
+// that others can tell it is alive.
+type Op struct {
+	j    *Journal
+	f    *os.File
+	path string
+	rec  Record
+	done bool
+}
+
+// Begin starts an operation on a subject (a VM uuid).
+func (j *Journal) Begin(op, subject string) (*Op, error) {
+	id := fmt.Sprintf("%d-%s-%s", time.Now().UnixNano(), op, subject)
+	p := filepath.Join(j.dir, id+".json")
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal %s %s: %w", op, subject, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		os.Remove(p)
+		return nil, fmt.Errorf("journal lock %s: %w", p, err)
+	}
+	o := &Op{j: j, f: f, path: p, rec: Record{ID: id, Op: op, Subject: subject, Started: time.Now().UTC(), PID: os.Getpid()}}
+	if err := o.write(); err != nil {
+		o.release()
+		return nil, err
+	}
+	return o, nil
+}
+
+// SetForward marks the operation as one that recovery finishes rather
+// than undoes (deletion).
+func (o *Op) SetForward() error {
+	o.rec.Forward = true
+	return o.write()
+}
+
+// Record is the journal entry as written so far.
+func (o *Op) Record() Record { return o.rec }
+
+// Undo records how to undo the step just done. It is durable when it
+// returns.
+func (o *Op) Undo(kind string, args ...string) error {
+	if _, ok := o.j.handlers[kind]; !ok {
+		return fmt.Errorf("journal: no handler for %q", kind)
+	}
+	o.rec.Undo = append(o.rec.Undo, Step{Kind: kind, Args: args})
+	return o.write()
+}
+
+// write replaces the file's content in place (the lock is on the open
+// file, so it cannot be replaced by rename) and syncs it.
+func (o *Op) write() error {
+	b, err := json.Marshal(o.rec)
+	if err != nil {
+		return err
+	}
+	// A record only grows, so a torn write leaves a longer valid prefix
+	// or invalid JSON; recovery treats invalid JSON as "nothing to undo
+	// beyond what the subject's reconcile finds".
+	if _, err := o.f.WriteAt(b, 0); err != nil {
+		return fmt.Errorf("journal write: %w", err)
+	}
+	if err := o.f.Truncate(int64(len(b))); err != nil {
+		return fmt.Errorf("journal write: %w", err)
+	}
+	return o.f.Sync()
+}
+
+// Commit ends the operation successfully: its undos are dropped.
+func (o *Op) Commit() error {
+	if o.done {
+		return nil
+	}
+	o.done = true
+	return o.release()
+}
+
+// Rollback runs the recorded undos in reverse and ends the operation. It
+// is safe to call after Commit (it then does nothing), so callers can
+// `defer op.Rollback()`.
+func (o *Op) Rollback() error {
+	if o.done {
+		return nil
+	}
+	o.done = true
+	err := o.j.undo(o.rec)
+	if err != nil {
+		// Keep the file so a later recovery retries; drop our lock.
+		o.f.Close()
+		return err
+	}
+	return o.release()
+}
+
+func (o *Op) release() error {
+	err := os.Remove(o.path)
+	o.f.Close()
+	return err
+}
+
+func (j *Journal) undo(rec Record) error {
+	var errs []error
+	for i := len(rec.Undo) - 1; i >= 0; i-- {
+		s := rec.Undo[i]
+		h := j.handlers[s.Kind]
+		if h == nil {
+			errs = append(errs, fmt.Errorf("undo %s: no handler", s.Kind))
+			continue
+		}
+		if err := h(s.Args); err != nil {
+			errs = append(errs, fmt.Errorf("undo %s %s: %w", s.Kind, strings.Join(s.Args, " "), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Recover finds operations whose owner died and undoes them (or, for
+// forward operations, hands them to finish). It returns the records it
+// handled. Operations still owned by a live process are left alone.
+func (j *Journal) Recover(finish func(Record) error) ([]Record, error) {
+	ents, err := os.ReadDir(j.dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	names := make([]string, 0, len(ents))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".json") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	var done []Record
+	var errs []error
+	for _, n := range names {
+		p := filepath.Join(j.dir, n)
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			continue // finished meanwhile
+		}
+		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+			f.Close() // owner alive
+			continue
+		}
+		b, _ := os.ReadFile(p)
+		var rec Record
+		if json.Unmarshal(b, &rec) != nil {
+			// Torn before the first record landed: nothing was done
+			// that the record could name.
+			rec = Record{ID: strings.TrimSuffix(n, ".json")}
+		}
+		var rerr error
+		if rec.Forward && finish != nil {
+			rerr = finish(rec)
+		} else {
+			rerr = j.undo(rec)
+		}
+		if rerr != nil {
+			errs = append(errs, fmt.Errorf("recover %s: %w", rec.ID, rerr))
+			f.Close()
+			continue
+		}
+		os.Remove(p)
+		f.Close()
+		done = append(done, rec)
+	}
+	return done, errors.Join(errs...)
+}

@@ -1,0 +1,144 @@
+package journal
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+)
+
+func TestRollbackRunsUndosInReverse(t *testing.T) {
+	j, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	j.Handle("note", func(a []string) error { got = append(got, a[0]); return nil })
+	op, err := j.Begin("create", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"a", "b", "c"} {
+		if err := op.Undo("note", s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := op.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []string{"c", "b", "a"}) {
+		t.Fatalf("undo order %v", got)
+	}
+	if err := op.Rollback(); err != nil {
+		t.Fatal("second rollback:", err)
+	}
+}
+
+func TestCommitDropsUndos(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := Open(dir)
+	called := false
+	j.Handle("note", func([]string) error { called = true; return nil })
+	op, _ := j.Begin("create", "x")
+	op.Undo("note", "a")
+	if err := op.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	op.Rollback()
+	if called {
+		t.Fatal("undo ran after commit")
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("journal files left: %v", ents)
+	}
+}
+
+func TestUnknownKindRefused(t *testing.T) {
+	j, _ := Open(t.TempDir())
+	op, _ := j.Begin("create", "x")
+	defer op.Rollback()
+	if err := op.Undo("nope"); err == nil {
+		t.Fatal("unknown kind accepted")
+	}
+}
+
+func TestFailedUndoKeepsJournalForRetry(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := Open(dir)
+	fail := true
+	j.Handle("flaky", func([]string) error {
+		if fail {
+			return errors.New("busy")
+		}
+		return nil
+	})
+	op, _ := j.Begin("create", "x")
+	op.Undo("flaky")
+	if err := op.Rollback(); err == nil {
+		t.Fatal("want error")
+	}
+	fail = false
+	recs, err := j.Recover(nil)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("recover: %v %v", recs, err)
+	}
+}
+
+// TestRecoverAfterKill runs a child that records undos and dies with
+// SIGKILL; recovery in this process must run them.
+func TestRecoverAfterKill(t *testing.T) {
+	if os.Getenv("JOURNAL_CHILD") != "" {
+		j, _ := Open(os.Getenv("JOURNAL_CHILD"))
+		j.Handle("note", func([]string) error { return nil })
+		op, _ := j.Begin("create", "x")
+		op.Undo("note", "first")
+		op.Undo("note", "second")
+		p, _ := os.FindProcess(os.Getpid())
+		p.Kill()
+		select {}
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRecoverAfterKill$")
+	cmd.Env = append(os.Environ(), "JOURNAL_CHILD="+dir)
+	_ = cmd.Run()
+	j, _ := Open(dir)
+	var got []string
+	j.Handle("note", func(a []string) error { got = append(got, a[0]); return nil })
+	recs, err := j.Recover(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || !slices.Equal(got, []string{"second", "first"}) {
+		t.Fatalf("recovered %v, undid %v", recs, got)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "*")); len(m) != 0 {
+		t.Fatalf("left %v", m)
+	}
+}
+
+func TestRecoverLeavesLiveOps(t *testing.T) {
+	j, _ := Open(t.TempDir())
+	j.Handle("note", func([]string) error { return nil })
+	op, _ := j.Begin("create", "x")
+	op.Undo("note", "a")
+	recs, err := j.Recover(nil)
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("recovered a live op: %v %v", recs, err)
+	}
+	op.Commit()
+}
+
+func TestForwardOpsAreFinished(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := Open(dir)
+	op, _ := j.Begin("delete", "vm1")
+	op.SetForward()
+	op.f.Close() // simulate the owner dying: its lock goes with the fd
+	var finished []string
+	recs, err := j.Recover(func(r Record) error { finished = append(finished, r.Subject); return nil })
+	if err != nil || len(recs) != 1 || !slices.Equal(finished, []string{"vm1"}) {
+		t.Fatalf("%v %v %v", recs, finished, err)
+	}
+}

@@ -1,0 +1,35 @@
+package zone
+
+import specs "github.com/opencontainers/runtime-spec/specs-go"
+
+// deniedSyscalls reach past the zone's namespaces into the host kernel:
+// modules, kexec, swap, clocks, the kernel log, keyrings shared across
+// namespaces, BPF and perf (kernel introspection), and file handles that
+// bypass mount boundaries. They fail with EPERM inside a zone.
+var deniedSyscalls = []string{
+	"acct", "add_key", "adjtimex", "bpf", "clock_adjtime", "clock_settime",
+	"create_module", "delete_module", "finit_module", "get_kernel_syms",
+	"init_module", "ioperm", "iopl", "kcmp", "kexec_file_load",
+	"kexec_load", "keyctl", "lookup_dcookie", "move_pages",
+	"name_to_handle_at", "nfsservctl", "open_by_handle_at", "perf_event_open",
+	"pivot_root", "query_module", "quotactl", "request_key",
+	"settimeofday", "stime", "swapoff", "swapon", "_sysctl",
+	"syslog", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
+	"fanotify_init", "lsm_set_self_attr",
+}
+
+// Seccomp returns the zone's seccomp filter: everything allowed except the
+// syscalls above. The user namespace already confines what the rest can
+// touch; this closes what namespaces do not.
+func Seccomp() *specs.LinuxSeccomp {
+	eperm := uint(1)
+	return &specs.LinuxSeccomp{
+		DefaultAction: specs.ActAllow,
+		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64, specs.ArchARM},
+		Syscalls: []specs.LinuxSyscall{{
+			Names:    deniedSyscalls,
+			Action:   specs.ActErrno,
+			ErrnoRet: &eperm,
+		}},
+	}
+}
