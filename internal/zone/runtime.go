@@ -146,16 +146,29 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 	return err
 }
 
+// ExecOptions shape a process run inside a zone.
+type ExecOptions struct {
+	TTY  bool     // allocate a pty and proxy the caller's terminal
+	Env  []string // extra environment
+	Caps []string // capabilities beyond the zone's own (host-driven tasks only)
+	Cwd  string
+}
+
 // Exec returns a command that runs argv inside the container, in all its
-// namespaces and its cgroup. With tty the runtime allocates a pty and
-// proxies the caller's terminal.
-func (r *Runtime) Exec(ctx context.Context, id string, tty bool, env []string, argv []string) *exec.Cmd {
+// namespaces and its cgroup.
+func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions, argv []string) *exec.Cmd {
 	args := []string{"exec"}
-	if tty {
+	if o.TTY {
 		args = append(args, "--tty")
 	}
-	for _, e := range env {
+	for _, e := range o.Env {
 		args = append(args, "--env", e)
+	}
+	for _, c := range o.Caps {
+		args = append(args, "--cap", c)
+	}
+	if o.Cwd != "" {
+		args = append(args, "--cwd", o.Cwd)
 	}
 	args = append(args, id)
 	return r.cmd(ctx, append(args, argv...)...)

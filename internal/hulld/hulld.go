@@ -1,0 +1,186 @@
+// Package hulld is the node daemon: it re-adopts zones when it starts,
+// autoboots VMs, cleans up after zones whose init exited, keeps console
+// logs bounded and serves the node's API on a unix socket. Zones do not
+// depend on it: they keep running when it stops, crashes or is upgraded.
+package hulld
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"hull/internal/node"
+)
+
+// ConsoleMax bounds each zone's console log.
+const ConsoleMax = 1 << 20
+
+// Main runs hulld until SIGTERM or SIGINT.
+func Main(args []string, open func() (*node.Node, error), stderr io.Writer) int {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			fmt.Fprintln(stderr, "Usage: hulld\n\nThe hull node daemon. HULL_ROOT selects the node's state directory.")
+			return 0
+		}
+	}
+	n, err := open()
+	if err != nil {
+		log.Error("cannot open node", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, n, log); err != nil {
+		log.Error("hulld", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
+	sock := n.Socket()
+	// A socket left by a killed hulld is stale; a live one means another
+	// hulld owns this node.
+	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("another hulld is serving %s", sock)
+	}
+	os.Remove(sock)
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(sock)
+	os.Chmod(sock, 0o600)
+
+	adopted := n.Reconcile(ctx, log)
+	vms, _ := n.List()
+	running := 0
+	for _, v := range vms {
+		if v.State == "running" {
+			running++
+		}
+	}
+	log.Info("hulld started", "root", n.Root, "vms", len(vms), "running", running, "rebooted", len(adopted))
+	n.Autoboot(ctx, log)
+
+	srv := &http.Server{Handler: API(n), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(l)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("hulld stopping; zones keep running")
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		case <-tick.C:
+			n.Reconcile(ctx, log)
+			n.RotateConsoles(ConsoleMax)
+		}
+	}
+}
+
+// API is the node's HTTP API (JSON over the unix socket): the VM objects
+// and the lifecycle actions, as the CLI and, later, a headnode use them.
+func API(n *node.Node) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		reply(w, http.StatusOK, map[string]string{"ping": "pong"})
+	})
+	mux.HandleFunc("GET /vms", func(w http.ResponseWriter, r *http.Request) {
+		vms, err := n.List()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, http.StatusOK, vms)
+	})
+	mux.HandleFunc("GET /vms/{uuid}", func(w http.ResponseWriter, r *http.Request) {
+		v, err := n.Get(r.PathValue("uuid"))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("POST /vms", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		v, err := n.Create(r.Context(), b)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("POST /vms/{uuid}", func(w http.ResponseWriter, r *http.Request) {
+		uuid := r.PathValue("uuid")
+		var err error
+		switch r.URL.Query().Get("action") {
+		case "start":
+			err = n.Start(r.Context(), uuid)
+		case "stop":
+			err = n.Stop(r.Context(), uuid, r.URL.Query().Get("force") == "true", 0)
+		case "reboot":
+			err = n.Reboot(r.Context(), uuid, r.URL.Query().Get("force") == "true")
+		case "update":
+			b, rerr := io.ReadAll(io.LimitReader(r.Body, 8<<20))
+			if rerr != nil {
+				fail(w, rerr)
+				return
+			}
+			_, err = n.Update(r.Context(), uuid, b)
+		default:
+			reply(w, http.StatusBadRequest, map[string]string{"message": "unknown action"})
+			return
+		}
+		if err != nil && !errors.Is(err, node.ErrAlreadyRunning) && !errors.Is(err, node.ErrNotRunning) {
+			fail(w, err)
+			return
+		}
+		v, err := n.Get(uuid)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, http.StatusOK, v)
+	})
+	mux.HandleFunc("DELETE /vms/{uuid}", func(w http.ResponseWriter, r *http.Request) {
+		if err := n.Delete(r.Context(), r.PathValue("uuid")); err != nil {
+			fail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	return mux
+}
+
+func reply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func fail(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, node.ErrNoSuchVM) {
+		code = http.StatusNotFound
+	}
+	reply(w, code, map[string]string{"message": err.Error()})
+}

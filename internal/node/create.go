@@ -1,0 +1,237 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"hull/internal/image"
+	"hull/internal/journal"
+	"hull/internal/pool"
+	"hull/internal/vm"
+	"hull/internal/zone"
+)
+
+// registerUndos names every undo step the node records, so recovery in a
+// fresh process can run them.
+func (n *Node) registerUndos() {
+	ctx := context.Background()
+	n.Journal.Handle("ids", func(a []string) error { return n.IDs.Free(a[0]) })
+	n.Journal.Handle("dataset", func(a []string) error {
+		err := n.Pool.Destroy(a[0])
+		if errors.Is(err, pool.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
+	n.Journal.Handle("file", func(a []string) error {
+		err := os.Remove(a[0])
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	})
+	n.Journal.Handle("container", func(a []string) error { return n.cleanupContainer(ctx, a[0]) })
+	n.Journal.Handle("vm", func(a []string) error {
+		var v vm.VM
+		if err := json.Unmarshal([]byte(a[1]), &v); err != nil {
+			return err
+		}
+		return n.saveVM(&v)
+	})
+	n.Journal.Handle("live", func(a []string) error {
+		v, err := n.Get(a[0])
+		if err != nil || v.State != "running" {
+			return nil
+		}
+		return n.applyLive(ctx, v)
+	})
+}
+
+// finish completes a forward operation (delete) that a crashed process
+// left half-done.
+func (n *Node) finish(rec journal.Record) error {
+	switch rec.Op {
+	case "delete":
+		return n.deleteSteps(context.Background(), rec.Subject)
+	}
+	return nil
+}
+
+// Create makes a VM from a create payload: validated and defaulted like
+// SmartOS, its dataset cloned from the image, and booted when autoboot is
+// set. Any failure, or a crash at any point, leaves no trace.
+func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
+	v, err := vm.NormalizeCreate(payload, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if v.ImageUUID != "" {
+		if _, err := n.Images.Get(v.ImageUUID); err != nil {
+			if errors.Is(err, image.ErrNotInstalled) {
+				return nil, fmt.Errorf("image %s is not installed (imgadm install or import it first)", v.ImageUUID)
+			}
+			return nil, err
+		}
+	}
+	v.Zonepath = n.Zonepath(v.UUID)
+	unlock, err := n.lock(v.UUID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(n.vmFile(v.UUID)); err == nil {
+		return nil, fmt.Errorf("VM with uuid %s already exists", v.UUID)
+	}
+	op, err := n.Journal.Begin("create", v.UUID)
+	if err != nil {
+		return nil, err
+	}
+	defer op.Rollback()
+
+	if err := op.Undo("ids", v.UUID); err != nil {
+		return nil, err
+	}
+	if _, err := n.IDs.Allocate(v.UUID); err != nil {
+		return nil, err
+	}
+	failpoint("create/after-ids")
+	// The undo goes first so that a crash in the middle of the clone is
+	// also cleaned up.
+	if err := op.Undo("dataset", dataset(v.UUID)); err != nil {
+		return nil, err
+	}
+	if err := n.makeDataset(v); err != nil {
+		return nil, err
+	}
+	failpoint("create/after-clone")
+	if err := op.Undo("file", n.vmFile(v.UUID)); err != nil {
+		return nil, err
+	}
+	if err := n.saveVM(v); err != nil {
+		return nil, err
+	}
+	failpoint("create/after-config")
+	if vm.Bool(v.Autoboot, true) {
+		if err := n.start(ctx, v, op); err != nil {
+			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
+		}
+		failpoint("create/after-start")
+	}
+	if err := op.Commit(); err != nil {
+		return nil, err
+	}
+	n.emit("create", v, nil)
+	return n.Get(v.UUID)
+}
+
+// makeDataset creates the VM's dataset: a clone of its image's @final
+// snapshot, or for the sparse brand a new dataset with the zone's own
+// trees. Then it writes what SmartOS writes at install: hostname and
+// hosts.
+func (n *Node) makeDataset(v *vm.VM) error {
+	ds := dataset(v.UUID)
+	var err error
+	if v.ImageUUID != "" {
+		_, err = n.Pool.Clone(image.SnapshotName(v.ImageUUID), ds)
+	} else {
+		_, err = n.Pool.Create(ds)
+	}
+	if err != nil {
+		return fmt.Errorf("create dataset %s: %w", ds, err)
+	}
+	zp := n.Zonepath(v.UUID)
+	root := filepath.Join(zp, "root")
+	if v.Brand == "sparse" {
+		if err := zone.Skeleton(root); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	// The zone's root (owned by zone root through the idmapped mount)
+	// must be traversable by it; the dataset dir stays host-only.
+	os.Chmod(zp, 0o711)
+	for _, d := range []string{"config", "cores", "logs"} {
+		if err := os.MkdirAll(filepath.Join(zp, d), 0o700); err != nil {
+			return err
+		}
+	}
+	if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
+		return err
+	}
+	if v.Quota != nil && *v.Quota > 0 {
+		err := n.Pool.SetQuota(ds, *v.Quota<<30)
+		if err != nil && !errors.Is(err, pool.ErrNotSupported) {
+			return fmt.Errorf("quota on %s: %w", ds, err)
+		}
+	}
+	return nil
+}
+
+// Delete halts and removes a VM with its dataset, id range and logs. Once
+// begun it is finished even across a crash.
+func (n *Node) Delete(ctx context.Context, uuid string) error {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return err
+	}
+	op, err := n.Journal.Begin("delete", uuid)
+	if err != nil {
+		return err
+	}
+	if err := op.SetForward(); err != nil {
+		op.Rollback()
+		return err
+	}
+	if err := n.deleteSteps(ctx, uuid); err != nil {
+		// Leave the journal: the next start of any hull command
+		// finishes the deletion.
+		return fmt.Errorf("Failed to delete VM %s: %w", uuid, err)
+	}
+	if err := op.Commit(); err != nil {
+		return err
+	}
+	n.emit("delete", v, nil)
+	return nil
+}
+
+func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
+	if r, _ := n.loadRun(uuid); r.alive() {
+		if v, err := n.loadVM(uuid); err == nil {
+			if err := n.stop(ctx, v, true, time.Second); err != nil && !errors.Is(err, ErrNotRunning) {
+				return err
+			}
+		}
+	}
+	if err := n.cleanupContainer(ctx, uuid); err != nil {
+		return err
+	}
+	failpoint("delete/after-stop")
+	if err := n.Pool.Destroy(dataset(uuid)); err != nil && !errors.Is(err, pool.ErrNotFound) {
+		return err
+	}
+	failpoint("delete/after-destroy")
+	if err := n.IDs.Free(uuid); err != nil {
+		return err
+	}
+	os.Remove(n.ConsoleLog(uuid))
+	os.Remove(n.ConsoleLog(uuid) + ".0")
+	os.Remove(n.ConsoleInput(uuid))
+	os.Remove(n.Zonepath(uuid)) // only when empty: never delete through a mount
+	if err := os.Remove(n.vmFile(uuid)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	os.Remove(n.lockFile(uuid))
+	return nil
+}

@@ -1,0 +1,335 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/cgroup"
+	"hull/internal/idmap"
+	"hull/internal/vm"
+	"hull/internal/zone"
+)
+
+// Messages vmadm prints when there is nothing to do (exit 0).
+var (
+	ErrAlreadyRunning = errors.New("VM is already running")
+	ErrNotRunning     = errors.New("VM is not running")
+)
+
+// StopGrace is how long a graceful stop waits before halting the zone
+// (SmartOS: 60 s for OS VMs).
+const StopGrace = 60 * time.Second
+
+// failpoint kills the process at a named point when HULL_FAILPOINT names
+// it, so tests can check that a crash there leaves nothing half-done.
+func failpoint(name string) {
+	if os.Getenv("HULL_FAILPOINT") == name {
+		unix.Kill(os.Getpid(), unix.SIGKILL)
+		time.Sleep(time.Hour)
+	}
+}
+
+// Start boots a stopped VM and sets autoboot, as vmadm start does.
+func (n *Node) Start(ctx context.Context, uuid string) error {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return err
+	}
+	op, err := n.Journal.Begin("start", uuid)
+	if err != nil {
+		return err
+	}
+	defer op.Rollback()
+	if err := n.start(ctx, v, op); err != nil {
+		return err
+	}
+	if !vm.Bool(v.Autoboot, true) {
+		v.Autoboot = ptr(true)
+		if err := n.saveVM(v); err != nil {
+			return err
+		}
+	}
+	if err := op.Commit(); err != nil {
+		return err
+	}
+	n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "stopped", New: "running"}})
+	return nil
+}
+
+type undoer interface {
+	Undo(kind string, args ...string) error
+}
+
+// start boots the zone; the caller holds the VM's lock and an open journal
+// operation, in which start records how to take the zone down again.
+func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
+	uuid := v.UUID
+	if r, _ := n.loadRun(uuid); r.alive() {
+		return ErrAlreadyRunning
+	}
+	// Whatever a previous run left (exited init, stale runtime state,
+	// mounts) goes first.
+	if err := n.cleanupContainer(ctx, uuid); err != nil {
+		return err
+	}
+	if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
+		return fmt.Errorf("mount dataset of %s: %w", uuid, err)
+	}
+	rng, err := n.IDs.Allocate(uuid)
+	if err != nil {
+		return err
+	}
+	if err := op.Undo("container", uuid); err != nil {
+		return err
+	}
+	rootfs := n.rootFS(uuid)
+	if err := idmap.MountIDMapped(filepath.Join(n.Zonepath(uuid), "root"), rootfs, rng); err != nil {
+		return fmt.Errorf("map root of %s: %w", uuid, err)
+	}
+	spec, err := zone.Render(v, zone.Inputs{
+		RootFS:      rootfs,
+		HullBinary:  n.HullBinary,
+		HostID:      rng.HostID,
+		CgroupsPath: zone.CgroupsPath(uuid),
+		HostRO:      zone.HostROFor(isRealDir),
+	})
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	bundle := n.bundle(uuid)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+		return err
+	}
+	in, out, err := n.openConsole(uuid)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	defer out.Close()
+	failpoint("start/before-run")
+	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
+	if err != nil {
+		return err
+	}
+	failpoint("start/after-run")
+	st, err := procStartTime(pid)
+	if err != nil {
+		return fmt.Errorf("zone %s init exited at once: see %s", uuid, n.ConsoleLog(uuid))
+	}
+	if err := n.saveRun(uuid, &runState{PID: pid, StartTime: st, Booted: nowStamp()}); err != nil {
+		return err
+	}
+	n.applyExtras(v)
+	return nil
+}
+
+// applyExtras sets the controls the runtime does not carry on every host:
+// the io weight (absent from cgroup v1 without bfq) and the locked-memory
+// limit of processes already running.
+func (n *Node) applyExtras(v *vm.VM) {
+	if v.ZFSIOPriority > 0 {
+		_, _ = cgroup.SetIOWeight(n.Cgroups, zone.CgroupsPath(v.UUID), ioWeight(v.ZFSIOPriority))
+	}
+}
+
+// ioWeight maps zfs_io_priority (default 100) onto the kernel's io weight
+// (default 100), clamped to 1..10000.
+func ioWeight(p int64) uint16 {
+	return uint16(min(max(p, 1), 10000))
+}
+
+func isRealDir(p string) bool {
+	st, err := os.Lstat(p)
+	return err == nil && st.IsDir()
+}
+
+func dataset(uuid string) string { return PoolName + "/" + uuid }
+
+func ptr[T any](v T) *T { return &v }
+
+// openConsole opens the zone's console log (appending) and its input FIFO
+// (read-write, so the zone never sees end-of-file while nobody types).
+func (n *Node) openConsole(uuid string) (in, out *os.File, err error) {
+	logPath, fifo := n.ConsoleLog(uuid), n.ConsoleInput(uuid)
+	out, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(fifo); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			out.Close()
+			return nil, nil, fmt.Errorf("console fifo: %w", err)
+		}
+	}
+	in, err = os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return in, out, nil
+}
+
+// cleanupContainer removes everything a run of the zone holds on the
+// host: the runtime's container and cgroups, the idmapped root, the
+// bundle and the run record. Idempotent.
+func (n *Node) cleanupContainer(ctx context.Context, uuid string) error {
+	var errs []error
+	if err := n.Runtime.Delete(ctx, zone.ContainerID(uuid), true); err != nil {
+		errs = append(errs, err)
+	}
+	if err := idmap.Unmount(n.rootFS(uuid)); err != nil {
+		errs = append(errs, err)
+	}
+	os.Remove(n.rootFS(uuid))
+	os.RemoveAll(n.bundle(uuid))
+	os.Remove(n.stateFile(uuid))
+	if err := cgroup.Remove(n.Cgroups, zone.CgroupsPath(uuid)); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Stop halts a running VM: a graceful shutdown inside the zone, then a
+// forced halt after the grace period (or at once with force). It clears
+// autoboot, as vmadm stop does.
+func (n *Node) Stop(ctx context.Context, uuid string, force bool, grace time.Duration) error {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return err
+	}
+	if vm.Bool(v.Autoboot, true) {
+		v.Autoboot = ptr(false)
+		if err := n.saveVM(v); err != nil {
+			return err
+		}
+	}
+	if err := n.stop(ctx, v, force, grace); err != nil {
+		return err
+	}
+	n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
+	return nil
+}
+
+func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Duration) error {
+	uuid := v.UUID
+	r, _ := n.loadRun(uuid)
+	if !r.alive() {
+		_ = n.cleanupContainer(ctx, uuid)
+		return ErrNotRunning
+	}
+	r.Stopping = true
+	if err := n.saveRun(uuid, r); err != nil {
+		return err
+	}
+	id := zone.ContainerID(uuid)
+	if grace <= 0 {
+		grace = StopGrace
+	}
+	if !force {
+		if err := n.requestShutdown(ctx, v, id); err == nil {
+			waitGone(r, grace)
+		}
+	}
+	if r.alive() {
+		_ = n.Runtime.Kill(ctx, id, syscall.SIGKILL, true)
+		waitGone(r, 10*time.Second)
+	}
+	if r.alive() {
+		return fmt.Errorf("zone %s did not halt", uuid)
+	}
+	failpoint("stop/before-cleanup")
+	return n.cleanupContainer(ctx, uuid)
+}
+
+// requestShutdown asks the zone's init to shut down the way that init
+// understands: hull's zoneinit and most inits take SIGTERM-like signals;
+// lx images are asked through their own shutdown command when they have
+// one, else by the signal their init uses for poweroff.
+func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
+	if v.Brand != "lx" {
+		return n.Runtime.Kill(ctx, id, syscall.SIGTERM, false)
+	}
+	root := filepath.Join(n.Zonepath(v.UUID), "root")
+	target, _ := os.Readlink(filepath.Join(root, "sbin", "init"))
+	switch {
+	case strings.Contains(target, "systemd"):
+		return n.Runtime.Kill(ctx, id, syscall.Signal(unix.SIGRTMIN()+4), false)
+	case strings.Contains(target, "busybox"):
+		return n.Runtime.Kill(ctx, id, syscall.SIGUSR2, false)
+	}
+	c := n.Runtime.Exec(ctx, id, zone.ExecOptions{}, []string{"/sbin/shutdown", "-h", "now"})
+	if err := c.Run(); err != nil {
+		return n.Runtime.Kill(ctx, id, syscall.SIGPWR, false)
+	}
+	return nil
+}
+
+func waitGone(r *runState, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) && r.alive() {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Reboot stops the VM (gracefully unless force) and boots it again.
+func (n *Node) Reboot(ctx context.Context, uuid string, force bool) error {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return err
+	}
+	if err := n.stop(ctx, v, force, StopGrace); err != nil {
+		return err
+	}
+	op, err := n.Journal.Begin("start", uuid)
+	if err != nil {
+		return err
+	}
+	defer op.Rollback()
+	if err := n.start(ctx, v, op); err != nil {
+		return err
+	}
+	return op.Commit()
+}
+
+// Kill sends a signal to the zone's init.
+func (n *Node) Kill(ctx context.Context, uuid string, sig syscall.Signal) error {
+	v, err := n.Get(uuid)
+	if err != nil {
+		return err
+	}
+	if v.State != "running" {
+		return ErrNotRunning
+	}
+	return n.Runtime.Kill(ctx, zone.ContainerID(uuid), sig, false)
+}

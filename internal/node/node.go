@@ -1,0 +1,213 @@
+// Package node is a hull compute node: it owns the VM objects under the
+// hull root and carries out vmadm's operations on them (create, start,
+// stop, update, delete), journaled so that a crash at any step leaves a VM
+// whole or gone. hulld and the vmadm CLI both drive a Node; per-VM locks
+// on disk serialize them.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/cgroup"
+	"hull/internal/idmap"
+	"hull/internal/image"
+	"hull/internal/journal"
+	"hull/internal/pool"
+	"hull/internal/pool/dir"
+	"hull/internal/zone"
+)
+
+// DefaultRoot is where a node keeps its state unless HULL_ROOT says
+// otherwise.
+const DefaultRoot = "/var/lib/hull"
+
+// PoolName is the pool's name, as SmartOS's "zones".
+const PoolName = "zones"
+
+// RootFromEnv returns HULL_ROOT or the default.
+func RootFromEnv() string {
+	if r := os.Getenv("HULL_ROOT"); r != "" {
+		return r
+	}
+	return DefaultRoot
+}
+
+// Node is one hull node's state and the parts that act on it.
+type Node struct {
+	Root    string
+	Pool    pool.Driver
+	Images  *image.Store
+	IDs     *idmap.Allocator
+	Runtime *zone.Runtime
+	Cgroups cgroup.Mode
+	Journal *journal.Journal
+	// HullBinary is the static binary bind-mounted into zones.
+	HullBinary string
+}
+
+// Paths under the root.
+func (n *Node) vmDir() string               { return filepath.Join(n.Root, "vms") }
+func (n *Node) vmFile(uuid string) string   { return filepath.Join(n.vmDir(), uuid+".json") }
+func (n *Node) lockFile(uuid string) string { return filepath.Join(n.Root, "locks", uuid+".lock") }
+func (n *Node) runDir() string              { return filepath.Join(n.Root, "run") }
+
+// Zonepath is where a VM's dataset is mounted.
+func (n *Node) Zonepath(uuid string) string { return filepath.Join(n.Root, "zones", uuid) }
+
+// rootFS is the idmapped view of the zone's root that the runtime uses.
+func (n *Node) rootFS(uuid string) string { return filepath.Join(n.runDir(), "rootfs", uuid) }
+func (n *Node) bundle(uuid string) string { return filepath.Join(n.runDir(), "bundles", uuid) }
+func (n *Node) stateFile(uuid string) string {
+	return filepath.Join(n.runDir(), "zones", uuid+".json")
+}
+
+// ConsoleLog is the zone's console output on the host.
+func (n *Node) ConsoleLog(uuid string) string {
+	return filepath.Join(n.runDir(), "console", uuid+".log")
+}
+
+// ConsoleInput is the FIFO that feeds the zone's console.
+func (n *Node) ConsoleInput(uuid string) string {
+	return filepath.Join(n.runDir(), "console", uuid+".in")
+}
+
+// EventLog is the node's event stream (JSON lines).
+func (n *Node) EventLog() string { return filepath.Join(n.Root, "events.jsonl") }
+
+// Socket is hulld's API socket.
+func (n *Node) Socket() string { return filepath.Join(n.runDir(), "hulld.sock") }
+
+// Open opens (creating if needed) the node at root and finishes or undoes
+// whatever a crashed hull process left in flight.
+func Open(root string) (*Node, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("cannot run because: must be root")
+	}
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"vms", "locks", "zones", "pool", "images", "run/rootfs", "run/bundles", "run/zones", "run/console", "run/runtime"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o700); err != nil {
+			return nil, fmt.Errorf("open node %s: %w", root, err)
+		}
+	}
+	// Zone datasets must be reachable by zone uids for the idmapped root
+	// to be traversable; everything else stays private.
+	if err := os.Chmod(filepath.Join(root, "zones"), 0o711); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(root, 0o711); err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"run", "run/rootfs"} {
+		os.Chmod(filepath.Join(root, d), 0o711)
+	}
+	n := &Node{Root: root}
+	mode, err := cgroup.Detect()
+	if err != nil {
+		return nil, fmt.Errorf("open node: %w", err)
+	}
+	n.Cgroups = mode
+	rt, err := zone.FindRuntime(mode == cgroup.V2)
+	if err != nil {
+		return nil, err
+	}
+	n.Runtime = &zone.Runtime{Binary: rt, Root: filepath.Join(root, "run", "runtime")}
+	p, err := dir.New(filepath.Join(root, "pool"), filepath.Join(root, "zones"), PoolName)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	n.Pool = p
+	if n.Images, err = image.Open(filepath.Join(root, "images"), p, PoolName); err != nil {
+		return nil, fmt.Errorf("open images: %w", err)
+	}
+	if n.IDs, err = idmap.Open(filepath.Join(root, "idmap")); err != nil {
+		return nil, fmt.Errorf("open id ranges: %w", err)
+	}
+	if n.HullBinary, err = hullBinary(root); err != nil {
+		return nil, err
+	}
+	if n.Journal, err = journal.Open(filepath.Join(root, "journal")); err != nil {
+		return nil, err
+	}
+	n.registerUndos()
+	if _, err := n.Journal.Recover(n.finish); err != nil {
+		return nil, fmt.Errorf("recover interrupted operations: %w", err)
+	}
+	return n, nil
+}
+
+// hullBinary copies the running executable into the root once per
+// version, so zones bind-mount a file that an upgrade or rebuild of the
+// installed binary never changes under them.
+func hullBinary(root string) (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	if p := os.Getenv("HULL_BINARY"); p != "" {
+		self = p
+	}
+	st, err := os.Stat(self)
+	if err != nil {
+		return "", err
+	}
+	dst := filepath.Join(root, "bin", fmt.Sprintf("hull-%d-%d", st.Size(), st.ModTime().UnixNano()))
+	if _, err := os.Stat(dst); err == nil {
+		return dst, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		return "", err
+	}
+	tmp := dst + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		return "", err
+	}
+	return dst, os.Rename(tmp, dst)
+}
+
+// lock takes the VM's exclusive lock; operations on one VM are serialized
+// across processes, different VMs proceed in parallel.
+func (n *Node) lock(uuid string) (func(), error) {
+	f, err := os.OpenFile(n.lockFile(uuid), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", uuid, err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// ValidUUID says whether s has SmartOS's uuid shape (36 chars, dashes at
+// 8, 13, 18, 23).
+func ValidUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"hull/internal/idmap"
+	"hull/internal/vm"
+)
+
+// ExitMarker is where a zone's init notes, inside the zone, why it
+// exited ("halt" or "reboot"), since the host is not its parent and
+// cannot collect its exit status.
+const ExitMarker = "run/.hull-exit"
+
+// Reconcile brings the host in line with the VM objects: a zone whose
+// init has exited is cleaned up (and booted again when it asked to
+// reboot), and runtime state or mounts of VMs that no longer exist are
+// removed. It returns the uuids it booted again.
+func (n *Node) Reconcile(ctx context.Context, log *slog.Logger) []string {
+	var rebooted []string
+	ids, _ := n.uuids()
+	known := map[string]bool{}
+	for _, uuid := range ids {
+		known[uuid] = true
+		r, err := n.loadRun(uuid)
+		if err != nil || r.alive() {
+			continue
+		}
+		if n.reapOne(ctx, uuid, r, log) {
+			rebooted = append(rebooted, uuid)
+		}
+	}
+	// Orphans: idmapped roots and run records without a VM object.
+	for _, dir := range []string{filepath.Join(n.runDir(), "rootfs"), filepath.Join(n.runDir(), "zones")} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			uuid := strings.TrimSuffix(e.Name(), ".json")
+			if ValidUUID(uuid) && !known[uuid] {
+				if unlock, err := n.lock(uuid); err == nil {
+					if _, err := os.Stat(n.vmFile(uuid)); errors.Is(err, os.ErrNotExist) {
+						log.Info("removing leftovers of a VM that no longer exists", "uuid", uuid)
+						_ = n.cleanupContainer(ctx, uuid)
+						_ = idmap.Unmount(n.rootFS(uuid))
+					}
+					unlock()
+				}
+			}
+		}
+	}
+	return rebooted
+}
+
+// reapOne cleans up after a zone whose init exited, and boots it again if
+// the zone asked for a reboot or its init died while restart_init holds.
+func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.Logger) bool {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return false
+	}
+	defer unlock()
+	// Re-check under the lock: a stop or start may have run meanwhile.
+	r, err = n.loadRun(uuid)
+	if err != nil || r.alive() {
+		return false
+	}
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return false
+	}
+	marker := filepath.Join(n.Zonepath(uuid), "root", ExitMarker)
+	why, _ := os.ReadFile(marker)
+	os.Remove(marker)
+	reason := strings.TrimSpace(string(why))
+	_ = n.cleanupContainer(ctx, uuid)
+	again := !r.Stopping && (reason == "reboot" || r.Reboot ||
+		(reason == "" && vm.Bool(v.RestartInit, v.Docker == nil || !*v.Docker)))
+	if !again {
+		log.Info("zone halted", "uuid", uuid, "reason", reason)
+		n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
+		return false
+	}
+	log.Info("booting zone again", "uuid", uuid, "reason", reason)
+	op, err := n.Journal.Begin("start", uuid)
+	if err != nil {
+		return false
+	}
+	defer op.Rollback()
+	if err := n.start(ctx, v, op); err != nil {
+		log.Error("reboot failed", "uuid", uuid, "err", err)
+		return false
+	}
+	op.Commit()
+	return true
+}
+
+// Autoboot boots every stopped VM whose autoboot is set, as a node does
+// when it comes up.
+func (n *Node) Autoboot(ctx context.Context, log *slog.Logger) {
+	vms, err := n.List()
+	if err != nil {
+		return
+	}
+	for _, v := range vms {
+		if v.State != "stopped" || !vm.Bool(v.Autoboot, true) {
+			continue
+		}
+		if err := n.Start(ctx, v.UUID); err != nil && !errors.Is(err, ErrAlreadyRunning) {
+			log.Error("autoboot failed", "uuid", v.UUID, "err", err)
+			continue
+		}
+		log.Info("autobooted", "uuid", v.UUID)
+	}
+}
+
+// RotateConsoles keeps each console log bounded: past max bytes the log
+// is copied to .0 and truncated (the zone appends, so it carries on).
+func (n *Node) RotateConsoles(max int64) {
+	ents, _ := os.ReadDir(filepath.Join(n.runDir(), "console"))
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".log") {
+			continue
+		}
+		p := filepath.Join(n.runDir(), "console", e.Name())
+		st, err := os.Stat(p)
+		if err != nil || st.Size() <= max {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if err := writeFileAtomic(p+".0", b, 0o600); err == nil {
+			os.Truncate(p, 0)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"hull/internal/vm"
+)
+
+// ErrNoSuchVM is returned for a uuid the node does not have.
+var ErrNoSuchVM = errors.New("no such VM")
+
+// NoSuchZone is SmartOS's message for a missing VM.
+func NoSuchZone(uuid string) error {
+	return fmt.Errorf("zoneadm: %s: No such zone configured: %w", uuid, ErrNoSuchVM)
+}
+
+// runState is what the node records about a running zone. The state
+// itself is derived from the kernel (is that pid, started at that time,
+// alive?), not trusted from the file.
+type runState struct {
+	PID       int    `json:"pid"`
+	StartTime uint64 `json:"start_time"` // /proc/<pid>/stat field 22
+	Booted    string `json:"boot_timestamp"`
+	Stopping  bool   `json:"stopping,omitempty"`
+	// Reboot asks the reaper to boot the zone again after init exits.
+	Reboot bool `json:"reboot,omitempty"`
+}
+
+// writeFileAtomic writes via a temp file, fsync and rename, so readers see
+// the old or the new content, never a torn one.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// saveVM stores the VM object (without its computed fields).
+func (n *Node) saveVM(v *vm.VM) error {
+	c := *v
+	c.State, c.ZoneState, c.PID, c.BootTimestamp = "", "", 0, ""
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(n.vmFile(v.UUID), b, 0o600)
+}
+
+// loadVM reads the stored VM object, without computed state.
+func (n *Node) loadVM(uuid string) (*vm.VM, error) {
+	b, err := os.ReadFile(n.vmFile(uuid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, NoSuchZone(uuid)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var v vm.VM
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("VM %s: corrupt object: %w", uuid, err)
+	}
+	return &v, nil
+}
+
+// uuids lists the VMs the node has.
+func (n *Node) uuids() ([]string, error) {
+	ents, err := os.ReadDir(n.vmDir())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".json") && ValidUUID(strings.TrimSuffix(name, ".json")) {
+			out = append(out, strings.TrimSuffix(name, ".json"))
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+func (n *Node) loadRun(uuid string) (*runState, error) {
+	b, err := os.ReadFile(n.stateFile(uuid))
+	if err != nil {
+		return nil, err
+	}
+	var r runState
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func (n *Node) saveRun(uuid string, r *runState) error {
+	b, _ := json.Marshal(r)
+	return writeFileAtomic(n.stateFile(uuid), b, 0o600)
+}
+
+// procStartTime reads a process's start time (clock ticks since boot), so
+// a recycled pid is not mistaken for the zone's init.
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces.
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("bad stat for %d", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, fmt.Errorf("bad stat for %d", pid)
+	}
+	// f[0] is field 3 (state); start time is field 22.
+	if f[0] == "Z" || f[0] == "X" {
+		return 0, fmt.Errorf("process %d is gone", pid)
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+// alive reports whether the recorded init is still the same live process.
+func (r *runState) alive() bool {
+	if r == nil || r.PID <= 0 {
+		return false
+	}
+	st, err := procStartTime(r.PID)
+	return err == nil && st == r.StartTime
+}
+
+// fill adds the computed fields (state, zone_state, pid, boot_timestamp).
+func (n *Node) fill(v *vm.VM) {
+	v.Zonepath = n.Zonepath(v.UUID)
+	r, _ := n.loadRun(v.UUID)
+	switch {
+	case r.alive() && r.Stopping:
+		v.State, v.ZoneState = "shutting_down", "shutting_down"
+		v.PID, v.BootTimestamp = r.PID, r.Booted
+	case r.alive():
+		v.State, v.ZoneState = "running", "running"
+		v.PID, v.BootTimestamp = r.PID, r.Booted
+	default:
+		v.State, v.ZoneState = "stopped", "installed"
+	}
+}
+
+// Get returns a VM object with its state derived from the kernel.
+func (n *Node) Get(uuid string) (*vm.VM, error) {
+	if !ValidUUID(uuid) {
+		return nil, fmt.Errorf("invalid uuid: %q", uuid)
+	}
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		return nil, err
+	}
+	n.fill(v)
+	return v, nil
+}
+
+// List returns every VM with derived state.
+func (n *Node) List() ([]*vm.VM, error) {
+	ids, err := n.uuids()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*vm.VM, 0, len(ids))
+	for _, id := range ids {
+		v, err := n.loadVM(id)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		n.fill(v)
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// Resolve finds a VM by uuid or, for zlogin's convenience, by alias.
+func (n *Node) Resolve(ref string) (string, error) {
+	if ValidUUID(ref) {
+		if _, err := os.Stat(n.vmFile(ref)); err == nil {
+			return ref, nil
+		}
+		return "", NoSuchZone(ref)
+	}
+	vms, err := n.List()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, v := range vms {
+		if v.Alias == ref || v.Zonename == ref {
+			found = append(found, v.UUID)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return "", NoSuchZone(ref)
+	default:
+		return "", fmt.Errorf("%q matches %d VMs; use the uuid", ref, len(found))
+	}
+}
+
+func nowStamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -1,0 +1,117 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/cgroup"
+	"hull/internal/vm"
+	"hull/internal/zone"
+)
+
+// Update applies an update payload. Live properties (resource controls)
+// change on the running zone at once; the rest take effect at the next
+// boot. A failure restores the previous object and limits.
+func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM, error) {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := n.loadVM(uuid)
+	if err != nil {
+		return nil, err
+	}
+	next, changed, err := vm.ApplyUpdate(cur, payload, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if len(changed) == 0 {
+		return n.Get(uuid)
+	}
+	old, err := json.Marshal(cur)
+	if err != nil {
+		return nil, err
+	}
+	op, err := n.Journal.Begin("update", uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer op.Rollback()
+	// "live" is recorded before "vm" so that, undone in reverse, the old
+	// object is back before the old limits are re-applied from it.
+	if err := op.Undo("live", uuid); err != nil {
+		return nil, err
+	}
+	if err := op.Undo("vm", uuid, string(old)); err != nil {
+		return nil, err
+	}
+	if err := n.saveVM(next); err != nil {
+		return nil, err
+	}
+	failpoint("update/after-save")
+	running := false
+	if r, _ := n.loadRun(uuid); r.alive() {
+		running = true
+	}
+	if running && anyLive(changed) {
+		if err := n.applyLive(ctx, next); err != nil {
+			return nil, fmt.Errorf("update %s: %w", uuid, err)
+		}
+	}
+	if err := op.Commit(); err != nil {
+		return nil, err
+	}
+	var cs []Change
+	for _, p := range changed {
+		cs = append(cs, Change{Path: p, Action: "changed"})
+	}
+	n.emit("modify", next, cs)
+	return n.Get(uuid)
+}
+
+func anyLive(props []string) bool {
+	for _, p := range props {
+		if vm.IsLive(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// applyLive pushes the VM's resource controls to its running zone.
+func (n *Node) applyLive(ctx context.Context, v *vm.VM) error {
+	id := zone.ContainerID(v.UUID)
+	res := zone.Resources(v)
+	res.Devices = nil
+	if err := n.Runtime.Update(ctx, id, res); err != nil {
+		return err
+	}
+	n.applyExtras(v)
+	if v.MaxLockedMemory > 0 {
+		setMemlock(n.Cgroups, v.UUID, uint64(v.MaxLockedMemory)<<20)
+	}
+	if v.Tmpfs != nil && *v.Tmpfs > 0 {
+		// The zone's /tmp lives in its own mount namespace; its root
+		// may remount it there.
+		c := n.Runtime.Exec(ctx, id, zone.ExecOptions{Caps: []string{"CAP_SYS_ADMIN"}}, []string{zone.HullBin, "zone-remount", "/tmp", "size=" + strconv.FormatInt(*v.Tmpfs, 10) + "m"})
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("resize /tmp: %v: %s", err, out)
+		}
+	}
+	return nil
+}
+
+// setMemlock changes RLIMIT_MEMLOCK of every process in the zone; there
+// is no cgroup control for locked memory.
+func setMemlock(mode cgroup.Mode, uuid string, bytes uint64) {
+	for _, pid := range cgroup.Procs(mode, zone.CgroupsPath(uuid)) {
+		lim := unix.Rlimit{Cur: bytes, Max: bytes}
+		_ = unix.Prlimit(pid, unix.RLIMIT_MEMLOCK, &lim, nil)
+	}
+}

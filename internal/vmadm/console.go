@@ -1,0 +1,23 @@
+package vmadm
+
+import (
+	"os"
+
+	"hull/internal/zlogin"
+)
+
+func (c *cli) console(args []string) error {
+	uuid, err := oneUUID(args)
+	if err != nil {
+		return err
+	}
+	n, err := c.node()
+	if err != nil {
+		return err
+	}
+	in, ok := c.env.Stdin.(*os.File)
+	if !ok {
+		in = os.Stdin
+	}
+	return zlogin.Console(n, uuid, in, c.env.Stdout)
+}

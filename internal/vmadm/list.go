@@ -1,0 +1,136 @@
+package vmadm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"hull/internal/vm"
+)
+
+// listFlags parses -p -H -h -o -s and leaves filters.
+func listFlags(args []string, allowed string) (opts vm.ListOptions, json1 map[string]bool, filters []string, err error) {
+	json1 = map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || len(a) < 2 {
+			filters = append(filters, a)
+			continue
+		}
+		flag := a[1:]
+		takesArg := flag == "o" || flag == "s"
+		if !strings.Contains(allowed, flag) {
+			return opts, nil, nil, usageError{fmt.Sprintf("Unknown option: %s", a)}
+		}
+		if takesArg {
+			if i+1 >= len(args) {
+				return opts, nil, nil, usageError{fmt.Sprintf("Option %s requires an argument", a)}
+			}
+			list := strings.Split(args[i+1], ",")
+			if flag == "o" {
+				opts.Fields = list
+			} else {
+				opts.Sort = list
+			}
+			i++
+			continue
+		}
+		switch flag {
+		case "p":
+			opts.Parsable = true
+		case "H":
+			opts.NoHeader = true
+		case "h":
+			opts.NoHeader = false
+		default:
+			json1[flag] = true
+		}
+	}
+	return opts, json1, filters, nil
+}
+
+func (c *cli) list(args []string) error {
+	opts, _, filters, err := listFlags(args, "pHhos")
+	if err != nil {
+		return err
+	}
+	fs, err := vm.ParseFilters(filters)
+	if err != nil {
+		return err
+	}
+	n, err := c.node()
+	if err != nil {
+		return err
+	}
+	all, err := n.List()
+	if err != nil {
+		return err
+	}
+	var vms []*vm.VM
+	for _, v := range all {
+		if vm.Match(v, fs) {
+			vms = append(vms, v)
+		}
+	}
+	return vm.FormatList(c.env.Stdout, vms, opts)
+}
+
+func (c *cli) lookup(args []string) error {
+	opts, flags, filters, err := listFlags(args, "j1o")
+	if err != nil {
+		return err
+	}
+	if len(opts.Fields) > 0 && !flags["j"] {
+		return usageError{"-o can only be used with -j"}
+	}
+	fs, err := vm.ParseFilters(filters)
+	if err != nil {
+		return err
+	}
+	n, err := c.node()
+	if err != nil {
+		return err
+	}
+	all, err := n.List()
+	if err != nil {
+		return err
+	}
+	var vms []*vm.VM
+	for _, v := range all {
+		if vm.Match(v, fs) {
+			vms = append(vms, v)
+		}
+	}
+	if flags["1"] && len(vms) != 1 {
+		return fmt.Errorf("Requested unique lookup but found %d results.", len(vms))
+	}
+	if !flags["j"] {
+		for _, v := range vms {
+			fmt.Fprintln(c.env.Stdout, v.UUID)
+		}
+		return nil
+	}
+	out := make([]any, 0, len(vms))
+	for _, v := range vms {
+		if len(opts.Fields) == 0 {
+			out = append(out, v)
+			continue
+		}
+		b, _ := json.Marshal(v)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		sel := map[string]any{}
+		for _, f := range opts.Fields {
+			if val, ok := m[f]; ok {
+				sel[f] = val
+			}
+		}
+		out = append(out, sel)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(c.env.Stdout, string(b))
+	return nil
+}

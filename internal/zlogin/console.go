@@ -1,0 +1,106 @@
+package zlogin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"hull/internal/node"
+)
+
+// tailBytes is how much earlier console output an attach shows.
+const tailBytes = 4096
+
+// Console attaches to a zone's console: it shows recent output and
+// follows it, and sends what is typed to the zone's console input. "~."
+// at the start of a line, or CTRL-], detaches.
+func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error {
+	logf, err := os.Open(n.ConsoleLog(uuid))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("zone %s has no console yet: boot it first", uuid)
+	}
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	if st, err := logf.Stat(); err == nil && st.Size() > tailBytes {
+		logf.Seek(-tailBytes, io.SeekEnd)
+	}
+	fmt.Fprintf(stdout, "[Connected to zone '%s' console]\n", uuid)
+	done := make(chan struct{})
+	if term.IsTerminal(int(stdin.Fd())) {
+		if old, err := term.MakeRaw(int(stdin.Fd())); err == nil {
+			defer term.Restore(int(stdin.Fd()), old)
+		}
+	}
+	go func() {
+		defer close(done)
+		in, err := os.OpenFile(n.ConsoleInput(uuid), os.O_WRONLY, 0)
+		if err != nil {
+			return
+		}
+		defer in.Close()
+		forwardInput(stdin, in)
+	}()
+	buf := make([]byte, 32*1024)
+	for {
+		select {
+		case <-done:
+			fmt.Fprintf(stdout, "\r\n[Connection to zone '%s' console closed]\r\n", uuid)
+			return nil
+		default:
+		}
+		k, err := logf.Read(buf)
+		if k > 0 {
+			stdout.Write(buf[:k])
+		}
+		if err == io.EOF {
+			// A rotated log starts again from the top.
+			if st, e := os.Stat(n.ConsoleLog(uuid)); e == nil {
+				if pos, _ := logf.Seek(0, io.SeekCurrent); st.Size() < pos {
+					logf.Seek(0, io.SeekStart)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// forwardInput copies keystrokes to the console until the escape: "~."
+// at the start of a line, CTRL-] (0x1d), or end of input.
+func forwardInput(r io.Reader, w io.Writer) {
+	buf := make([]byte, 256)
+	lineStart, tilde := true, false
+	for {
+		k, err := r.Read(buf)
+		for _, b := range buf[:k] {
+			switch {
+			case b == 0x1d:
+				return
+			case tilde && b == '.':
+				return
+			case lineStart && b == '~':
+				tilde = true
+				lineStart = false
+				continue
+			}
+			if tilde {
+				w.Write([]byte{'~'})
+				tilde = false
+			}
+			w.Write([]byte{b})
+			lineStart = b == '\r' || b == '\n'
+		}
+		if err != nil {
+			return
+		}
+	}
+}

@@ -1,0 +1,167 @@
+package zone
+
+import (
+	"slices"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"hull/internal/vm"
+)
+
+func testInputs() Inputs {
+	return Inputs{RootFS: "/r/rootfs", HullBinary: "/r/bin/hull", HostID: 1 << 24, CgroupsPath: "/hull/u", HostRO: []string{"/usr"}}
+}
+
+func baseVM() *vm.VM {
+	tmpfs := int64(128)
+	return &vm.VM{UUID: "0a1b2c3d-0000-4000-8000-000000000001", Brand: "joyent", MaxPhysicalMemory: 256,
+		MaxSwap: 512, MaxLwps: 2000, CPUShares: 100, ZFSIOPriority: 100, Tmpfs: &tmpfs, MaxLockedMemory: 256}
+}
+
+func mount(s *specs.Spec, dst string) *specs.Mount {
+	for i := range s.Mounts {
+		if s.Mounts[i].Destination == dst {
+			return &s.Mounts[i]
+		}
+	}
+	return nil
+}
+
+func TestRenderIsolation(t *testing.T) {
+	s, err := Render(baseVM(), testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []specs.LinuxNamespaceType
+	for _, n := range s.Linux.Namespaces {
+		ns = append(ns, n.Type)
+	}
+	for _, want := range []specs.LinuxNamespaceType{"pid", "ipc", "uts", "mount", "network", "cgroup", "user"} {
+		if !slices.Contains(ns, want) {
+			t.Errorf("namespace %s missing", want)
+		}
+	}
+	if m := s.Linux.UIDMappings; len(m) != 1 || m[0].HostID != 1<<24 || m[0].ContainerID != 0 || m[0].Size != 65536 {
+		t.Errorf("uid map %+v", m)
+	}
+	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_TIME", "CAP_SYS_BOOT"} {
+		if slices.Contains(s.Process.Capabilities.Bounding, c) {
+			t.Errorf("%s in bounding set", c)
+		}
+	}
+	if !slices.Contains(s.Linux.ReadonlyPaths, "/proc/sysrq-trigger") || !slices.Contains(s.Linux.MaskedPaths, "/proc/kcore") {
+		t.Error("proc paths not protected")
+	}
+	if s.Linux.Seccomp == nil || !slices.Contains(s.Linux.Seccomp.Syscalls[0].Names, "init_module") {
+		t.Error("seccomp does not deny init_module")
+	}
+	if got := s.Process.Args; !slices.Equal(got, []string{HullBin, "zoneinit"}) {
+		t.Errorf("init %v", got)
+	}
+	if m := mount(s, HullBin); m == nil || !slices.Contains(m.Options, "ro") {
+		t.Errorf("hull binary mount %+v", m)
+	}
+	if mount(s, "/usr") != nil {
+		t.Error("joyent zone shares host /usr")
+	}
+}
+
+func TestRenderResources(t *testing.T) {
+	v := baseVM()
+	v.CPUCap = 150
+	s, err := Render(v, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.Linux.Resources
+	if *r.Memory.Limit != 256<<20 || *r.Memory.Swap != 512<<20 {
+		t.Errorf("memory %d swap %d", *r.Memory.Limit, *r.Memory.Swap)
+	}
+	if r.Pids.Limit != 2000 {
+		t.Errorf("pids %d", r.Pids.Limit)
+	}
+	if *r.CPU.Quota != 150000 || *r.CPU.Period != 100000 || *r.CPU.Shares != 1024 {
+		t.Errorf("cpu %+v", r.CPU)
+	}
+	if m := mount(s, "/tmp"); m == nil || !slices.Contains(m.Options, "size=128m") {
+		t.Errorf("tmp %+v", m)
+	}
+	if l := s.Process.Rlimits[len(s.Process.Rlimits)-1]; l.Type != "RLIMIT_MEMLOCK" || l.Hard != 256<<20 {
+		t.Errorf("memlock %+v", l)
+	}
+}
+
+func TestRenderBrands(t *testing.T) {
+	tests := []struct {
+		brand, init string
+		usr         bool
+	}{
+		{"joyent", HullBin, false},
+		{"joyent-minimal", HullBin, false},
+		{"sparse", HullBin, true},
+		{"lx", "/sbin/init", false},
+	}
+	for _, tt := range tests {
+		v := baseVM()
+		v.Brand = tt.brand
+		s, err := Render(v, testInputs())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Process.Args[0] != tt.init {
+			t.Errorf("%s: init %v", tt.brand, s.Process.Args)
+		}
+		m := mount(s, "/usr")
+		if (m != nil) != tt.usr {
+			t.Errorf("%s: /usr mount %+v", tt.brand, m)
+		}
+		if m != nil && !slices.Contains(m.Options, "ro") {
+			t.Errorf("%s: /usr not read-only", tt.brand)
+		}
+	}
+}
+
+func TestRenderTmpfsZeroHasNoTmpfs(t *testing.T) {
+	v := baseVM()
+	zero := int64(0)
+	v.Tmpfs = &zero
+	s, _ := Render(v, testInputs())
+	if mount(s, "/tmp") != nil {
+		t.Error("tmpfs=0 still mounts /tmp")
+	}
+}
+
+func TestRenderFilesystems(t *testing.T) {
+	v := baseVM()
+	v.Filesystems = []vm.Filesystem{{Type: "lofs", Source: "/srv/data", Target: "/data", Options: []string{"ro", "nodevices"}}}
+	s, _ := Render(v, testInputs())
+	m := mount(s, "/data")
+	if m == nil || m.Type != "bind" || !slices.Equal(m.Options, []string{"rbind", "ro", "nodev"}) {
+		t.Errorf("lofs mount %+v", m)
+	}
+}
+
+func TestRenderRejectsIncompleteInputs(t *testing.T) {
+	if _, err := Render(baseVM(), Inputs{}); err == nil {
+		t.Fatal("want error")
+	}
+	if _, err := Render(&vm.VM{}, testInputs()); err == nil {
+		t.Fatal("want error")
+	}
+}
+
+func TestCPUShares(t *testing.T) {
+	for in, want := range map[int64]uint64{100: 1024, 1: 10, 0: 2, 65535: 262144, 50: 512} {
+		if got := CPUSharesToKernel(in); got != want {
+			t.Errorf("%d → %d, want %d", in, got, want)
+		}
+	}
+}
+
+func TestHostROFor(t *testing.T) {
+	got := HostROFor(func(p string) bool { return p == "/usr" || p == "/lib64" })
+	if !slices.Equal(got, []string{"/usr", "/lib64"}) {
+		t.Errorf("%v", got)
+	}
+}

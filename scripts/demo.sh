@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# hull's main job on its embedded defaults: a node with a pool, hulld
+# running, the busybox image installed, a zone created and running, and
+# vmadm list and a zlogin command shown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+scripts/deps.sh
+export PATH=/usr/local/go/bin:$PATH GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+make -s build
+install -m 0755 bin/hull /usr/local/bin/hull
+hull install /usr/local/bin >/dev/null
+export HULL_ROOT=${HULL_ROOT:-/var/lib/hull}
+mkdir -p "$HULL_ROOT"
+
+# hulld: under systemd when there is one, else in the background.
+if ! hull vmadm list >/dev/null 2>&1 || [ ! -S "$HULL_ROOT/run/hulld.sock" ]; then
+	if [ -d /run/systemd/system ] && [ "$HULL_ROOT" = /var/lib/hull ]; then
+		install -m 0644 dist/hulld.service /etc/systemd/system/hulld.service
+		systemctl daemon-reload && systemctl enable --now hulld
+	else
+		nohup hulld >>"$HULL_ROOT/hulld.log" 2>&1 &
+	fi
+	for _ in $(seq 50); do [ -S "$HULL_ROOT/run/hulld.sock" ] && break; sleep 0.1; done
+fi
+
+# The busybox image, built from Debian's busybox-static.
+img=dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22
+if ! imgadm get "$img" >/dev/null 2>&1; then
+	images/busybox/build.sh build/images/busybox >/dev/null
+	imgadm install -m build/images/busybox/busybox.json -f build/images/busybox/busybox.tar.gz
+fi
+
+# One zone, created once.
+if [ -z "$(vmadm lookup alias=demo)" ]; then
+	vmadm create <<JSON
+{
+  "alias": "demo",
+  "hostname": "demo",
+  "brand": "joyent-minimal",
+  "image_uuid": "$img",
+  "max_physical_memory": 256,
+  "max_lwps": 500,
+  "quota": 5
+}
+JSON
+fi
+uuid=$(vmadm lookup -1 alias=demo)
+[ "$(vmadm list -p -o state uuid="$uuid")" = running ] || vmadm start "$uuid"
+echo
+vmadm list
+echo
+echo "# zlogin demo 'hostname; id; ps'"
+zlogin demo 'hostname; id; ps'
