@@ -111,9 +111,6 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 				Effective: caps,
 				Permitted: caps,
 			},
-			Rlimits: []specs.POSIXRlimit{
-				{Type: "RLIMIT_NOFILE", Hard: 65536, Soft: 65536},
-			},
 		},
 		Hostname: hostname,
 		Mounts:   mounts(v, in),

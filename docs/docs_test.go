@@ -1,0 +1,91 @@
+// Package docs holds the user's manual; its test runs every page's
+// examples against a real node.
+package docs
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"hull/internal/testenv"
+)
+
+// examples returns the ```sh blocks under a page's "## Examples" heading.
+func examples(t *testing.T, page string) []string {
+	f, err := os.Open(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var blocks []string
+	var cur strings.Builder
+	inExamples, inBlock := false, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "## "):
+			inExamples = line == "## Examples"
+		case inExamples && line == "```sh":
+			inBlock = true
+			cur.Reset()
+		case inBlock && line == "```":
+			inBlock = false
+			blocks = append(blocks, cur.String())
+		case inBlock:
+			cur.WriteString(line + "\n")
+		}
+	}
+	return blocks
+}
+
+func TestExamples(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "runc")
+	bin := testenv.HullBinary(t)
+	pathDir := t.TempDir()
+	for _, c := range []string{"vmadm", "zlogin", "imgadm", "hulld"} {
+		if err := os.Symlink(bin, filepath.Join(pathDir, c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pages, _ := filepath.Glob("*.md")
+	for _, page := range pages {
+		blocks := examples(t, page)
+		if len(blocks) == 0 {
+			continue
+		}
+		t.Run(page, func(t *testing.T) {
+			root := t.TempDir()
+			t.Cleanup(func() { cleanupNode(t, bin, root) })
+			for _, b := range blocks {
+				cmd := exec.Command("bash", "-euo", "pipefail", "-c", b)
+				cmd.Env = append(os.Environ(), "HULL_ROOT="+root, "PATH="+pathDir+":"+os.Getenv("PATH"))
+				cmd.Dir = root
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("example failed: %v\n--- script\n%s--- output\n%s", err, b, out)
+				}
+			}
+		})
+	}
+}
+
+// cleanupNode deletes whatever VMs an example left, so no zone, mount or
+// cgroup outlives the test.
+func cleanupNode(t *testing.T, bin, root string) {
+	env := append(os.Environ(), "HULL_ROOT="+root)
+	c := exec.Command(bin, "vmadm", "lookup")
+	c.Env = env
+	out, _ := c.Output()
+	for _, u := range strings.Fields(string(out)) {
+		d := exec.Command(bin, "vmadm", "delete", u)
+		d.Env = env
+		if o, err := d.CombinedOutput(); err != nil {
+			t.Errorf("cleanup delete %s: %v %s", u, err, o)
+		}
+	}
+}

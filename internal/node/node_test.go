@@ -1,0 +1,321 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/cgroup"
+	"hull/internal/image/imagetest"
+	"hull/internal/testenv"
+	"hull/internal/zone"
+)
+
+// BusyboxUUID is the fixed uuid of the busybox test image.
+const BusyboxUUID = "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"
+
+// newNode opens a node under a fresh root with the busybox image
+// installed, and checks at the end that deleting its VMs left nothing
+// behind.
+func newNode(t *testing.T) *Node {
+	t.Helper()
+	testenv.RequireRoot(t)
+	testenv.RequireCommand(t, "runc")
+	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
+	root := t.TempDir()
+	n, err := Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, f := imagetest.Busybox(t)
+	if err := n.Images.Install(context.Background(), m, f); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		vms, _ := n.List()
+		for _, v := range vms {
+			if err := n.Delete(context.Background(), v.UUID); err != nil {
+				t.Errorf("cleanup: %v", err)
+			}
+			checkNoLeaks(t, n, v.UUID)
+		}
+		_ = n.Images.Delete(BusyboxUUID)
+		unmountAll(root)
+	})
+	return n
+}
+
+// unmountAll detaches whatever is still mounted under root (image
+// datasets), deepest first.
+func unmountAll(root string) {
+	for _, m := range mountsUnder(root) {
+		_ = unmount(m)
+	}
+}
+
+func mountsUnder(prefix string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) > 4 && strings.HasPrefix(fs[4], prefix) {
+			out = append(out, fs[4])
+		}
+	}
+	// deepest first
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
+
+// checkNoLeaks asserts that a deleted VM left no mount, cgroup, uid
+// range, runtime state, journal entry or file behind.
+func checkNoLeaks(t *testing.T, n *Node, uuid string) {
+	t.Helper()
+	for _, p := range []string{n.Zonepath(uuid), n.rootFS(uuid)} {
+		if ms := mountsUnder(p); len(ms) > 0 {
+			t.Errorf("%s: mounts left: %v", uuid, ms)
+		}
+	}
+	if cgroup.Exists(n.Cgroups, zone.CgroupsPath(uuid)) {
+		t.Errorf("%s: cgroup left", uuid)
+	}
+	if _, ok, _ := n.IDs.Lookup(uuid); ok {
+		t.Errorf("%s: uid range left", uuid)
+	}
+	for _, p := range []string{n.vmFile(uuid), n.stateFile(uuid), n.bundle(uuid), filepath.Join(n.Runtime.Root, zone.ContainerID(uuid)), n.Zonepath(uuid)} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s: %s left", uuid, p)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
+		t.Errorf("journal entries left: %v", ents)
+	}
+	if _, err := n.Pool.Get(dataset(uuid)); err == nil {
+		t.Errorf("%s: dataset left", uuid)
+	}
+}
+
+func create(t *testing.T, n *Node, payload string) string {
+	t.Helper()
+	v, err := n.Create(context.Background(), []byte(payload))
+	if err != nil {
+		t.Fatalf("create %s: %v", payload, err)
+	}
+	return v.UUID
+}
+
+// zexec runs a shell command inside a zone and returns its output.
+func zexec(t *testing.T, n *Node, uuid, script string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := n.Runtime.Exec(ctx, zone.ContainerID(uuid), zone.ExecOptions{}, []string{"/bin/sh", "-c", script})
+	out, err := c.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func mustExec(t *testing.T, n *Node, uuid, script string) string {
+	t.Helper()
+	out, err := zexec(t, n, uuid, script)
+	if err != nil {
+		t.Fatalf("zone %s: %q: %v\n%s", uuid, script, err, out)
+	}
+	return out
+}
+
+func state(t *testing.T, n *Node, uuid string) string {
+	t.Helper()
+	v, err := n.Get(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.State
+}
+
+func TestLifecycleEachBrand(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	payloads := map[string]string{
+		"joyent":         `{"brand":"joyent","alias":"j1","hostname":"j1","image_uuid":"` + BusyboxUUID + `"}`,
+		"joyent-minimal": `{"brand":"joyent-minimal","alias":"m1","hostname":"m1","image_uuid":"` + BusyboxUUID + `"}`,
+		"lx":             `{"brand":"lx","alias":"l1","hostname":"l1","kernel_version":"6.1.0","image_uuid":"` + BusyboxUUID + `"}`,
+		"sparse":         `{"brand":"sparse","alias":"s1","hostname":"s1"}`,
+	}
+	for brand, p := range payloads {
+		t.Run(brand, func(t *testing.T) {
+			uuid := create(t, n, p)
+			if s := state(t, n, uuid); s != "running" {
+				t.Fatalf("state after create: %s", s)
+			}
+			host := mustExec(t, n, uuid, "hostname")
+			var want struct{ Hostname string }
+			json.Unmarshal([]byte(p), &want)
+			if host != want.Hostname {
+				t.Errorf("hostname %q, want %q", host, want.Hostname)
+			}
+			if id := mustExec(t, n, uuid, "id -u"); id != "0" {
+				t.Errorf("zlogin uid %s", id)
+			}
+			if brand == "sparse" {
+				// the host's /usr, read-only
+				if out, err := zexec(t, n, uuid, "touch /usr/hull-test"); err == nil {
+					t.Errorf("wrote to the host's /usr: %s", out)
+				}
+				mustExec(t, n, uuid, "touch /etc/own && ls /usr/bin/env")
+			}
+			if brand != "lx" {
+				mustExec(t, n, uuid, "ps | grep -q 'zoneinit'")
+			}
+			if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if s := state(t, n, uuid); s != "stopped" {
+				t.Fatalf("state after stop: %s", s)
+			}
+			v, _ := n.Get(uuid)
+			if v.Autoboot == nil || *v.Autoboot {
+				t.Error("stop did not clear autoboot")
+			}
+			if err := n.Start(ctx, uuid); err != nil {
+				t.Fatal(err)
+			}
+			if s := state(t, n, uuid); s != "running" {
+				t.Fatalf("state after start: %s", s)
+			}
+			if err := n.Reboot(ctx, uuid, true); err != nil {
+				t.Fatal(err)
+			}
+			if s := state(t, n, uuid); s != "running" {
+				t.Fatalf("state after reboot: %s", s)
+			}
+			if err := n.Delete(ctx, uuid); err != nil {
+				t.Fatal(err)
+			}
+			checkNoLeaks(t, n, uuid)
+			if _, err := n.Get(uuid); err == nil || !strings.Contains(err.Error(), "No such zone configured") {
+				t.Errorf("get after delete: %v", err)
+			}
+		})
+	}
+}
+
+func TestDataSurvivesStopStart(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+	mustExec(t, n, uuid, "echo kept > /root/data")
+	if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustExec(t, n, uuid, "cat /root/data"); got != "kept" {
+		t.Fatalf("data %q", got)
+	}
+}
+
+func TestStartScriptsAndCleanHalt(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	uuid := create(t, n, `{"brand":"joyent-minimal","autoboot":false,"image_uuid":"`+BusyboxUUID+`"}`)
+	root := filepath.Join(n.Zonepath(uuid), "root")
+	script := "#!/bin/sh\necho \"$1\" >> /root/rc.log\n"
+	if err := os.WriteFile(filepath.Join(root, "etc/rc.d/S10test"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/rc.d/K10test"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, _ := zexec(t, n, uuid, "cat /root/rc.log"); out == "start" {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := n.Stop(ctx, uuid, false, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("graceful stop took %v", d)
+	}
+	b, _ := os.ReadFile(filepath.Join(root, "root/rc.log"))
+	if got := strings.Fields(string(b)); len(got) != 2 || got[0] != "start" || got[1] != "stop" {
+		t.Errorf("rc.log %q", b)
+	}
+}
+
+func TestCreateWithoutImageFails(t *testing.T) {
+	n := newNode(t)
+	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent","image_uuid":"11111111-2222-4333-8444-555555555555"}`))
+	if err == nil || !strings.Contains(err.Error(), "not installed") {
+		t.Fatalf("got %v", err)
+	}
+	vms, _ := n.List()
+	if len(vms) != 0 {
+		t.Fatalf("a failed create left %d VMs", len(vms))
+	}
+}
+
+func TestParallelCreates(t *testing.T) {
+	n := newNode(t)
+	const count = 20
+	errs := make(chan error, count)
+	for i := range count {
+		go func() {
+			_, err := n.Create(context.Background(), []byte(fmt.Sprintf(`{"brand":"joyent-minimal","alias":"p%d","max_physical_memory":64,"image_uuid":"%s"}`, i, BusyboxUUID)))
+			errs <- err
+		}()
+	}
+	for range count {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	vms, _ := n.List()
+	ranges := map[uint32]string{}
+	for _, v := range vms {
+		if v.State != "running" {
+			t.Errorf("%s %s", v.Alias, v.State)
+		}
+		r, _, _ := n.IDs.Lookup(v.UUID)
+		if other, dup := ranges[r.HostID]; dup {
+			t.Errorf("%s and %s share uid range %d", v.UUID, other, r.HostID)
+		}
+		ranges[r.HostID] = v.UUID
+	}
+	if len(vms) != count {
+		t.Fatalf("%d VMs", len(vms))
+	}
+}
+
+func unmount(p string) error { return unix.Unmount(p, unix.MNT_DETACH) }
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, nil))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(strings.TrimSpace(string(p))); return len(p), nil }
