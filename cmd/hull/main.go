@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"hull/internal/bench"
 	"hull/internal/hulld"
 	"hull/internal/image"
 	"hull/internal/imgadm"
@@ -42,6 +43,7 @@ var personalities = map[string]func(args []string) int{
 		return 0
 	},
 	"install": install,
+	"bench":   func(args []string) int { return bench.Main(args, os.Stdout, os.Stderr) },
 }
 
 // userCommands are the personalities installed as symlinks on PATH.
@@ -74,7 +76,7 @@ func usage() {
 	names := make([]string, 0, len(userCommands))
 	names = append(names, userCommands...)
 	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "Usage: hull <command> [args]\n\nCommands: %s, install\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n", strings.Join(names, ", "))
+	fmt.Fprintf(os.Stderr, "Usage: hull <command> [args]\n\nCommands: %s, install, bench\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n", strings.Join(names, ", "))
 }
 
 func openNode() (*node.Node, error) { return node.Open(node.RootFromEnv()) }

@@ -2,12 +2,12 @@ package node
 
 import (
 	"context"
-	"syscall"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 

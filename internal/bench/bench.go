@@ -1,0 +1,401 @@
+// Package bench is `hull bench`: it measures the node core side by side
+// with its peers in one run — vmadm create → running zone against the
+// same rootfs cloned and started by bare runc, and against an LXC busybox
+// container — and reports medians and ratios, host memory per running
+// zone, and vmadm list time over many configured zones.
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"hull/internal/image"
+	"hull/internal/node"
+	"hull/internal/vm"
+)
+
+// BusyboxUUID is the busybox image's fixed uuid.
+const BusyboxUUID = "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"
+
+type config struct {
+	runs, zones, memZones int
+	lxc                   bool
+	keep                  bool
+}
+
+// Main runs the benchmark and prints its report.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c config
+	fs.IntVar(&c.runs, "n", 10, "runs per measurement")
+	fs.IntVar(&c.zones, "zones", 1000, "configured zones for the vmadm list measurement")
+	fs.IntVar(&c.memZones, "mem-zones", 10, "running zones for the memory measurement")
+	fs.BoolVar(&c.lxc, "lxc", true, "compare with LXC (needs Debian's lxc)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the bench node's root afterwards")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := run(c, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(c config, out, log io.Writer) error {
+	root, err := os.MkdirTemp("/var/tmp", "hull-bench-")
+	if err != nil {
+		return err
+	}
+	n, err := node.Open(root)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !c.keep {
+			cleanupNode(n, root)
+		}
+	}()
+	manifest, file, err := buildBusybox(log)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if err := n.Images.Install(ctx, manifest, file); err != nil {
+		return fmt.Errorf("install busybox image: %w", err)
+	}
+	fmt.Fprintf(out, "hull bench: %d runs each, runtime %s, cgroups %v\n\n", c.runs, filepath.Base(n.Runtime.Binary), n.Cgroups)
+
+	hullTimes, err := measureHull(ctx, n, c.runs)
+	if err != nil {
+		return err
+	}
+	runcTimes, err := measureRunc(ctx, n, c.runs)
+	if err != nil {
+		return err
+	}
+	rows := []row{{"vmadm create → running", hullTimes}, {"bare runc run -d (cloned rootfs)", runcTimes}}
+	if c.lxc {
+		lxcTimes, err := measureLXC(c.runs, log)
+		if err != nil {
+			fmt.Fprintf(out, "LXC: not measured: %v\n", err)
+		} else {
+			rows = append(rows, row{"lxc-start busybox", lxcTimes})
+		}
+	}
+	base := median(hullTimes)
+	fmt.Fprintf(out, "%-36s %10s %10s %10s %8s\n", "zone start", "median", "min", "max", "hull/x")
+	for _, r := range rows {
+		fmt.Fprintf(out, "%-36s %10s %10s %10s %8.2f\n", r.name, ms(median(r.t)), ms(minOf(r.t)), ms(maxOf(r.t)), float64(base)/float64(median(r.t)))
+	}
+	fmt.Fprintf(out, "target: vmadm create → running ≤ 1.2× bare runc: %s\n\n", verdict(float64(base)/float64(median(runcTimes)) <= 1.2))
+
+	if err := measureMemory(ctx, n, c.memZones, out); err != nil {
+		return err
+	}
+	return measureList(ctx, n, c.zones, c.runs, out)
+}
+
+type row struct {
+	name string
+	t    []time.Duration
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// measureHull times Node.Create of an autobooting zone until it runs.
+func measureHull(ctx context.Context, n *node.Node, runs int) ([]time.Duration, error) {
+	var ts []time.Duration
+	for i := range runs + 1 {
+		t0 := time.Now()
+		v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","alias":"bench","image_uuid":"`+BusyboxUUID+`"}`))
+		d := time.Since(t0)
+		if err != nil {
+			return nil, fmt.Errorf("hull create: %w", err)
+		}
+		if v.State != "running" {
+			return nil, fmt.Errorf("hull create: zone is %s", v.State)
+		}
+		if i > 0 { // the first run warms caches for everyone
+			ts = append(ts, d)
+		}
+		if err := n.Delete(ctx, v.UUID); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+// measureRunc clones the same image and starts it with the runtime alone:
+// no user namespace, no journal, no hull.
+func measureRunc(ctx context.Context, n *node.Node, runs int) ([]time.Duration, error) {
+	dir, err := os.MkdirTemp("", "hull-bench-runc-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	state := filepath.Join(dir, "state")
+	var ts []time.Duration
+	for i := range runs + 1 {
+		id := fmt.Sprintf("hull-bench-%d", i)
+		ds := node.PoolName + "/bench-runc-" + strconv.Itoa(i)
+		bundle := filepath.Join(dir, id)
+		os.MkdirAll(bundle, 0o700)
+		t0 := time.Now()
+		d, err := n.Pool.Clone(image.SnapshotName(BusyboxUUID), ds)
+		if err != nil {
+			return nil, fmt.Errorf("clone for runc: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(bundle, "config.json"), bareSpec(filepath.Join(d.Mountpoint, "root")), 0o600); err != nil {
+			return nil, err
+		}
+		c := exec.CommandContext(ctx, n.Runtime.Binary, "--root", state, "run", "-d", "--bundle", bundle, id)
+		devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+		c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
+		err = c.Run()
+		el := time.Since(t0)
+		devnull.Close()
+		if err != nil {
+			n.Pool.Destroy(ds)
+			return nil, fmt.Errorf("runc run: %w", err)
+		}
+		if i > 0 {
+			ts = append(ts, el)
+		}
+		exec.Command(n.Runtime.Binary, "--root", state, "delete", "-f", id).Run()
+		if err := n.Pool.Destroy(ds); err != nil {
+			return nil, err
+		}
+	}
+	return ts, nil
+}
+
+// bareSpec is the runtime's stock spec (as `runc spec` writes it), with a
+// non-terminal sleeper as init.
+func bareSpec(rootfs string) []byte {
+	return []byte(`{"ociVersion":"1.0.2","process":{"terminal":false,"user":{"uid":0,"gid":0},
+"args":["/bin/sleep","100000"],"env":["PATH=/bin:/sbin:/usr/bin"],"cwd":"/",
+"capabilities":{"bounding":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],"effective":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],"permitted":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"]},
+"noNewPrivileges":true},"root":{"path":"` + rootfs + `","readonly":false},"hostname":"bench",
+"mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+{"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]},
+{"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]}],
+"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},"namespaces":[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"}],
+"maskedPaths":["/proc/kcore","/sys/firmware"],"readonlyPaths":["/proc/sys","/proc/sysrq-trigger"]}}`)
+}
+
+// measureLXC starts Debian LXC's busybox container the same number of
+// times.
+func measureLXC(runs int, log io.Writer) ([]time.Duration, error) {
+	if _, err := exec.LookPath("lxc-start"); err != nil {
+		return nil, errors.New("lxc is not installed (apt-get install lxc)")
+	}
+	const name = "hull-bench-lxc"
+	exec.Command("lxc-destroy", "-f", "-n", name).Run()
+	create := exec.Command("lxc-create", "-n", name, "-t", "busybox")
+	if out, err := create.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("lxc-create: %v: %s", err, lastLine(out))
+	}
+	defer exec.Command("lxc-destroy", "-f", "-n", name).Run()
+	// No network: hull's zone has none either in this measurement.
+	cfg := "/var/lib/lxc/" + name + "/config"
+	if b, err := os.ReadFile(cfg); err == nil {
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(l), "lxc.net.") {
+				keep = append(keep, l)
+			}
+		}
+		keep = append(keep, "lxc.net.0.type = empty")
+		os.WriteFile(cfg, []byte(strings.Join(keep, "\n")+"\n"), 0o644)
+	}
+	var ts []time.Duration
+	for i := range runs + 1 {
+		t0 := time.Now()
+		if out, err := exec.Command("lxc-start", "-n", name, "-d").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("lxc-start: %v: %s", err, lastLine(out))
+		}
+		if out, err := exec.Command("lxc-wait", "-n", name, "-s", "RUNNING", "-t", "30").CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("lxc-wait: %v: %s", err, lastLine(out))
+		}
+		d := time.Since(t0)
+		if i > 0 {
+			ts = append(ts, d)
+		}
+		exec.Command("lxc-stop", "-k", "-n", name).Run()
+	}
+	return ts, nil
+}
+
+// measureMemory boots zones and reports what the host pays per running
+// zone: host-side processes (none by design) and the drop in available
+// memory, next to what the zones themselves use.
+func measureMemory(ctx context.Context, n *node.Node, count int, out io.Writer) error {
+	dropCaches()
+	before := memAvailable()
+	var ids []string
+	for range count {
+		v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`))
+		if err != nil {
+			return err
+		}
+		ids = append(ids, v.UUID)
+	}
+	time.Sleep(time.Second)
+	dropCaches()
+	after := memAvailable()
+	hostProcs := hostSideProcesses(n)
+	per := (before - after) / int64(count)
+	fmt.Fprintf(out, "memory with %d running zones:\n", count)
+	fmt.Fprintf(out, "  host-side processes per zone:   %d (target: no per-zone host process)\n", hostProcs)
+	fmt.Fprintf(out, "  MemAvailable drop per zone:     %.2f MiB (zone processes, kernel objects and page cache included)\n", float64(per)/(1<<20))
+	fmt.Fprintf(out, "  host overhead per zone ≤ 1 MiB: %s (no host process holds memory for a zone)\n\n", verdict(hostProcs == 0))
+	for _, id := range ids {
+		if err := n.Delete(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostSideProcesses counts processes outside every zone that were
+// started for a zone (a runtime shim, a monitor): hull starts none.
+func hostSideProcesses(n *node.Node) int {
+	count := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+		if strings.Contains(string(cmd), n.Runtime.Root) && !strings.Contains(string(cg), "/hull/") {
+			count++
+		}
+	}
+	return count
+}
+
+// measureList configures many zones (not running) and times listing them.
+func measureList(ctx context.Context, n *node.Node, count, runs int, out io.Writer) error {
+	t0 := time.Now()
+	for i := range count {
+		_, err := n.Create(ctx, []byte(fmt.Sprintf(`{"brand":"joyent-minimal","alias":"list%d","autoboot":false,"image_uuid":"%s","tags":{"n":%d}}`, i, BusyboxUUID, i)))
+		if err != nil {
+			return fmt.Errorf("configure zone %d: %w", i, err)
+		}
+	}
+	fmt.Fprintf(out, "configured %d zones in %v (%.1f ms each)\n", count, time.Since(t0).Round(time.Millisecond), float64(time.Since(t0).Milliseconds())/float64(count))
+	var inproc, cli []time.Duration
+	for range runs {
+		t := time.Now()
+		vms, err := n.List()
+		if err != nil {
+			return err
+		}
+		if err := vm.FormatList(io.Discard, vms, vm.ListOptions{}); err != nil {
+			return err
+		}
+		inproc = append(inproc, time.Since(t))
+		self, _ := os.Executable()
+		c := exec.Command(self, "vmadm", "list")
+		c.Env = append(os.Environ(), "HULL_ROOT="+n.Root)
+		t = time.Now()
+		if o, err := c.Output(); err != nil {
+			return fmt.Errorf("vmadm list: %v %s", err, o)
+		}
+		cli = append(cli, time.Since(t))
+	}
+	fmt.Fprintf(out, "vmadm list, %d zones: median %s in process, %s as a command (target ≤ 50 ms): %s\n",
+		count, ms(median(inproc)), ms(median(cli)), verdict(median(cli) <= 50*time.Millisecond))
+	return nil
+}
+
+func buildBusybox(log io.Writer) (manifest, file string, err error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "images/busybox/build.sh")); err == nil {
+			break
+		}
+		p := filepath.Dir(dir)
+		if p == dir {
+			return "", "", errors.New("run from the hull source tree (images/busybox/build.sh builds the image)")
+		}
+		dir = p
+	}
+	outDir := filepath.Join(dir, "build/images/busybox")
+	c := exec.Command(filepath.Join(dir, "images/busybox/build.sh"), outDir)
+	c.Stderr = log
+	if err := c.Run(); err != nil {
+		return "", "", fmt.Errorf("build busybox image: %w", err)
+	}
+	return filepath.Join(outDir, "busybox.json"), filepath.Join(outDir, "busybox.tar.gz"), nil
+}
+
+func cleanupNode(n *node.Node, root string) {
+	ctx := context.Background()
+	vms, _ := n.List()
+	for _, v := range vms {
+		n.Delete(ctx, v.UUID)
+	}
+	n.Images.Delete(BusyboxUUID)
+	os.RemoveAll(root)
+}
+
+func dropCaches() { os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200) }
+
+func memAvailable() int64 {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "MemAvailable:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func lastLine(b []byte) string {
+	l := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return l[len(l)-1]
+}
+
+func sorted(ts []time.Duration) []time.Duration {
+	s := append([]time.Duration(nil), ts...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s
+}
+
+func median(ts []time.Duration) time.Duration {
+	s := sorted(ts)
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func minOf(ts []time.Duration) time.Duration { return sorted(ts)[0] }
+func maxOf(ts []time.Duration) time.Duration { s := sorted(ts); return s[len(s)-1] }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
