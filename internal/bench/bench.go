@@ -72,7 +72,7 @@ func run(c config, out, log io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	if err := n.Images.Install(ctx, manifest, file); err != nil {
+	if _, err := n.Images.Install(ctx, manifest, file, image.InstallOptions{}); err != nil {
 		return fmt.Errorf("install busybox image: %w", err)
 	}
 	fmt.Fprintf(out, "hull bench: %d runs each, runtime %s, cgroups %v\n\n", c.runs, filepath.Base(n.Runtime.Binary), n.Cgroups)

@@ -96,8 +96,8 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}
-	rootfs := n.rootFS(uuid)
-	if err := idmap.MountIDMapped(filepath.Join(n.Zonepath(uuid), "root"), rootfs, rng); err != nil {
+	rootfs, err := n.mapRoot(uuid, rng)
+	if err != nil {
 		return fmt.Errorf("map root of %s: %w", uuid, err)
 	}
 	spec, err := zone.Render(v, zone.Inputs{
@@ -157,6 +157,35 @@ func (n *Node) applyExtras(v *vm.VM) {
 // (default 100), clamped to 1..10000.
 func ioWeight(p int64) uint16 {
 	return uint16(min(max(p, 1), 10000))
+}
+
+// idmappedPool is a pool driver that can present a dataset through an
+// idmapping itself (overlay-based pools: the kernel cannot idmap an
+// overlay mount, but can build one on idmapped layers).
+type idmappedPool interface {
+	MountIDMapped(dataset, target string, usernsFD int) error
+}
+
+// mapRoot mounts the zone's dataset so that files owned by uid 0 on disk
+// are owned by the zone's root, and returns the path of the zone's root
+// directory in that view.
+func (n *Node) mapRoot(uuid string, rng idmap.Range) (string, error) {
+	view := n.rootFS(uuid)
+	if p, ok := n.Pool.(idmappedPool); ok {
+		fd, err := idmap.UsernsFD(rng)
+		if err != nil {
+			return "", err
+		}
+		defer fd.Close()
+		if err := p.MountIDMapped(dataset(uuid), view, int(fd.Fd())); err != nil {
+			return "", err
+		}
+		return filepath.Join(view, "root"), nil
+	}
+	if err := idmap.MountIDMapped(n.Zonepath(uuid), view, rng); err != nil {
+		return "", err
+	}
+	return filepath.Join(view, "root"), nil
 }
 
 func isRealDir(p string) bool {
@@ -279,7 +308,7 @@ func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
 	target, _ := os.Readlink(filepath.Join(root, "sbin", "init"))
 	switch {
 	case strings.Contains(target, "systemd"):
-		return n.Runtime.Kill(ctx, id, syscall.Signal(unix.SIGRTMIN()+4), false)
+		return n.Runtime.Kill(ctx, id, sigRTMin4, false)
 	case strings.Contains(target, "busybox"):
 		return n.Runtime.Kill(ctx, id, syscall.SIGUSR2, false)
 	}
@@ -289,6 +318,9 @@ func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
 	}
 	return nil
 }
+
+// sigRTMin4 is SIGRTMIN+4 as glibc numbers it: systemd's poweroff request.
+const sigRTMin4 = syscall.Signal(38)
 
 func waitGone(r *runState, d time.Duration) {
 	deadline := time.Now().Add(d)

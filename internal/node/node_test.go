@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/cgroup"
+	"hull/internal/image"
 	"hull/internal/image/imagetest"
 	"hull/internal/testenv"
 	"hull/internal/zone"
@@ -37,7 +38,7 @@ func newNode(t *testing.T) *Node {
 		t.Fatal(err)
 	}
 	m, f := imagetest.Busybox(t)
-	if err := n.Images.Install(context.Background(), m, f); err != nil {
+	if _, err := n.Images.Install(context.Background(), m, f, image.InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

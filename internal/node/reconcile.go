@@ -72,8 +72,14 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 	if err != nil {
 		return false
 	}
-	marker := filepath.Join(n.Zonepath(uuid), "root", ExitMarker)
-	why, _ := os.ReadFile(marker)
+	// Read the marker through the zone's view while it is mounted: the
+	// dataset's own path may not see the zone's last writes yet.
+	marker := filepath.Join(n.rootFS(uuid), "root", ExitMarker)
+	why, err := os.ReadFile(marker)
+	if err != nil {
+		marker = filepath.Join(n.Zonepath(uuid), "root", ExitMarker)
+		why, _ = os.ReadFile(marker)
+	}
 	os.Remove(marker)
 	reason := strings.TrimSpace(string(why))
 	_ = n.cleanupContainer(ctx, uuid)

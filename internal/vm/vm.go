@@ -59,12 +59,18 @@ type VM struct {
 	ZFSRootRecsize     int64  `json:"zfs_root_recsize,omitempty"`
 	LimitPriv          string `json:"limit_priv,omitempty"`
 	FSAllowed          string `json:"fs_allowed,omitempty"`
+	ZFSDataCompression string `json:"zfs_data_compression,omitempty"`
+	ZFSDataRecsize     int64  `json:"zfs_data_recsize,omitempty"`
+	ZFSFilesystemLimit int64  `json:"zfs_filesystem_limit,omitempty"`
+	ZFSSnapshotLimit   int64  `json:"zfs_snapshot_limit,omitempty"`
+	MdataExecTimeout   *int64 `json:"mdata_exec_timeout,omitempty"`
+	ZlogMaxSize        int64  `json:"zlog_max_size,omitempty"`
 
 	CustomerMetadata           map[string]string `json:"customer_metadata"`
 	InternalMetadata           map[string]string `json:"internal_metadata"`
 	InternalMetadataNamespaces []string          `json:"internal_metadata_namespaces,omitempty"`
 	Tags                       map[string]any    `json:"tags"`
-	Routes                     map[string]string `json:"routes,omitempty"`
+	Routes                     map[string]string `json:"routes"`
 	Resolvers                  []string          `json:"resolvers"`
 	DNSDomain                  string            `json:"dns_domain,omitempty"`
 	Nics                       []NIC             `json:"nics"`
@@ -87,6 +93,10 @@ type VM struct {
 	ServerUUID     string `json:"server_uuid,omitempty"`
 	DatacenterName string `json:"datacenter_name,omitempty"`
 	V              int    `json:"v,omitempty"`
+	// HVM is true for kvm and bhyve; SmartOS always reports it.
+	HVM bool `json:"hvm"`
+	// Datasets lists delegated datasets (read-only).
+	Datasets []string `json:"datasets,omitempty"`
 }
 
 // NIC is one entry of the nics array (SmartOS §2.2). Plumbing belongs to
@@ -112,6 +122,11 @@ type NIC struct {
 	DHCPServer             bool     `json:"dhcp_server,omitempty"`
 	AllowedIPs             []string `json:"allowed_ips,omitempty"`
 	MaxBW                  string   `json:"maxbw,omitempty"`
+	AllowedDHCPCIDs        []string `json:"allowed_dhcp_cids,omitempty"`
+	BlockedOutgoingPorts   []int    `json:"blocked_outgoing_ports,omitempty"`
+	VRRPVRID               *int     `json:"vrrp_vrid,omitempty"`
+	VRRPPrimaryIP          string   `json:"vrrp_primary_ip,omitempty"`
+	AllowUnfilteredPromisc bool     `json:"allow_unfiltered_promisc,omitempty"`
 }
 
 // Filesystem is one entry of the filesystems array (extra mounts).

@@ -1,0 +1,161 @@
+package idmap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNotSupported is wrapped by errors from MountIDMapped and Supported
+// when the filesystem cannot be idmapped, so callers can fall back to
+// Shift.
+var ErrNotSupported = errors.New("idmapped mounts not supported")
+
+// MountIDMapped bind-mounts directory src (and the mounts below it) at dst,
+// creating dst if needed, with r as the mount's idmapping: a file owned by
+// host id n < r.Size under src appears owned by r.HostID+n at dst, which is
+// how the zone's user namespace (0 → r.HostID) needs to see its root.
+//
+// overlayfs itself cannot be idmapped (mount_setattr fails with EINVAL, on
+// 6.18 too): an overlay root is built instead on idmapped lower layers,
+// each mapped with MountIDMapped, and an upper layer whose files are in the
+// zone's host range (an idmapped upper does not work: overlayfs creates its
+// work directory as host root, which has no id in the mapping).
+func MountIDMapped(src, dst string, r Range) error {
+	if r.Size == 0 {
+		return fmt.Errorf("idmap: mount %s: empty range", src)
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
+	}
+	fd, err := idmappedTree(src, r, true)
+	if err != nil {
+		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.MoveMount(fd, "", unix.AT_FDCWD, dst, unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("idmap: mount %s at %s: move_mount: %w", src, dst, err)
+	}
+	return nil
+}
+
+// idmappedTree clones the mount tree at src into a detached tree and sets
+// r as its idmapping. Closing the returned fd without attaching it frees
+// the tree.
+func idmappedTree(src string, r Range, recursive bool) (int, error) {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	setFlags := uint(unix.AT_EMPTY_PATH)
+	if recursive {
+		flags |= unix.AT_RECURSIVE
+		setFlags |= unix.AT_RECURSIVE
+	}
+	fd, err := unix.OpenTree(unix.AT_FDCWD, src, flags)
+	if errors.Is(err, unix.ENOSYS) {
+		return -1, fmt.Errorf("open_tree: %w (%w)", ErrNotSupported, err)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("open_tree: %w", err)
+	}
+	userns, err := usernsFD(r)
+	if err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	defer userns.Close()
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns.Fd())}
+	if err := unix.MountSetattr(fd, "", setFlags, &attr); err != nil {
+		unix.Close(fd)
+		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+			return -1, fmt.Errorf("mount_setattr idmap %v: %w (%w)", r, ErrNotSupported, err)
+		}
+		return -1, fmt.Errorf("mount_setattr idmap %v: %w", r, err)
+	}
+	return fd, nil
+}
+
+// usernsFD returns an open /proc/<pid>/ns/user of a user namespace that
+// maps 0..r.Size-1 to r.HostID.., uid and gid alike.
+//
+// The namespace is made by a child process, which is the only way to have
+// a user namespace with a chosen mapping without changing the caller's
+// own. The child execs this very program (/proc/self/exe, which works even when the
+// file was replaced) with PTRACE_TRACEME set, so it
+// stops at the exec before running any code of its own: nothing depends on
+// a helper binary, and nothing runs inside the namespace. Go's fork writes
+// the maps before the child execs, so once ForkExec returns the mapping is
+// in place. The child is killed and reaped before returning.
+// UsernsFD returns an open user namespace with the range's mapping (0 →
+// HostID), for mounts that take one.
+func UsernsFD(r Range) (*os.File, error) { return usernsFD(r) }
+
+func usernsFD(r Range) (*os.File, error) {
+	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}}
+	pid, err := syscall.ForkExec("/proc/self/exe", []string{"hull-userns"}, &syscall.ProcAttr{
+		Env: []string{},
+		Sys: &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER,
+			UidMappings: m,
+			GidMappings: m,
+			Ptrace:      true,
+			Pdeathsig:   syscall.SIGKILL,
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start user namespace holder: %w", err)
+	}
+	defer reap(pid)
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/user")
+	if err != nil {
+		return nil, fmt.Errorf("open user namespace: %w", err)
+	}
+	return f, nil
+}
+
+// reap kills and waits for the namespace holder. __WALL also collects a
+// child that is in a ptrace stop.
+func reap(pid int) {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	for {
+		var ws unix.WaitStatus
+		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || ws.Exited() || ws.Signaled() {
+			return
+		}
+	}
+}
+
+// Unmount detaches whatever is mounted at dst (stacked mounts included).
+// It is idempotent: a dst that is missing or not a mount point is fine.
+func Unmount(dst string) error {
+	for n := 0; n < 64; n++ {
+		err := unix.Unmount(dst, unix.MNT_DETACH)
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
+			return nil
+		default:
+			return fmt.Errorf("idmap: unmount %s: %w", dst, err)
+		}
+	}
+	return fmt.Errorf("idmap: unmount %s: still mounted after 64 unmounts", dst)
+}
+
+// Supported reports (nil) whether the filesystem at path, a directory,
+// accepts idmapped mounts, so callers can fall back to Shift. The test
+// idmaps a detached clone of path, which is never attached anywhere.
+func Supported(path string) error {
+	fd, err := idmappedTree(path, SlotRange(0), false)
+	if err != nil {
+		return fmt.Errorf("idmap: %s: %w", path, err)
+	}
+	unix.Close(fd)
+	return nil
+}

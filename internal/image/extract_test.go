@@ -1,0 +1,300 @@
+package image
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// ent is one tar entry for tests.
+type ent struct {
+	name, body, link string
+	typ              byte
+	mode             int64
+	uid, gid         int
+	xattrs           map[string]string
+	major, minor     int64
+}
+
+var testTime = time.Date(2021, 3, 4, 5, 6, 7, 0, time.UTC)
+
+func mkTar(t testing.TB, ents ...ent) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range ents {
+		h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode,
+			Uid: e.uid, Gid: e.gid, ModTime: testTime, Devmajor: e.major, Devminor: e.minor,
+			Format: tar.FormatPAX}
+		if h.Typeflag == 0 {
+			h.Typeflag = tar.TypeReg
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+		}
+		if h.Typeflag == tar.TypeReg {
+			h.Size = int64(len(e.body))
+		}
+		if len(e.xattrs) > 0 {
+			h.PAXRecords = map[string]string{}
+			for k, v := range e.xattrs {
+				h.PAXRecords["SCHILY.xattr."+k] = v
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write([]byte(e.body))
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func gz(t testing.TB, b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+func zst(t testing.TB, b []byte) []byte {
+	w, err := zstd.NewWriter(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.EncodeAll(b, nil)
+}
+
+func extractBytes(t *testing.T, b []byte, opts extractOptions) (string, bool, error) {
+	t.Helper()
+	dir := t.TempDir()
+	r, err := decompress(bytes.NewReader(b))
+	if err != nil {
+		return dir, false, err
+	}
+	all, err := extractTar(r, dir, opts)
+	return dir, all, err
+}
+
+func TestExtractRejectsEscapes(t *testing.T) {
+	outside := t.TempDir()
+	tests := []struct {
+		name string
+		ents []ent
+		want string
+	}{
+		{"dotdot", []ent{{name: "../evil", body: "x"}}, `tar entry "../evil": path contains ".."`},
+		{"inner dotdot", []ent{{name: "a/../../evil", body: "x"}}, `tar entry "a/../../evil": path contains ".."`},
+		{"hard link dotdot", []ent{{name: "l", typ: tar.TypeLink, link: "../../etc/passwd"}}, `hard link "l": tar entry "../../etc/passwd": path contains ".."`},
+		{"through symlink", []ent{
+			{name: "a", typ: tar.TypeSymlink, link: outside},
+			{name: "a/evil", body: "x"},
+		}, `open "a": path goes through a symlink`},
+		{"through relative symlink", []ent{
+			{name: "d", typ: tar.TypeDir, mode: 0o755},
+			{name: "d/up", typ: tar.TypeSymlink, link: "../.."},
+			{name: "d/up/evil", body: "x"},
+		}, `open "d/up": path goes through a symlink`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := extractBytes(t, mkTar(t, tt.ents...), extractOptions{})
+			if err == nil || err.Error() != tt.want {
+				t.Fatalf("err = %v, want %s", err, tt.want)
+			}
+			if ents, _ := os.ReadDir(outside); len(ents) != 0 {
+				t.Fatalf("wrote outside the root: %v", ents)
+			}
+		})
+	}
+}
+
+// Writing a file over a symlink replaces the symlink; its target is
+// untouched.
+func TestExtractReplacesSymlinkNotTarget(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "target")
+	os.WriteFile(outside, []byte("keep"), 0o644)
+	dir, _, err := extractBytes(t, mkTar(t,
+		ent{name: "f", typ: tar.TypeSymlink, link: outside},
+		ent{name: "f", body: "new"},
+	), extractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(outside); string(b) != "keep" {
+		t.Fatalf("symlink target overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "f")); string(b) != "new" {
+		t.Fatalf("f = %q", b)
+	}
+}
+
+func TestExtractPreserves(t *testing.T) {
+	root := os.Geteuid() == 0
+	ents := []ent{
+		{name: "./", typ: tar.TypeDir, mode: 0o755},
+		{name: "./bin/", typ: tar.TypeDir, mode: 0o755},
+		{name: "./bin/prog", body: "#!/bin/sh\n", mode: 0o4755, uid: 0, gid: 0},
+		{name: "./bin/sh", typ: tar.TypeSymlink, link: "/bin/busybox"},
+		{name: "./bin/hard", typ: tar.TypeLink, link: "./bin/prog"},
+		{name: "./tmp/", typ: tar.TypeDir, mode: 0o1777},
+		{name: "./home/u/file", body: "hi", mode: 0o600, uid: 1000, gid: 1001, xattrs: map[string]string{"user.test": "v"}},
+		{name: "./fifo", typ: tar.TypeFifo, mode: 0o640},
+	}
+	if root {
+		ents = append(ents, ent{name: "./dev/null", typ: tar.TypeChar, mode: 0o666, major: 1, minor: 3})
+	}
+	dir, all, err := extractBytes(t, gz(t, mkTar(t, ents...)), extractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all {
+		t.Error("allUnderRoot = true for a plain root tar")
+	}
+	st := func(p string) *unix.Stat_t {
+		var s unix.Stat_t
+		if err := unix.Lstat(filepath.Join(dir, p), &s); err != nil {
+			t.Fatal(err)
+		}
+		return &s
+	}
+	if s := st("bin/prog"); s.Mode&0o7777 != 0o4755 {
+		t.Errorf("bin/prog mode %o", s.Mode&0o7777)
+	}
+	if s := st("tmp"); s.Mode&0o7777 != 0o1777 {
+		t.Errorf("tmp mode %o", s.Mode&0o7777)
+	}
+	if l, _ := os.Readlink(filepath.Join(dir, "bin/sh")); l != "/bin/busybox" {
+		t.Errorf("bin/sh -> %q", l)
+	}
+	if a, b := st("bin/prog"), st("bin/hard"); a.Ino != b.Ino {
+		t.Error("bin/hard is not a hard link of bin/prog")
+	}
+	if s := st("fifo"); s.Mode&unix.S_IFMT != unix.S_IFIFO || s.Mode&0o777 != 0o640 {
+		t.Errorf("fifo mode %o", s.Mode)
+	}
+	if s := st("home/u/file"); s.Mtim.Sec != testTime.Unix() {
+		t.Errorf("mtime %d, want %d", s.Mtim.Sec, testTime.Unix())
+	}
+	if s := st("bin"); s.Mtim.Sec != testTime.Unix() {
+		t.Errorf("dir mtime %d, want %d", s.Mtim.Sec, testTime.Unix())
+	}
+	buf := make([]byte, 16)
+	if n, err := unix.Lgetxattr(filepath.Join(dir, "home/u/file"), "user.test", buf); err != nil || string(buf[:n]) != "v" {
+		t.Errorf("xattr user.test = %q, %v", buf[:n], err)
+	}
+	if root {
+		if s := st("home/u/file"); s.Uid != 1000 || s.Gid != 1001 {
+			t.Errorf("owner %d:%d", s.Uid, s.Gid)
+		}
+		if s := st("dev/null"); s.Mode&unix.S_IFMT != unix.S_IFCHR || unix.Major(s.Rdev) != 1 || unix.Minor(s.Rdev) != 3 {
+			t.Errorf("dev/null mode %o rdev %d", s.Mode, s.Rdev)
+		}
+	}
+}
+
+func TestExtractCompressions(t *testing.T) {
+	plain := mkTar(t, ent{name: "a", body: "A"})
+	inputs := map[string][]byte{"none": plain, "gzip": gz(t, plain), "zstd": zst(t, plain)}
+	if _, err := exec.LookPath("bzip2"); err == nil {
+		cmd := exec.Command("bzip2", "-c")
+		cmd.Stdin = bytes.NewReader(plain)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		inputs["bzip2"] = out
+	}
+	for name, in := range inputs {
+		t.Run(name, func(t *testing.T) {
+			dir, _, err := extractBytes(t, in, extractOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if b, _ := os.ReadFile(filepath.Join(dir, "a")); string(b) != "A" {
+				t.Errorf("a = %q", b)
+			}
+		})
+	}
+	_, _, err := extractBytes(t, []byte{0xfd, '7', 'z', 'X', 'Z', 0, 0, 0}, extractOptions{})
+	if err == nil || !strings.Contains(err.Error(), "xz-compressed image files are not supported") {
+		t.Errorf("xz: err = %v", err)
+	}
+	_, _, err = extractBytes(t, gz(t, plain)[:30], extractOptions{})
+	if err == nil {
+		t.Error("truncated gzip: no error")
+	}
+}
+
+func TestExtractRootDetection(t *testing.T) {
+	tests := []struct {
+		name string
+		ents []ent
+		want bool
+	}{
+		{"under root", []ent{{name: "root/", typ: tar.TypeDir, mode: 0o755}, {name: "root/etc/passwd", body: "x"}}, true},
+		{"under ./root", []ent{{name: "./", typ: tar.TypeDir, mode: 0o755}, {name: "./root/a", body: "x"}}, true},
+		{"plain", []ent{{name: "etc/passwd", body: "x"}}, false},
+		{"mixed", []ent{{name: "root/a", body: "x"}, {name: "cores/", typ: tar.TypeDir, mode: 0o755}}, false},
+		{"rootfoo is not root", []ent{{name: "rootfoo/a", body: "x"}}, false},
+		{"empty", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, all, err := extractBytes(t, mkTar(t, tt.ents...), extractOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			scan, err := scanAllUnderRoot(bytes.NewReader(mkTar(t, tt.ents...)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all != tt.want || scan != tt.want {
+				t.Errorf("extract says %v, scan says %v, want %v", all, scan, tt.want)
+			}
+		})
+	}
+}
+
+func TestExtractWhiteouts(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"keep", "gone", "opq/a", "opq/b"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(p), 0o644)
+	}
+	layer := mkTar(t,
+		ent{name: ".wh.gone", body: ""},
+		ent{name: "opq/.wh..wh..opq", body: ""},
+		ent{name: "opq/c", body: "c"},
+		ent{name: "keep", body: "new"},
+	)
+	if _, err := extractTar(bytes.NewReader(layer), dir, extractOptions{whiteouts: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if !fi.IsDir() {
+			b, _ := os.ReadFile(p)
+			rel, _ := filepath.Rel(dir, p)
+			got = append(got, rel+"="+string(b))
+		}
+		return nil
+	})
+	if strings.Join(got, " ") != "keep=new opq/c=c" {
+		t.Errorf("after layer: %v", got)
+	}
+}

@@ -1,0 +1,439 @@
+// Package imgadm is the imgadm command: SmartOS's image administration
+// tool over hull's local image store, with SmartOS's output, messages and
+// exit codes (0 ok, 1 error, 2 usage, 3 image not installed).
+package imgadm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"hull/internal/image"
+	"hull/internal/pool"
+)
+
+// Env is what the command needs from its process.
+type Env struct {
+	// Open opens the image store (the node's, or one under a test root).
+	Open func() (*image.Store, error)
+}
+
+const usage = `Usage:
+    imgadm [<options>] <command> [<args>...]
+    imgadm help <command>
+
+Options:
+    -h, --help                  Print help and exit.
+    -v, --verbose               Verbose output.
+
+Commands:
+    imgadm help [<command>]                help on commands
+
+    imgadm install [-P <pool>] -m <manifest> -f <file>
+                                           import from local image data
+
+    imgadm list [<filters>]                list installed images
+    imgadm get [-P <pool>] <uuid>          info on an installed image
+    imgadm delete [-P <pool>] <uuid>       remove an installed image
+
+Not supported yet: sources, avail, show, import, update, ancestry,
+vacuum, create, publish.
+`
+
+var commandUsage = map[string]string{
+	"install": `Install an image from local manifest and image data files.
+
+Usage:
+    imgadm install [<options>] -m <manifest> -f <file>
+
+Options:
+    -h, --help        Show this help.
+    -m <manifest>     Required. Path to the image manifest file to import.
+    -f <file>         Required. Path to the image file to import.
+    -q, --quiet       Disable progress bar.
+    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+`,
+	"list": `List locally installed images.
+
+Usage:
+    imgadm list [<options>...] [<filters>]
+
+Options:
+    -h, --help        Show this help.
+    -j, --json        JSON output.
+    -H                Do not print table header row.
+    -o FIELD,...      Specify fields (columns) to output. Default is
+                      "uuid,name,version,os,type,pub".
+    -s FIELD,...      Sort on the given fields. Default is "published_at,name".
+
+Filters:
+    FIELD=VALUE               exact string match
+    FIELD=true|false          boolean match
+    FIELD=~SUBSTRING          substring match
+
+Fields for filtering, "-o" and "-s":
+    Any of the manifest fields (see ` + "`imgadm list -j`" + ` output) plus the
+    following computed fields for convenience.
+
+    published_date, pub       just the date part of ` + "`published_at`" + `
+    published                 ` + "`published_at`" + ` with the milliseconds removed
+    source                    the source URL, if available
+    clones                    the number of clones (dependent images and VMs)
+    size                      the size, in bytes, of the image file
+`,
+	"get": `Get information for an installed image.
+
+Usage:
+    imgadm get <uuid>
+
+Options:
+    -h, --help        Show this help.
+    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+`,
+	"delete": `Delete an image from the local zpool.
+
+The removal can only succeed if the image is not actively in use by a VM.
+
+Usage:
+    imgadm delete <uuid>
+
+Options:
+    -h, --help        Show this help.
+    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+`,
+}
+
+// notYet are SmartOS commands hull does not have yet.
+var notYet = map[string]bool{
+	"sources": true, "avail": true, "available": true, "show": true,
+	"import": true, "update": true, "ancestry": true, "vacuum": true,
+	"create": true, "publish": true,
+}
+
+// cmdError is an error with SmartOS's code and exit status.
+type cmdError struct {
+	code   string // "ImageNotInstalled", … ("" prints none)
+	status int
+	err    error
+}
+
+func (e *cmdError) Error() string { return e.err.Error() }
+func (e *cmdError) Unwrap() error { return e.err }
+
+func usageErr(format string, args ...any) error {
+	return &cmdError{code: "Usage", status: 2, err: fmt.Errorf(format, args...)}
+}
+
+// Main runs imgadm with args (without the program name).
+func Main(args []string, stdout, stderr io.Writer, env Env) int {
+	// Global options come before the command.
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		switch args[0] {
+		case "-h", "--help":
+			fmt.Fprint(stdout, usage)
+			return 0
+		case "-v", "--verbose":
+			args = args[1:]
+		default:
+			fmt.Fprintf(stderr, "imgadm: error (UnknownOption): unknown option: %q\n", args[0])
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "destroy":
+		sub = "delete"
+	case "info":
+		sub = "get"
+	}
+	c := &cli{stdout: stdout, stderr: stderr, env: env}
+	var err error
+	switch sub {
+	case "help", "?":
+		if len(args) > 0 {
+			if u, ok := commandUsage[args[0]]; ok {
+				fmt.Fprint(stdout, u)
+				return 0
+			}
+		}
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "install":
+		err = c.install(args)
+	case "list":
+		err = c.list(args)
+	case "get":
+		err = c.get(args)
+	case "delete":
+		err = c.delete(args)
+	default:
+		if notYet[sub] {
+			fmt.Fprintf(stderr, "imgadm: %q is not supported yet\n", sub)
+			return 1
+		}
+		fmt.Fprintf(stderr, "imgadm: error (UnknownCommand): unknown command: %q\n", sub)
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	if err == nil {
+		return 0
+	}
+	ce := classify(err)
+	code := ""
+	if ce.code != "" {
+		code = " (" + ce.code + ")"
+	}
+	// cmdln's format, as imgadm runs it (showCode: true).
+	fmt.Fprintf(stderr, "imgadm %s: error%s: %s\n", sub, code, err)
+	if ce.status == 2 {
+		if u, ok := commandUsage[sub]; ok {
+			fmt.Fprint(stderr, u)
+		}
+	}
+	return ce.status
+}
+
+// classify gives an error its SmartOS code and exit status.
+func classify(err error) *cmdError {
+	var ce *cmdError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	var ve *image.ValidationError
+	switch {
+	case errors.Is(err, image.ErrNotInstalled):
+		return &cmdError{code: "ImageNotInstalled", status: 3, err: err}
+	case errors.As(err, &ve):
+		return &cmdError{code: "ManifestValidation", status: 1, err: err}
+	case errors.Is(err, image.ErrInvalidManifest):
+		return &cmdError{code: "InvalidManifest", status: 1, err: err}
+	case errors.Is(err, pool.ErrHasDependents):
+		return &cmdError{code: "ImageHasDependentClones", status: 1, err: err}
+	case errors.Is(err, image.ErrFileCorrupt):
+		return &cmdError{code: "DownloadError", status: 1, err: err}
+	}
+	return &cmdError{status: 1, err: err}
+}
+
+type cli struct {
+	stdout, stderr io.Writer
+	env            Env
+	store          *image.Store
+}
+
+func (c *cli) open(poolName string) (*image.Store, error) {
+	if c.store == nil {
+		s, err := c.env.Open()
+		if err != nil {
+			return nil, err
+		}
+		c.store = s
+	}
+	if poolName != "" && poolName != c.store.Pool() {
+		return nil, fmt.Errorf("zpool %q is not hull's image pool (%q)", poolName, c.store.Pool())
+	}
+	return c.store, nil
+}
+
+func checkUUID(u string) error {
+	if !image.ValidUUID(u) {
+		return &cmdError{code: "InvalidUUID", status: 1, err: fmt.Errorf("invalid uuid: %q", u)}
+	}
+	return nil
+}
+
+func (c *cli) install(args []string) error {
+	var o struct {
+		m, f, p     string
+		quiet, help bool
+	}
+	rest, err := parseFlags(args, map[string]*bool{"q": &o.quiet, "quiet": &o.quiet, "h": &o.help, "help": &o.help},
+		map[string]*string{"m": &o.m, "f": &o.f, "P": &o.p})
+	if err != nil {
+		return err
+	}
+	if o.help {
+		fmt.Fprint(c.stdout, commandUsage["install"])
+		return nil
+	}
+	if len(rest) != 0 {
+		return usageErr("unexpected args (%d): %q", len(rest), strings.Join(rest, " "))
+	}
+	if o.m == "" {
+		return usageErr("-m <manifest> is required")
+	}
+	if o.f == "" {
+		return usageErr("-f <file> is required")
+	}
+	if _, err := os.Stat(o.m); err != nil {
+		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("manifest path does not exist: %q", o.m)}
+	}
+	if _, err := os.Stat(o.f); err != nil {
+		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("file path does not exist: %q", o.f)}
+	}
+	b, err := os.ReadFile(o.m)
+	if err != nil {
+		return err
+	}
+	m, err := image.ParseManifest(b)
+	if err != nil {
+		return err
+	}
+	s, err := c.open(o.p)
+	if err != nil {
+		return err
+	}
+	if have, err := s.Get(m.UUID); err == nil {
+		fmt.Fprintf(c.stdout, "Image %s (%s %s) is already installed, skipping\n", m.UUID, have.Manifest.Name, have.Manifest.Version)
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "Installing image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
+	// An interrupted install cleans up after itself.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := s.InstallManifest(ctx, m, o.f, image.InstallOptions{}); err != nil {
+		var ai *image.AlreadyInstalledError
+		if errors.As(err, &ai) {
+			// Installed by someone else while we waited for the lock.
+			fmt.Fprintf(c.stdout, "Image %s (%s@%s) was installed while waiting on lock\n", m.UUID, m.Name, m.Version)
+			return nil
+		}
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Installed image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
+	return nil
+}
+
+func (c *cli) get(args []string) error {
+	var p string
+	var help bool
+	rest, err := parseFlags(args, map[string]*bool{"h": &help, "help": &help}, map[string]*string{"P": &p})
+	if err != nil {
+		return err
+	}
+	if help {
+		fmt.Fprint(c.stdout, commandUsage["get"])
+		return nil
+	}
+	if len(rest) != 1 {
+		return usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
+	}
+	if err := checkUUID(rest[0]); err != nil {
+		return err
+	}
+	s, err := c.open(p)
+	if err != nil {
+		return err
+	}
+	img, err := s.Get(rest[0])
+	if err != nil {
+		return err
+	}
+	return writeJSON(c.stdout, img)
+}
+
+func (c *cli) delete(args []string) error {
+	var p string
+	var help bool
+	rest, err := parseFlags(args, map[string]*bool{"h": &help, "help": &help}, map[string]*string{"P": &p})
+	if err != nil {
+		return err
+	}
+	if help {
+		fmt.Fprint(c.stdout, commandUsage["delete"])
+		return nil
+	}
+	if len(rest) != 1 {
+		return usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
+	}
+	if err := checkUUID(rest[0]); err != nil {
+		return err
+	}
+	s, err := c.open(p)
+	if err != nil {
+		return err
+	}
+	if err := s.Delete(rest[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Deleted image %s\n", rest[0])
+	return nil
+}
+
+// writeJSON prints v as JSON.stringify(v, null, 2) does.
+func writeJSON(w io.Writer, v any) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// parseFlags parses getopt-style options mixed with arguments: -x, -xy,
+// -o value, -ovalue, --long, --long=value, and "--" to end options.
+func parseFlags(args []string, bools map[string]*bool, strs map[string]*string) ([]string, error) {
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--":
+			return append(rest, args[i+1:]...), nil
+		case strings.HasPrefix(a, "--"):
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			if b, ok := bools[name]; ok && len(name) > 1 && !hasVal {
+				*b = true
+			} else if s, ok := strs[name]; ok && len(name) > 1 {
+				if !hasVal {
+					if i+1 >= len(args) {
+						return nil, usageErr("do not have enough args for %q option", a)
+					}
+					i++
+					val = args[i]
+				}
+				*s = val
+			} else {
+				return nil, &cmdError{code: "UnknownOption", status: 2, err: fmt.Errorf("unknown option: %q", a)}
+			}
+		case strings.HasPrefix(a, "-") && len(a) > 1:
+			for j := 1; j < len(a); j++ {
+				name := a[j : j+1]
+				if b, ok := bools[name]; ok {
+					*b = true
+					continue
+				}
+				s, ok := strs[name]
+				if !ok {
+					return nil, &cmdError{code: "UnknownOption", status: 2, err: fmt.Errorf("unknown option: %q", "-"+name)}
+				}
+				if j+1 < len(a) {
+					*s = a[j+1:]
+				} else if i+1 < len(args) {
+					i++
+					*s = args[i]
+				} else {
+					return nil, usageErr("do not have enough args for %q option", "-"+name)
+				}
+				break
+			}
+		default:
+			rest = append(rest, a)
+		}
+	}
+	return rest, nil
+}

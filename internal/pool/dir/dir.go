@@ -1,0 +1,808 @@
+// Package dir is the pool driver that works on any filesystem: datasets
+// are overlayfs mounts of directory layers kept under a store directory.
+// It has no quotas (SetQuota returns pool.ErrNotSupported, except that
+// removing a quota with 0 succeeds) and Used/Refer come from directory
+// walks (Get computes them, List reports -1).
+//
+// # Layers
+//
+// Everything is a layer: a directory store/layers/<id>. A dataset is an
+// upper layer (where writes go) over a chain of read-only layers, topmost
+// first, mounted as an overlay at mountRoot/<name> (a fresh dataset has no
+// read-only layers and mounts over the shared empty directory store/empty).
+// A snapshot is a chain of read-only layers; a clone is a new empty upper
+// over its snapshot's chain, so it takes one mkdir, one metadata write and
+// one mount. A clone of a snapshot of a clone simply has a longer chain.
+//
+// Snapshot freezes when it can: when no mount other than the dataset's own
+// uses the upper and that one unmounts cleanly (nothing open in it), the
+// upper itself becomes the snapshot's top layer and the dataset gets a new
+// empty upper over it, so snapshotting an image that was just installed
+// costs no copy at all. When the dataset is busy (a running zone), the
+// upper alone is copied (reflinks where the filesystem has them) into the
+// snapshot's top layer: the cost is that of the dataset's own writes, not
+// of its origin. A chain deeper than maxDepth is flattened into one copied
+// layer instead. Rollback gives the dataset a new empty upper over the
+// snapshot's chain. Layers are shared between chains and removed once no
+// dataset or snapshot refers to them.
+//
+// # Idmapped zone roots
+//
+// Overlayfs cannot itself be idmapped (mainline kernels, 6.18 included,
+// refuse mount_setattr(MOUNT_ATTR_IDMAP) on an overlay with EINVAL,
+// whatever its options). MountIDMapped gives the zone layer the
+// equivalent: an overlay of the dataset's layers built over an idmapped
+// mount of the store.
+//
+// # Cost
+//
+// Every operation reads every record (a few microseconds each), so Clone
+// takes about 2 ms on a small pool and 5 ms with 300 datasets; Snapshot
+// of an idle dataset costs the same, of a busy one a copy of its writes.
+//
+// # Crash safety
+//
+// Each dataset's metadata is one JSON file, store/meta/<id>.json, keyed by
+// an id that never changes (so Rename rewrites one file and clones refer to
+// their origin by id). Every operation, under an flock of store/lock that
+// all processes share, works in this order:
+//
+//  1. make new layers and work directories (unreferenced, so invisible);
+//  2. commit: replace (or, for Destroy, remove) the one metadata file
+//     atomically (temp file, fsync, rename, fsync of the directory);
+//  3. remove what no metadata refers to any more, and mount.
+//
+// A crash before the commit leaves the pool as it was plus unreferenced
+// directories; a crash after it leaves the operation done. Unreferenced
+// layers, work directories and temp files are removed at the end of every
+// later operation and in New. Mounts are derived state: each record keeps
+// the wanted state (mounted or not) and New makes the kernel agree with it,
+// so a dataset unmounted by an interrupted operation, or by a reboot, is
+// mounted again, and overlays of ours at mountRoot that no record (or an
+// old upper) explains are taken down.
+package dir
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"hull/internal/pool"
+)
+
+// maxDepth bounds a chain's length (overlayfs stacks at most 500 layers);
+// a snapshot that would go deeper is flattened into one layer.
+var maxDepth = 100
+
+// Driver is the dir pool driver. It is safe for concurrent use by
+// goroutines and by processes sharing the store.
+type Driver struct {
+	store     string // layers, work dirs, metadata, lock
+	mountRoot string // datasets are mounted at mountRoot/<name>
+	pool      string // pool name, "zones"
+}
+
+var _ pool.Driver = (*Driver)(nil)
+
+// New opens (creating if needed) the pool poolName kept in storeDir, with
+// datasets mounted under mountRoot, and recovers from any interrupted
+// operation: see the package comment.
+func New(storeDir, mountRoot, poolName string) (*Driver, error) {
+	if poolName == "" || strings.ContainsAny(poolName, "/@") {
+		return nil, fmt.Errorf("open dir pool: bad pool name %q", poolName)
+	}
+	for _, p := range []string{"meta", "layers", "work", "empty"} {
+		if err := os.MkdirAll(filepath.Join(storeDir, p), 0o700); err != nil {
+			return nil, fmt.Errorf("open dir pool: %w", err)
+		}
+	}
+	if err := os.MkdirAll(mountRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("open dir pool: %w", err)
+	}
+	// The mount table shows resolved paths; so must our comparisons.
+	store, err := resolve(storeDir)
+	if err != nil {
+		return nil, err
+	}
+	mroot, err := resolve(mountRoot)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{store: store, mountRoot: mroot, pool: poolName}
+	if err := d.recover(); err != nil {
+		return nil, fmt.Errorf("open dir pool: %w", err)
+	}
+	return d, nil
+}
+
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("open dir pool: %w", err)
+	}
+	r, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("open dir pool: %w", err)
+	}
+	return r, nil
+}
+
+// Name is "dir".
+func (d *Driver) Name() string { return "dir" }
+
+func (d *Driver) layerPath(id string) string { return filepath.Join(d.store, "layers", id) }
+func (d *Driver) workPath(id string) string  { return filepath.Join(d.store, "work", id) }
+func (d *Driver) mountpoint(n string) string { return filepath.Join(d.mountRoot, n) }
+func (d *Driver) full(n string) string       { return d.pool + "/" + n }
+
+func (d *Driver) lowers(r *record) []string {
+	if len(r.Layers) == 0 {
+		return []string{filepath.Join(d.store, "empty")}
+	}
+	out := make([]string, len(r.Layers))
+	for i, l := range r.Layers {
+		out[i] = d.layerPath(l)
+	}
+	return out
+}
+
+// parse splits a full name; kind is "dataset", "snapshot" or "" (either).
+func (d *Driver) parse(full, kind string) (name, snap string, err error) {
+	name, snap, err = pool.ParseName(d.pool, full)
+	if err != nil {
+		return "", "", err
+	}
+	if kind == "dataset" && snap != "" || kind == "snapshot" && snap == "" {
+		return "", "", fmt.Errorf("%q is not a %s: %w", full, kind, pool.ErrInvalidName)
+	}
+	return name, snap, nil
+}
+
+// begin takes the pool lock and loads the records; done releases the
+// lock. Operations that let go of layers (Destroy, Rollback) or fail after
+// making some call gc before done.
+func (d *Driver) begin() (rs records, done func(collect bool), err error) {
+	unlock, err := d.lock()
+	if err != nil {
+		return nil, nil, err
+	}
+	rs, err = d.load()
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return rs, func(collect bool) {
+		if collect {
+			d.gc()
+		}
+		unlock()
+	}, nil
+}
+
+func notFound(full string) error { return fmt.Errorf("%s: %w", full, pool.ErrNotFound) }
+
+// newUpper makes an empty layer and its work directory. The layer's root
+// takes the attributes of from's root (the layer it will cover), since an
+// overlay's root shows the upper's owner and mode.
+func (d *Driver) newUpper(from string) (string, error) {
+	id := newID()
+	if err := os.Mkdir(d.layerPath(id), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Mkdir(d.workPath(id), 0o700); err != nil {
+		return "", err
+	}
+	if from != "" {
+		if err := copyRootMeta(d.layerPath(from), d.layerPath(id)); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// Create makes an empty dataset mounted at mountRoot/<name>.
+func (d *Driver) Create(full string) (_ *pool.Dataset, err error) {
+	name, _, err := d.parse(full, "dataset")
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", full, err)
+	}
+	defer func() { done(err != nil) }()
+	if rs.byName(name) != nil {
+		return nil, fmt.Errorf("create %s: %w", full, pool.ErrExists)
+	}
+	up, err := d.newUpper("")
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", full, err)
+	}
+	r := &record{ID: newID(), Name: name, Created: time.Now().Unix(), Upper: up, Mounted: true}
+	if err := d.commitMounted(r); err != nil {
+		return nil, fmt.Errorf("create %s: %w", full, err)
+	}
+	return d.describe(append(rs, r), r, nil, false), nil
+}
+
+// commitMounted saves a new record and mounts it; if the mount fails the
+// record goes again, so the caller sees nothing half-made.
+func (d *Driver) commitMounted(r *record) error {
+	if err := d.save(r); err != nil {
+		return err
+	}
+	if err := d.mount(r); err != nil {
+		if rerr := d.remove(r); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// Snapshot takes name@snap: see the package comment for how.
+func (d *Driver) Snapshot(full, snapName string) (err error) {
+	name, _, err := d.parse(full, "dataset")
+	if err == nil {
+		_, _, err = d.parse(full+"@"+snapName, "snapshot")
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, err)
+	}
+	defer func() { done(err != nil) }()
+	r := rs.byName(name)
+	if r == nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, notFound(full))
+	}
+	if _, s := r.snap(snapName); s != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, pool.ErrExists)
+	}
+	s := snapshot{ID: newID(), Name: snapName, Created: time.Now().Unix()}
+	if err := d.takeSnapshot(r, &s); err != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, err)
+	}
+	return nil
+}
+
+func (d *Driver) takeSnapshot(r *record, s *snapshot) error {
+	if len(r.Layers)+1 >= maxDepth {
+		// Flatten: one layer holding the merged view.
+		l, err := d.copyLayer(append([]string{r.Upper}, r.Layers...), true)
+		if err != nil {
+			return err
+		}
+		s.Layers = []string{l}
+		r.Snapshots = append(r.Snapshots, *s)
+		return d.save(r)
+	}
+	frozen, err := d.freeze(r, s)
+	if frozen || err != nil {
+		return err
+	}
+	// Busy: copy the upper alone.
+	l, err := d.copyLayer([]string{r.Upper}, false)
+	if err != nil {
+		return err
+	}
+	s.Layers = append([]string{l}, r.Layers...)
+	r.Snapshots = append(r.Snapshots, *s)
+	return d.save(r)
+}
+
+// freeze turns r's upper into s's top layer if nothing uses it; it
+// reports false (and changes nothing) when the dataset is busy.
+func (d *Driver) freeze(r *record, s *snapshot) (bool, error) {
+	mounts, err := readMounts()
+	if err != nil {
+		return false, err
+	}
+	target := d.mountpoint(r.Name)
+	mountedHere := false
+	for _, m := range mounts {
+		// By suffix: views made by MountIDMapped name the upper through
+		// /proc/self/fd/N/, and layer ids are unique.
+		if !strings.HasSuffix(m.Upper, "/layers/"+r.Upper) {
+			continue
+		}
+		if m.Target != target || mountedHere {
+			return false, nil // another view of it (an idmapped root) is alive
+		}
+		mountedHere = true
+	}
+	if mountedHere {
+		if err := unmount(target, false); err != nil {
+			return false, nil // open files: busy
+		}
+	}
+	up, err := d.newUpper(r.Upper)
+	if err == nil {
+		s.Layers = append([]string{r.Upper}, r.Layers...)
+		next := *r
+		next.Upper, next.Layers = up, s.Layers
+		next.Snapshots = append(append([]snapshot(nil), r.Snapshots...), *s)
+		if err = d.save(&next); err == nil {
+			*r = next
+		}
+	}
+	if r.Mounted {
+		// The new layout if committed, else the old one again.
+		if merr := d.mount(r); err == nil {
+			err = merr
+		}
+	}
+	return true, err
+}
+
+// copyLayer makes a new read-only layer holding a copy of layers (raw,
+// or their merged view).
+func (d *Driver) copyLayer(layers []string, merge bool) (string, error) {
+	id := newID()
+	dst := d.layerPath(id)
+	src := make([]string, len(layers))
+	for i, l := range layers {
+		src[i] = d.layerPath(l)
+	}
+	if err := copyTree(src, dst, merge); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// Clone makes name, a writable dataset over snapshot's layers.
+func (d *Driver) Clone(snapFull, full string) (_ *pool.Dataset, err error) {
+	srcName, snapName, err := d.parse(snapFull, "snapshot")
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	name, _, err := d.parse(full, "dataset")
+	if err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return nil, fmt.Errorf("clone %s: %w", full, err)
+	}
+	defer func() { done(err != nil) }()
+	src := rs.byName(srcName)
+	var s *snapshot
+	if src != nil {
+		_, s = src.snap(snapName)
+	}
+	if s == nil {
+		return nil, fmt.Errorf("clone %s: %w", full, notFound(snapFull))
+	}
+	if rs.byName(name) != nil {
+		return nil, fmt.Errorf("clone %s: %w", full, pool.ErrExists)
+	}
+	up, err := d.newUpper(s.Layers[0])
+	if err != nil {
+		return nil, fmt.Errorf("clone %s: %w", full, err)
+	}
+	r := &record{
+		ID: newID(), Name: name, Created: time.Now().Unix(), Upper: up,
+		Layers:  append([]string(nil), s.Layers...),
+		Origin:  &origin{Dataset: src.ID, Snapshot: s.ID},
+		Mounted: true,
+	}
+	if err := d.commitMounted(r); err != nil {
+		return nil, fmt.Errorf("clone %s: %w", full, err)
+	}
+	return d.describe(append(rs, r), r, nil, false), nil
+}
+
+// Rollback puts a new empty upper over the snapshot's layers and drops
+// the newer snapshots. A dataset still in use is detached lazily: its
+// users keep the old content until they let go.
+func (d *Driver) Rollback(snapFull string) (err error) {
+	name, snapName, err := d.parse(snapFull, "snapshot")
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	defer func() { done(true) }()
+	r := rs.byName(name)
+	i, s := -1, (*snapshot)(nil)
+	if r != nil {
+		i, s = r.snap(snapName)
+	}
+	if s == nil {
+		return fmt.Errorf("rollback: %w", notFound(snapFull))
+	}
+	for _, newer := range r.Snapshots[i+1:] {
+		if c := rs.clonesOf(r, newer.ID); len(c) > 0 {
+			return fmt.Errorf("rollback %s: newer snapshot %s@%s is cloned by %s: %w",
+				snapFull, d.full(name), newer.Name, strings.Join(c, ", "), pool.ErrHasDependents)
+		}
+	}
+	if err := unmount(d.mountpoint(name), true); err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	up, err := d.newUpper(s.Layers[0])
+	if err == nil {
+		next := *r
+		next.Upper = up
+		next.Layers = append([]string(nil), s.Layers...)
+		next.Snapshots = append([]snapshot(nil), r.Snapshots[:i+1]...)
+		if err = d.save(&next); err == nil {
+			*r = next
+		}
+	}
+	if r.Mounted {
+		if merr := d.mount(r); err == nil {
+			err = merr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	return nil
+}
+
+// Destroy removes a dataset with its snapshots, or one snapshot.
+func (d *Driver) Destroy(full string) (err error) {
+	name, snapName, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("destroy: %w", err)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	defer func() { done(true) }()
+	r := rs.byName(name)
+	if r == nil {
+		return fmt.Errorf("destroy: %w", notFound(full))
+	}
+	if snapName != "" {
+		i, s := r.snap(snapName)
+		if s == nil {
+			return fmt.Errorf("destroy: %w", notFound(full))
+		}
+		if c := rs.clonesOf(r, s.ID); len(c) > 0 {
+			return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
+		}
+		r.Snapshots = append(r.Snapshots[:i:i], r.Snapshots[i+1:]...)
+		if err := d.save(r); err != nil {
+			return fmt.Errorf("destroy %s: %w", full, err)
+		}
+		return nil
+	}
+	if c := rs.clonesOf(r, ""); len(c) > 0 {
+		return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
+	}
+	mp := d.mountpoint(name)
+	if err := unmount(mp, true); err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	if err := d.remove(r); err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	os.Remove(mp) // only if empty: never delete what is not ours
+	return nil
+}
+
+// Rename renames a dataset (moving its mount) or, within one dataset, a
+// snapshot. Clones follow, since they refer to their origin by id.
+func (d *Driver) Rename(oldFull, newFull string) (err error) {
+	oldName, oldSnap, err := d.parse(oldFull, "")
+	if err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	newName, newSnap, err := d.parse(newFull, "")
+	if err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	if (oldSnap == "") != (newSnap == "") || oldSnap != "" && oldName != newName {
+		return fmt.Errorf("rename %s to %s: a snapshot stays a snapshot of the same dataset: %w",
+			oldFull, newFull, pool.ErrInvalidName)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	defer func() { done(err != nil) }()
+	r := rs.byName(oldName)
+	if r == nil {
+		return fmt.Errorf("rename: %w", notFound(oldFull))
+	}
+	if oldSnap != "" {
+		_, s := r.snap(oldSnap)
+		if s == nil {
+			return fmt.Errorf("rename: %w", notFound(oldFull))
+		}
+		if _, t := r.snap(newSnap); t != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
+		}
+		s.Name = newSnap
+		if err := d.save(r); err != nil {
+			return fmt.Errorf("rename %s: %w", oldFull, err)
+		}
+		return nil
+	}
+	if rs.byName(newName) != nil {
+		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
+	}
+	oldMP := d.mountpoint(oldName)
+	if err := unmount(oldMP, false); err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	r.Name = newName
+	if err = d.save(r); err != nil {
+		r.Name = oldName
+	}
+	if r.Mounted {
+		if merr := d.mount(r); err == nil {
+			err = merr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	os.Remove(oldMP)
+	return nil
+}
+
+// Mount mounts the dataset if it is not already (after a reboot, or an
+// Unmount) and remembers that it should stay mounted.
+func (d *Driver) Mount(full string) (_ *pool.Dataset, err error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return nil, fmt.Errorf("mount: %w", err)
+	}
+	if snap != "" {
+		return nil, fmt.Errorf("mount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	defer func() { done(false) }()
+	r := rs.byName(name)
+	if r == nil {
+		return nil, fmt.Errorf("mount: %w", notFound(full))
+	}
+	if !r.Mounted {
+		r.Mounted = true
+		if err := d.save(r); err != nil {
+			return nil, fmt.Errorf("mount %s: %w", full, err)
+		}
+	}
+	if err := d.mount(r); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	return d.describe(rs, r, nil, false), nil
+}
+
+// Unmount unmounts the dataset (fails with EBUSY while it is in use) and
+// remembers that it should stay unmounted.
+func (d *Driver) Unmount(full string) (err error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("unmount: %w", err)
+	}
+	if snap != "" {
+		return fmt.Errorf("unmount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	defer func() { done(false) }()
+	r := rs.byName(name)
+	if r == nil {
+		return fmt.Errorf("unmount: %w", notFound(full))
+	}
+	if r.Mounted {
+		r.Mounted = false
+		if err := d.save(r); err != nil {
+			return fmt.Errorf("unmount %s: %w", full, err)
+		}
+	}
+	if err := unmount(d.mountpoint(name), false); err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	return nil
+}
+
+// mount mounts r at its mountpoint unless it is there already; whatever
+// else is mounted there (a stale view) is taken down first.
+func (d *Driver) mount(r *record) error {
+	mounts, err := readMounts()
+	if err != nil {
+		return err
+	}
+	target := d.mountpoint(r.Name)
+	if top := topAt(mounts, target); top != nil {
+		if top.Upper == d.layerPath(r.Upper) {
+			return nil
+		}
+		if err := unmount(target, true); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.workPath(r.Upper), 0o700); err != nil {
+		return err
+	}
+	return mountOverlay(target, d.lowers(r), d.layerPath(r.Upper), d.workPath(r.Upper))
+}
+
+// topAt is the visible mount at target, nil if none.
+func topAt(mounts []mountEntry, target string) *mountEntry {
+	var top *mountEntry
+	for i := range mounts {
+		if mounts[i].Target == target {
+			top = &mounts[i]
+		}
+	}
+	return top
+}
+
+// SetQuota is not supported by the dir driver: a directory has no size
+// limit of its own. Removing a quota (0) succeeds, as there is none.
+func (d *Driver) SetQuota(full string, bytes int64) error {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("set quota: %w", err)
+	}
+	if snap != "" {
+		return fmt.Errorf("set quota on %s: %w", full, pool.ErrSnapshotNotRO)
+	}
+	rs, err := d.load()
+	if err != nil {
+		return fmt.Errorf("set quota on %s: %w", full, err)
+	}
+	if rs.byName(name) == nil {
+		return fmt.Errorf("set quota: %w", notFound(full))
+	}
+	if bytes == 0 {
+		return nil
+	}
+	return fmt.Errorf("set quota on %s: %w", full, pool.ErrNotSupported)
+}
+
+// Get describes one dataset or snapshot, with its usage from a walk of
+// its layers.
+func (d *Driver) Get(full string) (*pool.Dataset, error) {
+	name, snapName, err := d.parse(full, "")
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	rs, err := d.load()
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", full, err)
+	}
+	r := rs.byName(name)
+	if r == nil {
+		return nil, fmt.Errorf("get: %w", notFound(full))
+	}
+	var s *snapshot
+	if snapName != "" {
+		if _, s = r.snap(snapName); s == nil {
+			return nil, fmt.Errorf("get: %w", notFound(full))
+		}
+	}
+	return d.describe(rs, r, s, true), nil
+}
+
+// List returns every dataset and snapshot sorted by name; Used and Refer
+// are -1 (a walk of every dataset is too slow for a listing).
+func (d *Driver) List() ([]pool.Dataset, error) {
+	rs, err := d.load()
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	var out []pool.Dataset
+	for _, r := range rs {
+		out = append(out, *d.describe(rs, r, nil, false))
+		for i := range r.Snapshots {
+			out = append(out, *d.describe(rs, r, &r.Snapshots[i], false))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// describe fills a pool.Dataset for r, or for its snapshot s.
+func (d *Driver) describe(rs records, r *record, s *snapshot, usage bool) *pool.Dataset {
+	ds := &pool.Dataset{Name: d.full(r.Name), Created: r.Created, Used: -1, Refer: -1}
+	if s != nil {
+		ds.Name += "@" + s.Name
+		ds.Created = s.Created
+	} else {
+		ds.Mountpoint = d.mountpoint(r.Name)
+		if r.Origin != nil {
+			if o := rs.byID(r.Origin.Dataset); o != nil {
+				for _, os := range o.Snapshots {
+					if os.ID == r.Origin.Snapshot {
+						ds.Origin = d.full(o.Name) + "@" + os.Name
+					}
+				}
+			}
+		}
+	}
+	if usage {
+		ds.Used, ds.Refer = d.usage(rs, r, s)
+	}
+	return ds
+}
+
+// usage is (used, refer). A dataset uses the layers it made (its upper,
+// and those its snapshots froze or copied), not its origin's; it refers
+// to its overlay view. A snapshot uses its top layer when nothing else
+// of its dataset holds it (a copied layer; a frozen one is shared with
+// the dataset until a rollback), and refers to its chain's view.
+func (d *Driver) usage(rs records, r *record, s *snapshot) (used, refer int64) {
+	size := func(layers []string, merge bool) int64 {
+		p := make([]string, len(layers))
+		for i, l := range layers {
+			p[i] = d.layerPath(l)
+		}
+		n, err := treeSize(p, merge)
+		if err != nil {
+			return -1
+		}
+		return n
+	}
+	inherited := map[string]bool{}
+	if r.Origin != nil {
+		if o := rs.byID(r.Origin.Dataset); o != nil {
+			for _, os := range o.Snapshots {
+				if os.ID == r.Origin.Snapshot {
+					for _, l := range os.Layers {
+						inherited[l] = true
+					}
+				}
+			}
+		}
+	}
+	if s != nil {
+		top := s.Layers[0]
+		shared := inherited[top] || top == r.Upper
+		for _, l := range r.Layers {
+			shared = shared || l == top
+		}
+		for _, o := range r.Snapshots {
+			shared = shared || o.ID != s.ID && o.Layers[0] == top
+		}
+		used = 0
+		if !shared {
+			used = size([]string{top}, false)
+		}
+		return used, size(s.Layers, true)
+	}
+	own := map[string]bool{r.Upper: true}
+	for _, l := range r.Layers {
+		own[l] = true
+	}
+	for _, o := range r.Snapshots {
+		for _, l := range o.Layers {
+			own[l] = true
+		}
+	}
+	for l := range own {
+		if inherited[l] {
+			continue
+		}
+		n := size([]string{l}, false)
+		if n < 0 {
+			used = -1
+			break
+		}
+		used += n
+	}
+	return used, size(append([]string{r.Upper}, r.Layers...), true)
+}
