@@ -106,6 +106,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		HostID:      rng.HostID,
 		CgroupsPath: zone.CgroupsPath(uuid),
 		HostRO:      zone.HostROFor(isRealDir),
+		MemlockHard: zone.MemlockHard(),
 	})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNoContainer means the runtime has no container by that id.
@@ -81,6 +82,10 @@ func (r *Runtime) Run(ctx context.Context, id, bundle string, stdin, stdout *os.
 	// all three must be real files: a pipe would tie the zone to us. The
 	// runtime's own errors go to its log file.
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stdout
+	// A zone's rlimits are set inside its user namespace, where a hard
+	// limit can only be lowered: give the runtime unlimited hard limits
+	// to lower from.
+	raiseHardLimits()
 	// The zone must not die with the process that started it.
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Run(); err != nil {
@@ -195,4 +200,25 @@ func runtimeLogError(path string) string {
 		}
 	}
 	return ""
+}
+
+// MemlockHard is the hard RLIMIT_MEMLOCK zones start under (after
+// raiseHardLimits, where the host lets us).
+func MemlockHard() uint64 {
+	raiseHardLimits()
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &l) != nil || l.Max == unix.RLIM_INFINITY {
+		return 0
+	}
+	return l.Max
+}
+
+// raiseHardLimits lifts this process's hard MEMLOCK limit (inherited by
+// the runtime and so by the zone's init before it applies its own).
+func raiseHardLimits() {
+	var l unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &l) == nil && l.Max != unix.RLIM_INFINITY {
+		l.Max = unix.RLIM_INFINITY
+		_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &l)
+	}
 }

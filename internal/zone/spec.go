@@ -43,6 +43,9 @@ type Inputs struct {
 	// with whether each is a real directory (symlinks are recreated in
 	// the zone's skeleton instead of mounted).
 	HostRO []string
+	// MemlockHard is the host's hard RLIMIT_MEMLOCK that the runtime runs
+	// with: a zone's limit can only be lowered from it (0: no cap).
+	MemlockHard uint64
 }
 
 // SparseHostDirs are the host trees a sparse zone shares read-only.
@@ -136,6 +139,9 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 	}
 	if v.MaxLockedMemory > 0 {
 		b := uint64(v.MaxLockedMemory) << 20
+		if in.MemlockHard > 0 {
+			b = min(b, in.MemlockHard)
+		}
 		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_MEMLOCK", Hard: b, Soft: b})
 	}
 	return s, nil
