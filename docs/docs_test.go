@@ -60,6 +60,7 @@ func TestExamples(t *testing.T) {
 		}
 		t.Run(page, func(t *testing.T) {
 			root := t.TempDir()
+			os.Chmod(filepath.Dir(root), 0o711)
 			t.Cleanup(func() { cleanupNode(t, bin, root) })
 			for _, b := range blocks {
 				cmd := exec.Command("bash", "-euo", "pipefail", "-c", b)

@@ -109,6 +109,9 @@ func Open(root string) (*Node, error) {
 	for _, d := range []string{"run", "run/rootfs"} {
 		os.Chmod(filepath.Join(root, d), 0o711)
 	}
+	if err := checkTraversable(root); err != nil {
+		return nil, err
+	}
 	n := &Node{Root: root}
 	mode, err := cgroup.Detect()
 	if err != nil {
@@ -210,4 +213,22 @@ func ValidUUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkTraversable makes sure every directory above the root can be
+// passed through by others: zone roots live under it and are reached by
+// the runtime as each zone's (unprivileged) root.
+func checkTraversable(root string) error {
+	for d := filepath.Dir(root); ; d = filepath.Dir(d) {
+		st, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if st.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("HULL_ROOT %s: %s is not searchable by others (chmod o+x %s): zones could not reach their roots", root, d, d)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }

@@ -33,6 +33,7 @@ func newNode(t *testing.T) *Node {
 	testenv.RequireCommand(t, "runc")
 	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
 	root := t.TempDir()
+	os.Chmod(filepath.Dir(root), 0o711)
 	n, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
@@ -181,7 +182,7 @@ func TestLifecycleEachBrand(t *testing.T) {
 				mustExec(t, n, uuid, "touch /etc/own && ls /usr/bin/env")
 			}
 			if brand != "lx" {
-				mustExec(t, n, uuid, "ps | grep -q 'zoneinit'")
+				mustExec(t, n, uuid, "grep -q zoneinit /proc/1/cmdline")
 			}
 			if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
 				t.Fatal(err)

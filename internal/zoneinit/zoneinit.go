@@ -133,6 +133,14 @@ func (z *zoneInit) shutdown(sig os.Signal) int {
 	if Terminate(z.rc, realClock{}, Grace(os.Getenv("HULL_STOP_GRACE"))) {
 		z.logf("killed processes that outlived the grace period")
 	}
+	// The host is not our parent and never sees our exit status: say
+	// why we exit where it can read it.
+	why := "halt"
+	if reboot {
+		why = "reboot"
+	}
+	_ = os.MkdirAll(filepath.Dir(ExitMarker), 0o755)
+	_ = os.WriteFile(ExitMarker, []byte(why+"\n"), 0o644)
 	unix.Sync()
 	if reboot {
 		z.logf("rebooting")
@@ -141,6 +149,10 @@ func (z *zoneInit) shutdown(sig os.Signal) int {
 	z.logf("halted")
 	return 0
 }
+
+// ExitMarker is where the zone notes why its init exited ("halt" or
+// "reboot"); the node reads it from the zone's root.
+const ExitMarker = "/run/.hull-exit"
 
 type realClock struct{}
 
