@@ -41,7 +41,7 @@ func listFlags(args []string, allowed string) (opts vm.ListOptions, json1 map[st
 		case "H":
 			opts.NoHeader = true
 		case "h":
-			opts.NoHeader = false
+			opts.NoHeader, opts.ForceHeader = false, true
 		default:
 			json1[flag] = true
 		}
@@ -83,7 +83,7 @@ func (c *cli) lookup(args []string) error {
 	if len(opts.Fields) > 0 && !flags["j"] {
 		return usageError{"-o can only be used with -j"}
 	}
-	fs, err := vm.ParseFilters(filters)
+	fs, err := vm.ParseLookupFilters(filters)
 	if err != nil {
 		return err
 	}
