@@ -85,6 +85,7 @@ func runVmadm(args []string) int {
 	return vmadm.Main(args, vmadm.Env{
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Open:       openNode,
+		View:       func() (*node.Node, error) { return node.OpenView(node.RootFromEnv()) },
 		StdinIsTTY: term.IsTerminal(int(os.Stdin.Fd())),
 	})
 }

@@ -147,6 +147,21 @@ func Open(root string) (*Node, error) {
 	return n, nil
 }
 
+// OpenView opens the node for reading VM objects only (vmadm list, get,
+// lookup): no recovery, no pool, no runtime. Reads need no lock: objects
+// are replaced atomically, and state is derived from the kernel.
+func OpenView(root string) (*Node, error) {
+	root, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(root, "vms")); err != nil {
+		// Not a node yet: the full open creates it.
+		return Open(root)
+	}
+	return &Node{Root: root}, nil
+}
+
 // hullBinary copies the running executable into the root once per
 // version, so zones bind-mount a file that an upgrade or rebuild of the
 // installed binary never changes under them.

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"hull/internal/vm"
@@ -184,22 +186,51 @@ func (n *Node) Get(uuid string) (*vm.VM, error) {
 	return v, nil
 }
 
-// List returns every VM with derived state.
+// List returns every VM with derived state. Objects are decoded in
+// parallel, and the run records are found with one directory read rather
+// than one failed open per stopped VM: listing stays fast with a
+// thousand zones.
 func (n *Node) List() ([]*vm.VM, error) {
 	ids, err := n.uuids()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*vm.VM, 0, len(ids))
-	for _, id := range ids {
-		v, err := n.loadVM(id)
-		if err != nil {
-			continue // deleted meanwhile
+	running := map[string]bool{}
+	if ents, err := os.ReadDir(filepath.Join(n.runDir(), "zones")); err == nil {
+		for _, e := range ents {
+			running[strings.TrimSuffix(e.Name(), ".json")] = true
 		}
-		n.fill(v)
-		out = append(out, v)
 	}
-	return out, nil
+	out := make([]*vm.VM, len(ids))
+	workers := min(max(runtime.NumCPU(), 2), 8)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(ids); i += workers {
+				v, err := n.loadVM(ids[i])
+				if err != nil {
+					continue // deleted meanwhile
+				}
+				if running[ids[i]] {
+					n.fill(v)
+				} else {
+					v.Zonepath = n.Zonepath(v.UUID)
+					v.State, v.ZoneState = "stopped", "installed"
+				}
+				out[i] = v
+			}
+		}()
+	}
+	wg.Wait()
+	vms := out[:0]
+	for _, v := range out {
+		if v != nil {
+			vms = append(vms, v)
+		}
+	}
+	return vms, nil
 }
 
 // Resolve finds a VM by uuid or, for zlogin's convenience, by alias.

@@ -58,7 +58,7 @@ func (c *cli) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
+	n, err := c.view()
 	if err != nil {
 		return err
 	}
@@ -87,7 +87,7 @@ func (c *cli) lookup(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
+	n, err := c.view()
 	if err != nil {
 		return err
 	}

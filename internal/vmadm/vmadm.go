@@ -25,6 +25,8 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Open opens the node (the real one, or one under a test root).
 	Open func() (*node.Node, error)
+	// View opens it for reading only (list, get, lookup); nil means Open.
+	View func() (*node.Node, error)
 	// StdinIsTTY reports whether stdin is a terminal (payloads are
 	// refused from a terminal, as SmartOS does).
 	StdinIsTTY bool
@@ -118,6 +120,14 @@ func (c *cli) node() (*node.Node, error) {
 	}
 	c.n = n
 	return n, nil
+}
+
+// view opens the node for a read-only command.
+func (c *cli) view() (*node.Node, error) {
+	if c.env.View == nil {
+		return c.node()
+	}
+	return c.env.View()
 }
 
 func (c *cli) run(cmd string, args []string) error {
@@ -282,7 +292,7 @@ func (c *cli) get(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
+	n, err := c.view()
 	if err != nil {
 		return err
 	}
