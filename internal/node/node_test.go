@@ -324,3 +324,32 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func TestEventsRecorded(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	uuid := create(t, n, `{"brand":"joyent-minimal","alias":"ev","image_uuid":"`+BusyboxUUID+`"}`)
+	if err := n.Stop(ctx, uuid, true, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Delete(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(n.EventLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var e Event
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("bad event line %q: %v", line, err)
+		}
+		if e.UUID == uuid {
+			types = append(types, e.Type)
+		}
+	}
+	if strings.Join(types, ",") != "create,modify,delete" {
+		t.Fatalf("events %v", types)
+	}
+}
