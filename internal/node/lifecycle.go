@@ -225,8 +225,13 @@ func (n *Node) openConsole(uuid string) (in, out *os.File, err error) {
 // bundle and the run record. Idempotent.
 func (n *Node) cleanupContainer(ctx context.Context, uuid string) error {
 	var errs []error
-	if err := n.Runtime.Delete(ctx, zone.ContainerID(uuid), true); err != nil {
-		errs = append(errs, err)
+	// Asking the runtime costs a process start (tens of ms): only ask
+	// when a run was attempted (its bundle exists) or the runtime keeps
+	// state for the id.
+	if n.mayHaveContainer(uuid) {
+		if err := n.Runtime.Delete(ctx, zone.ContainerID(uuid), true); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := idmap.Unmount(n.rootFS(uuid)); err != nil {
 		errs = append(errs, err)
@@ -238,6 +243,15 @@ func (n *Node) cleanupContainer(ctx context.Context, uuid string) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+func (n *Node) mayHaveContainer(uuid string) bool {
+	for _, p := range []string{n.bundle(uuid), filepath.Join(n.Runtime.Root, zone.ContainerID(uuid))} {
+		if _, err := os.Stat(p); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Stop halts a running VM: a graceful shutdown inside the zone, then a
