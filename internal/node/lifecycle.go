@@ -119,7 +119,9 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
+	// Rendered again at every boot and removed at every halt: no need
+	// to make it durable.
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
 		return err
 	}
 	in, out, err := n.openConsole(uuid)
