@@ -1,0 +1,24 @@
+package zlogin
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestForwardInputEscapes(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ls\r~.rest", "ls\r"},         // ~. at line start detaches
+		{"a~.b\r", "a~.b\r"},           // not at line start: passed through
+		{"~x\r", "~x\r"},               // ~ then another key: both sent
+		{"echo hi\x1dmore", "echo hi"}, // CTRL-] detaches
+		{"~.", ""},                     // at the very start
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		forwardInput(strings.NewReader(tt.in), &out)
+		if out.String() != tt.want {
+			t.Errorf("%q → %q, want %q", tt.in, out.String(), tt.want)
+		}
+	}
+}
