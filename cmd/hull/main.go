@@ -86,6 +86,7 @@ func runVmadm(args []string) int {
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		Open:       openNode,
 		View:       func() (*node.Node, error) { return node.OpenView(node.RootFromEnv()) },
+		Daemon:     daemon,
 		StdinIsTTY: term.IsTerminal(int(os.Stdin.Fd())),
 	})
 }
@@ -126,4 +127,20 @@ func install(args []string) int {
 	}
 	fmt.Printf("installed %s in %s\n", strings.Join(userCommands, ", "), dir)
 	return 0
+}
+
+// daemon finds the node's running hulld; HULL_DIRECT=1 makes vmadm act
+// on the node itself even when one runs.
+func daemon() vmadm.Daemon {
+	if os.Getenv("HULL_DIRECT") == "1" {
+		return nil
+	}
+	root, err := filepath.Abs(node.RootFromEnv())
+	if err != nil {
+		return nil
+	}
+	if c := hulld.Dial(filepath.Join(root, "run", "hulld.sock")); c != nil {
+		return c
+	}
+	return nil
 }

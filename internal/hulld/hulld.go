@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -136,7 +137,8 @@ func API(n *node.Node) http.Handler {
 		case "start":
 			err = n.Start(r.Context(), uuid)
 		case "stop":
-			err = n.Stop(r.Context(), uuid, r.URL.Query().Get("force") == "true", 0)
+			secs, _ := strconv.Atoi(r.URL.Query().Get("timeout"))
+			err = n.Stop(r.Context(), uuid, r.URL.Query().Get("force") == "true", time.Duration(secs)*time.Second)
 		case "reboot":
 			err = n.Reboot(r.Context(), uuid, r.URL.Query().Get("force") == "true")
 		case "update":
@@ -150,7 +152,14 @@ func API(n *node.Node) http.Handler {
 			reply(w, http.StatusBadRequest, map[string]string{"message": "unknown action"})
 			return
 		}
-		if err != nil && !errors.Is(err, node.ErrAlreadyRunning) && !errors.Is(err, node.ErrNotRunning) {
+		switch {
+		case errors.Is(err, node.ErrAlreadyRunning):
+			reply(w, http.StatusConflict, map[string]string{"message": err.Error(), "code": codeAlreadyRunning})
+			return
+		case errors.Is(err, node.ErrNotRunning):
+			reply(w, http.StatusConflict, map[string]string{"message": err.Error(), "code": codeNotRunning})
+			return
+		case err != nil:
 			fail(w, err)
 			return
 		}
@@ -170,6 +179,12 @@ func API(n *node.Node) http.Handler {
 	})
 	return mux
 }
+
+// Codes of the conflicts the CLI reports as nothing-to-do.
+const (
+	codeAlreadyRunning = "EALREADYRUNNING"
+	codeNotRunning     = "ENOTRUNNING"
+)
 
 func reply(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")

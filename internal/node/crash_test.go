@@ -146,4 +146,21 @@ func TestZonesOutliveHulld(t *testing.T) {
 	if !strings.Contains(out, "survivor") || !strings.Contains(out, "running") {
 		t.Fatalf("vmadm list: %s", out)
 	}
+	// With hulld up, vmadm's operations go through its socket, with the
+	// same messages and exit codes.
+	for _, step := range []struct{ args, want string }{
+		{"stop " + uuid, "Successfully completed stop for VM " + uuid},
+		{"stop " + uuid, "VM " + uuid + " is not running"},
+		{"start " + uuid, "Successfully started VM " + uuid},
+		{"start " + uuid, "VM " + uuid + " is already running"},
+		{"update " + uuid + " max_lwps=400", "Successfully updated VM " + uuid},
+	} {
+		out, err := hull(t, n, nil, "", append([]string{"vmadm"}, strings.Fields(step.args)...)...)
+		if err != nil || strings.TrimSpace(out) != step.want {
+			t.Fatalf("vmadm %s: %v %q", step.args, err, out)
+		}
+	}
+	if v, _ := n.Get(uuid); v.MaxLwps != 400 || v.State != "running" {
+		t.Fatalf("after updates through hulld: max_lwps %d state %s", v.MaxLwps, v.State)
+	}
 }

@@ -25,6 +25,9 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	// Open opens the node (the real one, or one under a test root).
 	Open func() (*node.Node, error)
+	// Daemon returns a client of the node's running hulld, or nil when
+	// none runs (or in tests): then vmadm acts on the node itself.
+	Daemon func() Daemon
 	// View opens it for reading only (list, get, lookup); nil means Open.
 	View func() (*node.Node, error)
 	// StdinIsTTY reports whether stdin is a terminal (payloads are
@@ -122,6 +125,22 @@ func (c *cli) node() (*node.Node, error) {
 	return n, nil
 }
 
+// Daemon is what vmadm asks of a running hulld.
+type Daemon interface {
+	Create(payload []byte) (*vm.VM, error)
+	Action(uuid, action string, force bool, timeout time.Duration, body []byte) (*vm.VM, error)
+	Delete(uuid string) error
+}
+
+// daemon returns the running hulld, if any: operations then go through it,
+// so the node's owner carries them out.
+func (c *cli) daemon() Daemon {
+	if c.env.Daemon == nil {
+		return nil
+	}
+	return c.env.Daemon()
+}
+
 // view opens the node for a read-only command.
 func (c *cli) view() (*node.Node, error) {
 	if c.env.View == nil {
@@ -201,11 +220,16 @@ func (c *cli) create(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
-	if err != nil {
-		return err
+	var v *vm.VM
+	if d := c.daemon(); d != nil {
+		v, err = d.Create(payload)
+	} else {
+		n, nerr := c.node()
+		if nerr != nil {
+			return nerr
+		}
+		v, err = n.Create(c.ctx, payload)
 	}
-	v, err := n.Create(c.ctx, payload)
 	if err != nil {
 		return err
 	}
@@ -313,11 +337,15 @@ func (c *cli) start(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
-	if err != nil {
-		return err
+	if d := c.daemon(); d != nil {
+		_, err = d.Action(uuid, "start", false, 0, nil)
+	} else {
+		n, nerr := c.node()
+		if nerr != nil {
+			return nerr
+		}
+		err = n.Start(c.ctx, uuid)
 	}
-	err = n.Start(c.ctx, uuid)
 	if errors.Is(err, node.ErrAlreadyRunning) {
 		fmt.Fprintf(c.env.Stderr, "VM %s is already running\n", uuid)
 		return nil
@@ -355,14 +383,18 @@ func (c *cli) stop(args []string, action string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
-	if err != nil {
-		return err
-	}
-	if action == "reboot" {
-		err = n.Reboot(c.ctx, uuid, force)
+	if d := c.daemon(); d != nil {
+		_, err = d.Action(uuid, action, force, timeout, nil)
 	} else {
-		err = n.Stop(c.ctx, uuid, force, timeout)
+		n, nerr := c.node()
+		if nerr != nil {
+			return nerr
+		}
+		if action == "reboot" {
+			err = n.Reboot(c.ctx, uuid, force)
+		} else {
+			err = n.Stop(c.ctx, uuid, force, timeout)
+		}
 	}
 	if errors.Is(err, node.ErrNotRunning) {
 		fmt.Fprintf(c.env.Stderr, "VM %s is not running\n", uuid)
@@ -466,11 +498,16 @@ func (c *cli) update(args []string) error {
 	} else if payload, err = c.readPayload(file, "update"); err != nil {
 		return err
 	}
-	n, err := c.node()
-	if err != nil {
-		return err
+	if d := c.daemon(); d != nil {
+		_, err = d.Action(uuid, "update", false, 0, payload)
+	} else {
+		n, nerr := c.node()
+		if nerr != nil {
+			return nerr
+		}
+		_, err = n.Update(c.ctx, uuid, payload)
 	}
-	if _, err := n.Update(c.ctx, uuid, payload); err != nil {
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.env.Stderr, "Successfully updated VM %s\n", uuid)
@@ -482,11 +519,16 @@ func (c *cli) del(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.node()
-	if err != nil {
-		return err
+	if d := c.daemon(); d != nil {
+		err = d.Delete(uuid)
+	} else {
+		n, nerr := c.node()
+		if nerr != nil {
+			return nerr
+		}
+		err = n.Delete(c.ctx, uuid)
 	}
-	if err := n.Delete(c.ctx, uuid); err != nil {
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(c.env.Stderr, "Successfully deleted VM %s\n", uuid)
