@@ -317,27 +317,11 @@ func (c *cli) install(args []string) error {
 }
 
 func (c *cli) get(args []string) error {
-	var p string
-	var help bool
-	rest, err := parseFlags(args, map[string]*bool{"h": &help, "help": &help}, map[string]*string{"P": &p})
-	if err != nil {
+	s, uuid, err := c.oneImage("get", args)
+	if s == nil || err != nil {
 		return err
 	}
-	if help {
-		fmt.Fprint(c.stdout, commandUsage["get"])
-		return nil
-	}
-	if len(rest) != 1 {
-		return usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
-	}
-	if err := checkUUID(rest[0]); err != nil {
-		return err
-	}
-	s, err := c.open(p)
-	if err != nil {
-		return err
-	}
-	img, err := s.Get(rest[0])
+	img, err := s.Get(uuid)
 	if err != nil {
 		return err
 	}
@@ -345,31 +329,42 @@ func (c *cli) get(args []string) error {
 }
 
 func (c *cli) delete(args []string) error {
+	s, uuid, err := c.oneImage("delete", args)
+	if s == nil || err != nil {
+		return err
+	}
+	if err := s.Delete(uuid); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stdout, "Deleted image %s\n", uuid)
+	return nil
+}
+
+// oneImage parses the arguments of a command that takes [-P pool] and one
+// image uuid, and opens the store. With -h it prints the command's usage
+// and returns a nil store and no error.
+func (c *cli) oneImage(cmd string, args []string) (*image.Store, string, error) {
 	var p string
 	var help bool
 	rest, err := parseFlags(args, map[string]*bool{"h": &help, "help": &help}, map[string]*string{"P": &p})
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	if help {
-		fmt.Fprint(c.stdout, commandUsage["delete"])
-		return nil
+		fmt.Fprint(c.stdout, commandUsage[cmd])
+		return nil, "", nil
 	}
 	if len(rest) != 1 {
-		return usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
+		return nil, "", usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
 	}
 	if err := checkUUID(rest[0]); err != nil {
-		return err
+		return nil, "", err
 	}
 	s, err := c.open(p)
 	if err != nil {
-		return err
+		return nil, "", err
 	}
-	if err := s.Delete(rest[0]); err != nil {
-		return err
-	}
-	fmt.Fprintf(c.stdout, "Deleted image %s\n", rest[0])
-	return nil
+	return s, rest[0], nil
 }
 
 // writeJSON prints v as JSON.stringify(v, null, 2) does.

@@ -360,7 +360,13 @@ func (n *Node) Reboot(ctx context.Context, uuid string, force bool) error {
 	if err := n.stop(ctx, v, force, StopGrace); err != nil {
 		return err
 	}
-	op, err := n.Journal.Begin("start", uuid)
+	return n.boot(ctx, v)
+}
+
+// boot starts the zone as one journaled operation; the caller holds the
+// VM's lock.
+func (n *Node) boot(ctx context.Context, v *vm.VM) error {
+	op, err := n.Journal.Begin("start", v.UUID)
 	if err != nil {
 		return err
 	}

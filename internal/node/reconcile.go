@@ -91,16 +91,10 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 		return false
 	}
 	log.Info("booting zone again", "uuid", uuid, "reason", reason)
-	op, err := n.Journal.Begin("start", uuid)
-	if err != nil {
-		return false
-	}
-	defer op.Rollback()
-	if err := n.start(ctx, v, op); err != nil {
+	if err := n.boot(ctx, v); err != nil {
 		log.Error("reboot failed", "uuid", uuid, "err", err)
 		return false
 	}
-	op.Commit()
 	return true
 }
 

@@ -159,8 +159,14 @@ func (r *runState) alive() bool {
 
 // fill adds the computed fields (state, zone_state, pid, boot_timestamp).
 func (n *Node) fill(v *vm.VM) {
-	v.Zonepath = n.Zonepath(v.UUID)
 	r, _ := n.loadRun(v.UUID)
+	n.fillFrom(v, r)
+}
+
+// fillFrom computes them from a run record (nil: the zone never ran, or
+// its record is gone).
+func (n *Node) fillFrom(v *vm.VM, r *runState) {
+	v.Zonepath = n.Zonepath(v.UUID)
 	switch {
 	case r.alive() && r.Stopping:
 		v.State, v.ZoneState = "shutting_down", "shutting_down"
@@ -216,8 +222,7 @@ func (n *Node) List() ([]*vm.VM, error) {
 				if running[ids[i]] {
 					n.fill(v)
 				} else {
-					v.Zonepath = n.Zonepath(v.UUID)
-					v.State, v.ZoneState = "stopped", "installed"
+					n.fillFrom(v, nil)
 				}
 				out[i] = v
 			}

@@ -1,7 +1,6 @@
 package vmadm
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -58,21 +57,24 @@ func (c *cli) list(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.view()
+	vms, err := c.matching(fs)
 	if err != nil {
 		return err
+	}
+	return vm.FormatList(c.env.Stdout, vms, opts)
+}
+
+// matching reads the node's VMs and keeps those every filter matches.
+func (c *cli) matching(fs []vm.Filter) ([]*vm.VM, error) {
+	n, err := c.view()
+	if err != nil {
+		return nil, err
 	}
 	all, err := n.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var vms []*vm.VM
-	for _, v := range all {
-		if vm.Match(v, fs) {
-			vms = append(vms, v)
-		}
-	}
-	return vm.FormatList(c.env.Stdout, vms, opts)
+	return vm.Lookup(all, fs), nil
 }
 
 func (c *cli) lookup(args []string) error {
@@ -87,22 +89,14 @@ func (c *cli) lookup(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.view()
+	vms, err := c.matching(fs)
 	if err != nil {
 		return err
 	}
-	all, err := n.List()
-	if err != nil {
-		return err
-	}
-	var vms []*vm.VM
-	for _, v := range all {
-		if vm.Match(v, fs) {
-			vms = append(vms, v)
+	if flags["1"] {
+		if err := vm.UniqueError(len(vms)); err != nil {
+			return err
 		}
-	}
-	if flags["1"] && len(vms) != 1 {
-		return fmt.Errorf("Requested unique lookup but found %d results.", len(vms))
 	}
 	if !flags["j"] {
 		for _, v := range vms {
@@ -110,24 +104,7 @@ func (c *cli) lookup(args []string) error {
 		}
 		return nil
 	}
-	out := make([]any, 0, len(vms))
-	for _, v := range vms {
-		if len(opts.Fields) == 0 {
-			out = append(out, v)
-			continue
-		}
-		b, _ := json.Marshal(v)
-		var m map[string]any
-		_ = json.Unmarshal(b, &m)
-		sel := map[string]any{}
-		for _, f := range opts.Fields {
-			if val, ok := m[f]; ok {
-				sel[f] = val
-			}
-		}
-		out = append(out, sel)
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
+	b, err := vm.LookupJSON(vms, opts.Fields)
 	if err != nil {
 		return err
 	}
