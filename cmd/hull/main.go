@@ -49,6 +49,19 @@ var personalities = map[string]func(args []string) int{
 // userCommands are the personalities installed as symlinks on PATH.
 var userCommands = []string{"vmadm", "zlogin", "imgadm", "hulld"}
 
+// register adds a personality from another file of this package (one
+// file per feature keeps main.go from growing with each command); user
+// ones are also installed as symlinks on PATH.
+func register(name string, run func(args []string) int, user bool) {
+	if _, dup := personalities[name]; dup {
+		panic("hull: personality registered twice: " + name)
+	}
+	personalities[name] = run
+	if user {
+		userCommands = append(userCommands, name)
+	}
+}
+
 func main() {
 	name := filepath.Base(os.Args[0])
 	args := os.Args[1:]
