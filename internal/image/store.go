@@ -392,11 +392,12 @@ func (s *Store) Get(uuid string) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.pool.Get(s.Dataset(uuid)); err != nil {
-		if errors.Is(err, pool.ErrNotFound) {
-			return nil, &NotInstalledError{UUID: uuid, Zpool: s.poolName}
-		}
+	ok, err := pool.Exists(s.pool, s.Dataset(uuid))
+	if err != nil {
 		return nil, fmt.Errorf("get image %s: %w", uuid, err)
+	}
+	if !ok {
+		return nil, &NotInstalledError{UUID: uuid, Zpool: s.poolName}
 	}
 	return img, nil
 }

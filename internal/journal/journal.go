@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -69,8 +70,9 @@ type Op struct {
 	done bool
 }
 
-// Begin starts an operation on a subject (a VM uuid).
-func (j *Journal) Begin(op, subject string) (*Op, error) {
+// Begin starts an operation on a subject (a VM uuid), with the undos of
+// steps it is about to take (see UndoSteps) recorded in the same write.
+func (j *Journal) Begin(op, subject string, undo ...Step) (*Op, error) {
 	id := fmt.Sprintf("%d-%s-%s", time.Now().UnixNano(), op, subject)
 	p := filepath.Join(j.dir, id+".json")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
@@ -82,7 +84,14 @@ func (j *Journal) Begin(op, subject string) (*Op, error) {
 		os.Remove(p)
 		return nil, fmt.Errorf("journal lock %s: %w", p, err)
 	}
-	o := &Op{j: j, f: f, path: p, rec: Record{ID: id, Op: op, Subject: subject, Started: time.Now().UTC(), PID: os.Getpid()}}
+	for _, st := range undo {
+		if _, ok := j.handlers[st.Kind]; !ok {
+			f.Close()
+			os.Remove(p)
+			return nil, fmt.Errorf("journal: no handler for %q", st.Kind)
+		}
+	}
+	o := &Op{j: j, f: f, path: p, rec: Record{ID: id, Op: op, Subject: subject, Started: time.Now().UTC(), PID: os.Getpid(), Undo: undo}}
 	if err := o.write(); err != nil {
 		o.release()
 		return nil, err
@@ -103,11 +112,38 @@ func (o *Op) Record() Record { return o.rec }
 // Undo records how to undo the step just done. It is durable when it
 // returns.
 func (o *Op) Undo(kind string, args ...string) error {
-	if _, ok := o.j.handlers[kind]; !ok {
-		return fmt.Errorf("journal: no handler for %q", kind)
+	return o.UndoSteps(Step{Kind: kind, Args: args})
+}
+
+// UndoSteps records several undos with one durable write. Registering
+// the undos of steps not done yet is how an operation saves writes: each
+// handler must treat "nothing to undo" as done. A step already recorded
+// is not recorded twice.
+func (o *Op) UndoSteps(steps ...Step) error {
+	added := false
+	for _, st := range steps {
+		if _, ok := o.j.handlers[st.Kind]; !ok {
+			return fmt.Errorf("journal: no handler for %q", st.Kind)
+		}
+		if o.has(st) {
+			continue
+		}
+		o.rec.Undo = append(o.rec.Undo, st)
+		added = true
 	}
-	o.rec.Undo = append(o.rec.Undo, Step{Kind: kind, Args: args})
+	if !added {
+		return nil
+	}
 	return o.write()
+}
+
+func (o *Op) has(st Step) bool {
+	for _, u := range o.rec.Undo {
+		if u.Kind == st.Kind && slices.Equal(u.Args, st.Args) {
+			return true
+		}
+	}
+	return false
 }
 
 // write replaces the file's content in place (the lock is on the open

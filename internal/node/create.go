@@ -66,10 +66,12 @@ func (n *Node) finish(rec journal.Record) error {
 // SmartOS, its dataset cloned from the image, and booted when autoboot is
 // set. Any failure, or a crash at any point, leaves no trace.
 func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
+	st := startSteps("create")
 	v, err := vm.NormalizeCreate(payload, time.Now())
 	if err != nil {
 		return nil, err
 	}
+	st.mark("normalize")
 	if v.ImageUUID != "" {
 		if _, err := n.Images.Get(v.ImageUUID); err != nil {
 			if errors.Is(err, image.ErrNotInstalled) {
@@ -78,6 +80,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 			return nil, err
 		}
 	}
+	st.mark("image")
 	v.Zonepath = n.Zonepath(v.UUID)
 	unlock, err := n.lock(v.UUID)
 	if err != nil {
@@ -87,46 +90,50 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if _, err := os.Stat(n.vmFile(v.UUID)); err == nil {
 		return nil, fmt.Errorf("VM with uuid %s already exists", v.UUID)
 	}
-	op, err := n.Journal.Begin("create", v.UUID)
+	st.mark("lock")
+	// Every undo is registered with the operation, in one write, before
+	// any step: each undo is a no-op for a step not yet done.
+	op, err := n.Journal.Begin("create", v.UUID,
+		journal.Step{Kind: "ids", Args: []string{v.UUID}},
+		journal.Step{Kind: "dataset", Args: []string{dataset(v.UUID)}},
+		journal.Step{Kind: "file", Args: []string{n.vmFile(v.UUID)}},
+		journal.Step{Kind: "container", Args: []string{v.UUID}},
+	)
 	if err != nil {
 		return nil, err
 	}
 	defer op.Rollback()
-
-	if err := op.Undo("ids", v.UUID); err != nil {
-		return nil, err
-	}
+	st.mark("journal")
 	if _, err := n.IDs.Allocate(v.UUID); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-ids")
-	// The undo goes first so that a crash in the middle of the clone is
-	// also cleaned up.
-	if err := op.Undo("dataset", dataset(v.UUID)); err != nil {
-		return nil, err
-	}
+	st.mark("ids")
 	if err := n.makeDataset(v); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-clone")
-	if err := op.Undo("file", n.vmFile(v.UUID)); err != nil {
-		return nil, err
-	}
+	st.mark("dataset")
 	if err := n.saveVM(v); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-config")
+	st.mark("config")
 	if vm.Bool(v.Autoboot, true) {
 		if err := n.start(ctx, v, op); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")
+		st.mark("start")
 	}
 	if err := op.Commit(); err != nil {
 		return nil, err
 	}
+	st.mark("commit")
 	n.emit("create", v, nil)
-	return n.Get(v.UUID)
+	v, err = n.Get(v.UUID)
+	st.mark("emit+get")
+	return v, err
 }
 
 // makeDataset creates the VM's dataset: a clone of its image's @final

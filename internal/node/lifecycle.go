@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 
 	"hull/internal/cgroup"
 	"hull/internal/idmap"
+	"hull/internal/journal"
 	"hull/internal/vm"
 	"hull/internal/zone"
 )
@@ -78,6 +80,7 @@ type undoer interface {
 // operation, in which start records how to take the zone down again.
 func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	uuid := v.UUID
+	steps := startSteps("start")
 	if r, _ := n.loadRun(uuid); r.alive() {
 		return ErrAlreadyRunning
 	}
@@ -86,9 +89,11 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err := n.cleanupContainer(ctx, uuid); err != nil {
 		return err
 	}
+	steps.mark("cleanup")
 	if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
 		return fmt.Errorf("mount dataset of %s: %w", uuid, err)
 	}
+	steps.mark("mount")
 	rng, err := n.IDs.Allocate(uuid)
 	if err != nil {
 		return err
@@ -96,12 +101,24 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}
-	rootfs, err := n.mapRoot(uuid, rng)
-	if err != nil {
-		return fmt.Errorf("map root of %s: %w", uuid, err)
-	}
+	steps.mark("ids")
+	// The idmapped root is made while the bundle is rendered and written;
+	// every return below waits for it so the undo finds its mount.
+	mapped := make(chan error, 1)
+	go func() {
+		_, err := n.mapRoot(uuid, rng)
+		mapped <- err
+	}()
+	var mapErr error
+	waitMapped := sync.OnceValue(func() error {
+		if err := <-mapped; err != nil {
+			return fmt.Errorf("map root of %s: %w", uuid, err)
+		}
+		return nil
+	})
+	defer waitMapped()
 	spec, err := zone.Render(v, zone.Inputs{
-		RootFS:      rootfs,
+		RootFS:      n.zoneRoot(uuid),
 		HullBinary:  n.HullBinary,
 		HostID:      rng.HostID,
 		CgroupsPath: zone.CgroupsPath(uuid),
@@ -130,12 +147,18 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	}
 	defer in.Close()
 	defer out.Close()
+	steps.mark("bundle+console")
+	if mapErr = waitMapped(); mapErr != nil {
+		return mapErr
+	}
+	steps.mark("maproot")
 	failpoint("start/before-run")
 	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
 	if err != nil {
 		return err
 	}
 	failpoint("start/after-run")
+	steps.mark("runtime run")
 	st, err := procStartTime(pid)
 	if err != nil {
 		return fmt.Errorf("zone %s init exited at once: see %s", uuid, n.ConsoleLog(uuid))
@@ -144,6 +167,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		return err
 	}
 	n.applyExtras(v)
+	steps.mark("state+extras")
 	return nil
 }
 
@@ -183,13 +207,16 @@ func (n *Node) mapRoot(uuid string, rng idmap.Range) (string, error) {
 		if err := p.MountIDMapped(dataset(uuid), view, int(fd.Fd())); err != nil {
 			return "", err
 		}
-		return filepath.Join(view, "root"), nil
+		return n.zoneRoot(uuid), nil
 	}
 	if err := idmap.MountIDMapped(n.Zonepath(uuid), view, rng); err != nil {
 		return "", err
 	}
-	return filepath.Join(view, "root"), nil
+	return n.zoneRoot(uuid), nil
 }
+
+// zoneRoot is the zone's root directory in the idmapped view.
+func (n *Node) zoneRoot(uuid string) string { return filepath.Join(n.rootFS(uuid), "root") }
 
 func isRealDir(p string) bool {
 	st, err := os.Lstat(p)
@@ -366,7 +393,7 @@ func (n *Node) Reboot(ctx context.Context, uuid string, force bool) error {
 // boot starts the zone as one journaled operation; the caller holds the
 // VM's lock.
 func (n *Node) boot(ctx context.Context, v *vm.VM) error {
-	op, err := n.Journal.Begin("start", v.UUID)
+	op, err := n.Journal.Begin("start", v.UUID, journal.Step{Kind: "container", Args: []string{v.UUID}})
 	if err != nil {
 		return err
 	}

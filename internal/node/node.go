@@ -6,6 +6,7 @@
 package node
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"os"
@@ -181,6 +182,9 @@ func hullBinary(root string) (string, error) {
 	if _, err := os.Stat(dst); err == nil {
 		return dst, nil
 	}
+	if err := checkStatic(self); err != nil {
+		return "", err
+	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
@@ -193,6 +197,22 @@ func hullBinary(root string) (string, error) {
 		return "", err
 	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// checkStatic refuses a dynamically linked hull: zones run it as their
+// init, and an image may have no libc (build with CGO_ENABLED=0).
+func checkStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("hull binary %s: %w", path, err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("hull binary %s is dynamically linked; zones need a static one (build it with CGO_ENABLED=0, as make build does)", path)
+		}
+	}
+	return nil
 }
 
 // lock takes the VM's exclusive lock; operations on one VM are serialized

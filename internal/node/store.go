@@ -39,6 +39,12 @@ type runState struct {
 // writeFileAtomic writes via a temp file, fsync and rename, so readers see
 // the old or the new content, never a torn one.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	return replaceFile(path, b, mode, true)
+}
+
+// replaceFile is writeFileAtomic; without durable it skips the fsync, for
+// state that a host crash makes moot anyway (what runs now).
+func replaceFile(path string, b []byte, mode os.FileMode, durable bool) error {
 	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
 	if err != nil {
@@ -49,10 +55,12 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 		os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
+	if durable {
+		if err := f.Sync(); err != nil {
+			f.Close()
+			os.Remove(tmp)
+			return err
+		}
 	}
 	f.Close()
 	if err := os.Rename(tmp, path); err != nil {
@@ -120,7 +128,8 @@ func (n *Node) loadRun(uuid string) (*runState, error) {
 
 func (n *Node) saveRun(uuid string, r *runState) error {
 	b, _ := json.Marshal(r)
-	return writeFileAtomic(n.stateFile(uuid), b, 0o600)
+	// Run state describes processes, which a host crash ends: no fsync.
+	return replaceFile(n.stateFile(uuid), b, 0o600, false)
 }
 
 // procStartTime reads a process's start time (clock ticks since boot), so

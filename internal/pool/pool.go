@@ -63,3 +63,17 @@ type Driver interface {
 	// SetQuota limits the dataset's size in bytes (0 removes the limit).
 	SetQuota(name string, bytes int64) error
 }
+
+// Exists tells whether a dataset or snapshot exists. Drivers that can
+// answer without computing usage implement Exists themselves; for the
+// others it is a Get.
+func Exists(d Driver, name string) (bool, error) {
+	if e, ok := d.(interface{ Exists(string) (bool, error) }); ok {
+		return e.Exists(name)
+	}
+	_, err := d.Get(name)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}

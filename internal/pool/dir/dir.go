@@ -677,25 +677,47 @@ func (d *Driver) SetQuota(full string, bytes int64) error {
 // Get describes one dataset or snapshot, with its usage from a walk of
 // its layers.
 func (d *Driver) Get(full string) (*pool.Dataset, error) {
-	name, snapName, err := d.parse(full, "")
+	rs, r, s, err := d.find(full)
 	if err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
+	return d.describe(rs, r, s, true), nil
+}
+
+// Exists tells whether a dataset or snapshot exists, without Get's walk
+// for usage.
+func (d *Driver) Exists(full string) (bool, error) {
+	_, _, _, err := d.find(full)
+	if errors.Is(err, pool.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("exists: %w", err)
+	}
+	return true, nil
+}
+
+// find looks up a dataset, and its snapshot when full names one.
+func (d *Driver) find(full string) (records, *record, *snapshot, error) {
+	name, snapName, err := d.parse(full, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	rs, err := d.load()
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", full, err)
+		return nil, nil, nil, fmt.Errorf("%s: %w", full, err)
 	}
 	r := rs.byName(name)
 	if r == nil {
-		return nil, fmt.Errorf("get: %w", notFound(full))
+		return nil, nil, nil, notFound(full)
 	}
 	var s *snapshot
 	if snapName != "" {
 		if _, s = r.snap(snapName); s == nil {
-			return nil, fmt.Errorf("get: %w", notFound(full))
+			return nil, nil, nil, notFound(full)
 		}
 	}
-	return d.describe(rs, r, s, true), nil
+	return rs, r, s, nil
 }
 
 // List returns every dataset and snapshot sorted by name; Used and Refer
