@@ -201,12 +201,12 @@ func (n *Node) Get(uuid string) (*vm.VM, error) {
 	return v, nil
 }
 
-// List returns every VM with derived state. Objects are decoded in
-// parallel, and the run records are found with one directory read rather
-// than one failed open per stopped VM: listing stays fast with a
-// thousand zones.
+// List returns every VM with derived state. The objects come from the
+// list cache when it is current (see listcache.go), and the run records
+// are found with one directory read rather than one failed open per
+// stopped VM: listing stays fast with a thousand zones.
 func (n *Node) List() ([]*vm.VM, error) {
-	ids, err := n.uuids()
+	vms, err := n.storedVMs()
 	if err != nil {
 		return nil, err
 	}
@@ -216,35 +216,31 @@ func (n *Node) List() ([]*vm.VM, error) {
 			running[strings.TrimSuffix(e.Name(), ".json")] = true
 		}
 	}
-	out := make([]*vm.VM, len(ids))
+	for _, v := range vms {
+		if running[v.UUID] {
+			r, _ := n.loadRun(v.UUID)
+			n.fillFrom(v, r)
+		} else {
+			n.fillFrom(v, nil)
+		}
+	}
+	return vms, nil
+}
+
+// parallel calls f(0..count-1) on a few goroutines.
+func parallel(count int, f func(i int)) {
 	workers := min(max(runtime.NumCPU(), 2), 8)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(ids); i += workers {
-				v, err := n.loadVM(ids[i])
-				if err != nil {
-					continue // deleted meanwhile
-				}
-				if running[ids[i]] {
-					n.fill(v)
-				} else {
-					n.fillFrom(v, nil)
-				}
-				out[i] = v
+			for i := w; i < count; i += workers {
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
-	vms := out[:0]
-	for _, v := range out {
-		if v != nil {
-			vms = append(vms, v)
-		}
-	}
-	return vms, nil
 }
 
 // Resolve finds a VM by uuid or, for zlogin's convenience, by alias.
