@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"hull/internal/cgroup"
 	"hull/internal/image"
 	"hull/internal/image/imagetest"
 	"hull/internal/testenv"
@@ -59,57 +57,16 @@ func newNode(t *testing.T) *Node {
 // unmountAll detaches whatever is still mounted under root (image
 // datasets), deepest first.
 func unmountAll(root string) {
-	for _, m := range mountsUnder(root) {
+	for _, m := range MountsUnder(root) {
 		_ = unmount(m)
 	}
 }
 
-func mountsUnder(prefix string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		if len(fs) > 4 && strings.HasPrefix(fs[4], prefix) {
-			out = append(out, fs[4])
-		}
-	}
-	// deepest first
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
-	}
-	return out
-}
-
-// checkNoLeaks asserts that a deleted VM left no mount, cgroup, uid
-// range, runtime state, journal entry or file behind.
+// checkNoLeaks asserts that a deleted VM left nothing behind.
 func checkNoLeaks(t *testing.T, n *Node, uuid string) {
 	t.Helper()
-	for _, p := range []string{n.Zonepath(uuid), n.rootFS(uuid)} {
-		if ms := mountsUnder(p); len(ms) > 0 {
-			t.Errorf("%s: mounts left: %v", uuid, ms)
-		}
-	}
-	if cgroup.Exists(n.Cgroups, zone.CgroupsPath(uuid)) {
-		t.Errorf("%s: cgroup left", uuid)
-	}
-	if _, ok, _ := n.IDs.Lookup(uuid); ok {
-		t.Errorf("%s: uid range left", uuid)
-	}
-	for _, p := range []string{n.vmFile(uuid), n.stateFile(uuid), n.bundle(uuid), filepath.Join(n.Runtime.Root, zone.ContainerID(uuid)), n.Zonepath(uuid)} {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("%s: %s left", uuid, p)
-		}
-	}
-	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
-		t.Errorf("journal entries left: %v", ents)
-	}
-	if _, err := n.Pool.Get(dataset(uuid)); err == nil {
-		t.Errorf("%s: dataset left", uuid)
+	for _, l := range n.Leaks(uuid) {
+		t.Errorf("%s: left behind: %s", uuid, l)
 	}
 }
 

@@ -32,9 +32,14 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "[Connected to zone '%s' console]\n", uuid)
 	done := make(chan struct{})
+	// The zone's console is a pipe, not a terminal: with the local
+	// terminal raw, zlogin does the line discipline's two translations
+	// itself (Enter sends "\n", "\n" shows as a new line).
+	raw := false
 	if term.IsTerminal(int(stdin.Fd())) {
 		if old, err := term.MakeRaw(int(stdin.Fd())); err == nil {
 			defer term.Restore(int(stdin.Fd()), old)
+			raw = true
 		}
 	}
 	go func() {
@@ -44,7 +49,7 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 			return
 		}
 		defer in.Close()
-		forwardInput(stdin, in)
+		forwardInput(stdin, in, raw)
 	}()
 	buf := make([]byte, 32*1024)
 	for {
@@ -56,7 +61,11 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 		}
 		k, err := logf.Read(buf)
 		if k > 0 {
-			stdout.Write(buf[:k])
+			if raw {
+				stdout.Write(onlcr(buf[:k]))
+			} else {
+				stdout.Write(buf[:k])
+			}
 		}
 		if err == io.EOF {
 			// A rotated log starts again from the top.
@@ -74,9 +83,23 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 	}
 }
 
+// onlcr turns bare "\n" into "\r\n", as a terminal's output processing
+// would.
+func onlcr(b []byte) []byte {
+	out := make([]byte, 0, len(b)+16)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
 // forwardInput copies keystrokes to the console until the escape: "~."
-// at the start of a line, CTRL-] (0x1d), or end of input.
-func forwardInput(r io.Reader, w io.Writer) {
+// at the start of a line, CTRL-] (0x1d), or end of input. With icrnl,
+// Enter ("\r") is sent as "\n".
+func forwardInput(r io.Reader, w io.Writer, icrnl bool) {
 	buf := make([]byte, 256)
 	lineStart, tilde := true, false
 	for {
@@ -96,8 +119,11 @@ func forwardInput(r io.Reader, w io.Writer) {
 				w.Write([]byte{'~'})
 				tilde = false
 			}
-			w.Write([]byte{b})
 			lineStart = b == '\r' || b == '\n'
+			if icrnl && b == '\r' {
+				b = '\n'
+			}
+			w.Write([]byte{b})
 		}
 		if err != nil {
 			return

@@ -1,0 +1,71 @@
+package node
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"hull/internal/cgroup"
+	"hull/internal/pool"
+	"hull/internal/zone"
+)
+
+// Leaks lists what a VM that no longer exists still has on the host: a
+// mount, cgroup, uid range, runtime state, file or dataset. Deletion and
+// crash recovery must leave it empty; tests check that they do.
+func (n *Node) Leaks(uuid string) []string {
+	var out []string
+	for _, p := range []string{n.Zonepath(uuid), n.rootFS(uuid)} {
+		for _, m := range MountsUnder(p) {
+			out = append(out, "mount "+m)
+		}
+	}
+	if cgroup.Exists(n.Cgroups, zone.CgroupsPath(uuid)) {
+		out = append(out, "cgroup "+zone.CgroupsPath(uuid))
+	}
+	if n.IDs != nil {
+		if _, ok, _ := n.IDs.Lookup(uuid); ok {
+			out = append(out, "uid range of "+uuid)
+		}
+	}
+	paths := []string{n.vmFile(uuid), n.stateFile(uuid), n.bundle(uuid), n.Zonepath(uuid)}
+	if n.Runtime != nil {
+		paths = append(paths, filepath.Join(n.Runtime.Root, zone.ContainerID(uuid)))
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err == nil {
+			out = append(out, "file "+p)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
+		out = append(out, "journal entries")
+	}
+	if n.Pool != nil {
+		if ok, _ := pool.Exists(n.Pool, dataset(uuid)); ok {
+			out = append(out, "dataset "+dataset(uuid))
+		}
+	}
+	return out
+}
+
+// MountsUnder lists the mount points at or under prefix, deepest first.
+func MountsUnder(prefix string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if len(fs) > 4 && (fs[4] == prefix || strings.HasPrefix(fs[4], prefix+"/")) {
+			out = append(out, fs[4])
+		}
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out
+}
