@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hull/internal/vm"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -308,5 +310,73 @@ func TestEventsRecorded(t *testing.T) {
 	}
 	if strings.Join(types, ",") != "create,modify,delete" {
 		t.Fatalf("events %v", types)
+	}
+}
+
+func TestParseExit(t *testing.T) {
+	for _, tt := range []struct {
+		marker, reason string
+		status         int // -1: unknown
+	}{
+		{"halt\n", "halt", 0}, {"reboot\n", "reboot", -1}, {"exit 7", "exit", 7},
+		{"exit x", "exit", -1}, {"", "", -1},
+	} {
+		reason, status := parseExit(tt.marker)
+		got := -1
+		if status != nil {
+			got = *status
+		}
+		if reason != tt.reason || got != tt.status {
+			t.Errorf("parseExit(%q) = %q %d, want %q %d", tt.marker, reason, got, tt.reason, tt.status)
+		}
+	}
+}
+
+// reconcileUntil runs the reaper until cond holds on the VM.
+func reconcileUntil(t *testing.T, n *Node, uuid string, d time.Duration, cond func(v *vm.VM) bool) *vm.VM {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	deadline := time.Now().Add(d)
+	for {
+		n.Reconcile(context.Background(), log)
+		v, err := n.Get(uuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cond(v) {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zone never got there: %s restarts=%v exit=%v", v.State, v.InitRestarts, v.ExitStatus)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestInitExitRecorded: a zone that halts itself is stopped with
+// exit_status 0 and an exit_timestamp; an init that keeps dying is
+// restarted (init_restarts counts it) until it dies too quickly, then
+// the zone is left stopped.
+func TestInitExitRecorded(t *testing.T) {
+	n := newNode(t)
+	uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+	mustExec(t, n, uuid, "kill -TERM 1")
+	v := reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" })
+	if v.ExitStatus == nil || *v.ExitStatus != 0 || v.ExitTimestamp == "" {
+		t.Fatalf("after an in-zone halt: exit_status %v exit_timestamp %q", v.ExitStatus, v.ExitTimestamp)
+	}
+
+	uuid = create(t, n, `{"brand":"lx","kernel_version":"4.3.0","autoboot":false,"init_name":"/sbin/dying","image_uuid":"`+BusyboxUUID+`"}`)
+	script := "#!/bin/sh\nsleep 1\nexit 7\n"
+	if err := os.WriteFile(filepath.Join(n.Zonepath(uuid), "root/sbin/dying"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background(), uuid); err != nil {
+		t.Fatal(err)
+	}
+	reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.InitRestarts != nil && *v.InitRestarts >= 2 })
+	v = reconcileUntil(t, n, uuid, 60*time.Second, func(v *vm.VM) bool { return v.State == "stopped" })
+	if v.ExitTimestamp == "" {
+		t.Fatal("no exit_timestamp after init gave up")
 	}
 }

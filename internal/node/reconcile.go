@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"hull/internal/idmap"
 	"hull/internal/vm"
@@ -81,12 +83,32 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 		why, _ = os.ReadFile(marker)
 	}
 	os.Remove(marker)
-	reason := strings.TrimSpace(string(why))
+	reason, status := parseExit(string(why))
 	_ = n.cleanupContainer(ctx, uuid)
-	again := !r.Stopping && (reason == "reboot" || r.Reboot ||
-		(reason == "" && vm.Bool(v.RestartInit, v.Docker == nil || !*v.Docker)))
+	restart := reason != "halt" && reason != "reboot" && !r.Reboot &&
+		vm.Bool(v.RestartInit, v.Docker == nil || !*v.Docker)
+	again := !r.Stopping && (reason == "reboot" || r.Reboot || restart)
+	now := time.Now()
+	var recent []int64
+	if again && restart {
+		for _, t := range r.Restarts {
+			if now.Unix()-t < restartWindow {
+				recent = append(recent, t)
+			}
+		}
+		if len(recent) >= maxRestarts {
+			log.Error("init restarting too quickly: zone left stopped", "uuid", uuid, "restarts", len(recent))
+			again = false
+		}
+	}
 	if !again {
 		log.Info("zone halted", "uuid", uuid, "reason", reason)
+		if !r.Stopping {
+			v.ExitStatus, v.ExitTimestamp = status, now.UTC().Format("2006-01-02T15:04:05.000Z")
+			if err := n.saveVM(v); err != nil {
+				log.Error("record exit", "uuid", uuid, "err", err)
+			}
+		}
 		n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
 		return false
 	}
@@ -95,7 +117,43 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 		log.Error("reboot failed", "uuid", uuid, "err", err)
 		return false
 	}
+	if restart {
+		if nr, err := n.loadRun(uuid); err == nil {
+			nr.InitRestarts = r.InitRestarts + 1
+			nr.Restarts = append(recent, now.Unix())
+			_ = n.saveRun(uuid, nr)
+		}
+	}
 	return true
+}
+
+// restart_init gives up on an init that died maxRestarts times within
+// restartWindow seconds, instead of restarting it for ever.
+const (
+	maxRestarts   = 5
+	restartWindow = 60
+)
+
+// parseExit reads the exit marker: "halt", "reboot", or "exit <status>"
+// (an init that saw its main process end). A clean halt is status 0; an
+// init that died without a word has no known status.
+func parseExit(marker string) (reason string, status *int) {
+	f := strings.Fields(marker)
+	if len(f) == 0 {
+		return "", nil
+	}
+	switch f[0] {
+	case "halt":
+		return "halt", ptr(0)
+	case "exit":
+		if len(f) > 1 {
+			if code, err := strconv.Atoi(f[1]); err == nil {
+				return "exit", ptr(code)
+			}
+		}
+		return "exit", nil
+	}
+	return f[0], nil
 }
 
 // Autoboot boots every stopped VM whose autoboot is set, as a node does

@@ -34,6 +34,10 @@ type runState struct {
 	Stopping  bool   `json:"stopping,omitempty"`
 	// Reboot asks the reaper to boot the zone again after init exits.
 	Reboot bool `json:"reboot,omitempty"`
+	// InitRestarts counts how often init was restarted since the zone
+	// booted (restart_init); Restarts holds when, for the too-fast check.
+	InitRestarts int     `json:"init_restarts,omitempty"`
+	Restarts     []int64 `json:"restarts,omitempty"`
 }
 
 // writeFileAtomic writes via a temp file, fsync and rename, so readers see
@@ -183,6 +187,9 @@ func (n *Node) fillFrom(v *vm.VM, r *runState) {
 	case r.alive():
 		v.State, v.ZoneState = "running", "running"
 		v.PID, v.BootTimestamp = r.PID, r.Booted
+		v.InitRestarts = ptr(r.InitRestarts)
+		// The last exit describes a zone that is not running.
+		v.ExitStatus, v.ExitTimestamp = nil, ""
 	default:
 		v.State, v.ZoneState = "stopped", "installed"
 	}
