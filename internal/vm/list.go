@@ -93,7 +93,7 @@ func listColumn(field string) (ListField, bool) {
 	return ListField{}, false
 }
 
-var starColumnRE = regexp.MustCompile(`^(disks|filesystems|nics)\.\*\.`)
+var starColumnRE = newLazyRE(`^(disks|filesystems|nics)\.\*\.`)
 
 // Filter is one key=value or key=~regex condition of list and lookup.
 type Filter struct {
@@ -104,10 +104,10 @@ type Filter struct {
 }
 
 var (
-	diskFilterRE = regexp.MustCompile(`^disks\.[*0-9]*\.(boot|image_name|image_size|image_uuid|size|media|model|zpool)$`)
-	nicFilterRE  = regexp.MustCompile(`^nics\.[*0-9]*\.(dhcp_server|gateway|interface|ip|mac|model|netmask|nic_tag|vlan_id)$`)
-	hashFilterRE = regexp.MustCompile(`^(tags|customer_metadata|internal_metadata)\..*`)
-	macFilterRE  = regexp.MustCompile(`^nics\..*\.mac$`)
+	diskFilterRE = newLazyRE(`^disks\.[*0-9]*\.(boot|image_name|image_size|image_uuid|size|media|model|zpool)$`)
+	nicFilterRE  = newLazyRE(`^nics\.[*0-9]*\.(dhcp_server|gateway|interface|ip|mac|model|netmask|nic_tag|vlan_id)$`)
+	hashFilterRE = newLazyRE(`^(tags|customer_metadata|internal_metadata)\..*`)
+	macFilterRE  = newLazyRE(`^nics\..*\.mac$`)
 )
 
 func validFilterKey(k string) bool {

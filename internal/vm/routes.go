@@ -4,14 +4,13 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 )
 
 var (
-	routeNicRE = regexp.MustCompile(`^nics\[(\d+)\]$`)
-	routeMacRE = regexp.MustCompile(`^macs\[(.+)\]$`)
+	routeNicRE = newLazyRE(`^nics\[(\d+)\]$`)
+	routeMacRE = newLazyRE(`^macs\[(.+)\]$`)
 )
 
 // checkRoutes checks static routes against the NICs they will use:

@@ -3,7 +3,6 @@ package vm
 import (
 	"net"
 	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -12,14 +11,14 @@ import (
 // (uuid, MAC, CID, attribute values, resolvers); RFC 1123 for names.
 
 var (
-	uuidRE      = regexp.MustCompile(`^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$`)
-	attrValueRE = regexp.MustCompile(`^[a-zA-Z0-9\-._]+$`)
-	labelRE     = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
-	zonenameRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	macHexRE    = regexp.MustCompile(`^[0-9a-fA-F:]+$`)
-	cidRE       = regexp.MustCompile(`^0x[0-9a-fA-F]+$`)
-	addNicTagRE = regexp.MustCompile(`^[a-zA-Z0-9_/]+$`)
-	updNicTagRE = regexp.MustCompile(`^[a-zA-Z0-9_]+$`)
+	uuidRE      = newLazyRE(`^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}$`)
+	attrValueRE = newLazyRE(`^[a-zA-Z0-9\-._]+$`)
+	labelRE     = newLazyRE(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	zonenameRE  = newLazyRE(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	macHexRE    = newLazyRE(`^[0-9a-fA-F:]+$`)
+	cidRE       = newLazyRE(`^0x[0-9a-fA-F]+$`)
+	addNicTagRE = newLazyRE(`^[a-zA-Z0-9_/]+$`)
+	updNicTagRE = newLazyRE(`^[a-zA-Z0-9_]+$`)
 )
 
 // IsUUID reports whether s is a lower-case 8-4-4-4-12 uuid, as SmartOS
