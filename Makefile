@@ -3,7 +3,7 @@ GO ?= go
 BIN := bin/hull
 PREFIX ?= /usr/local
 
-.PHONY: help build install deps test demo busybox-image bench clean
+.PHONY: help build install deps test demo busybox-image debian-image bench clean
 
 help:
 	@echo "make build          build the static hull binary ($(BIN))"
@@ -11,6 +11,7 @@ help:
 	@echo "make demo           the README's first command: a node, a zone, vmadm list"
 	@echo "make test           the whole test suite (root)"
 	@echo "make busybox-image  build the busybox test image into build/images/busybox"
+	@echo "make debian-image   build a minimal Debian lx image (debootstrap) into build/images/debian"
 	@echo "make bench          the node core benchmark (vs bare runc and LXC)"
 
 # Static: the same binary runs as PID 1 inside zones whose images have
@@ -34,6 +35,9 @@ demo:
 
 busybox-image:
 	images/busybox/build.sh build/images/busybox
+
+debian-image:
+	images/debian/build.sh build/images/debian
 
 bench: build
 	$(BIN) bench

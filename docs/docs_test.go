@@ -4,6 +4,7 @@ package docs
 
 import (
 	"bufio"
+	"hull/internal/node"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,10 +48,12 @@ func TestExamples(t *testing.T) {
 	testenv.RequireCommand(t, "runc")
 	bin := testenv.HullBinary(t)
 	pathDir := t.TempDir()
-	for _, c := range []string{"vmadm", "zlogin", "imgadm", "hulld"} {
-		if err := os.Symlink(bin, filepath.Join(pathDir, c)); err != nil {
-			t.Fatal(err)
-		}
+	// Every command, as `hull install` puts them on PATH, and hull itself.
+	if out, err := exec.Command(bin, "install", pathDir).CombinedOutput(); err != nil {
+		t.Fatalf("hull install: %v %s", err, out)
+	}
+	if err := os.Symlink(bin, filepath.Join(pathDir, "hull")); err != nil {
+		t.Fatal(err)
 	}
 	pages, _ := filepath.Glob("*.md")
 	for _, page := range pages {
@@ -88,5 +91,10 @@ func cleanupNode(t *testing.T, bin, root string) {
 		if o, err := d.CombinedOutput(); err != nil {
 			t.Errorf("cleanup delete %s: %v %s", u, err, o)
 		}
+	}
+	// A btrfs pool stays mounted (a file-backed one on a loop device)
+	// until exported.
+	if err := node.ExportPool(root); err != nil {
+		t.Errorf("cleanup: export pool: %v", err)
 	}
 }

@@ -109,13 +109,36 @@ func runZlogin(args []string) int {
 }
 
 func runImgadm(args []string) int {
-	return imgadm.Main(args, os.Stdout, os.Stderr, imgadm.Env{Open: func() (*image.Store, error) {
-		n, err := openNode()
-		if err != nil {
-			return nil, err
+	// One node handle for the store and for `imgadm create`'s VM.
+	var n *node.Node
+	open := func() (*node.Node, error) {
+		if n != nil {
+			return n, nil
 		}
-		return n.Images, nil
-	}})
+		var err error
+		n, err = openNode()
+		return n, err
+	}
+	return imgadm.Main(args, os.Stdout, os.Stderr, imgadm.Env{
+		Open: func() (*image.Store, error) {
+			n, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return n.Images, nil
+		},
+		VM: func(uuid string) (*imgadm.VMSource, func(), error) {
+			n, err := open()
+			if err != nil {
+				return nil, nil, err
+			}
+			src, release, err := n.ImageSource(uuid)
+			if err != nil {
+				return nil, nil, err
+			}
+			return &imgadm.VMSource{Root: src.Root, Brand: src.Brand, ImageUUID: src.ImageUUID}, release, nil
+		},
+	})
 }
 
 // install puts symlinks for the user commands next to the binary's

@@ -85,7 +85,14 @@ func run(c config, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	rows := []row{{"vmadm create → running", hullTimes}, {"bare runc run -d (cloned rootfs)", runcTimes}}
+	rows := []row{{"vmadm create → running (" + n.Pool.Name() + ")", hullTimes}, {"bare runc run -d (cloned rootfs)", runcTimes}}
+	if n.Pool.Name() != "dir" {
+		dirTimes, err := measureOnDir(ctx, c.runs, manifest, file)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row{"vmadm create → running (dir)", dirTimes})
+	}
 	if c.lxc {
 		lxcTimes, err := measureLXC(c.runs, log)
 		if err != nil {
@@ -105,6 +112,24 @@ func run(c config, out, log io.Writer) error {
 		return err
 	}
 	return measureList(ctx, n, c.zones, c.runs, out)
+}
+
+// measureOnDir times create → running on a second node whose pool is the
+// dir driver, to compare the pool drivers.
+func measureOnDir(ctx context.Context, runs int, manifest, file string) ([]time.Duration, error) {
+	root, err := os.MkdirTemp("/var/tmp", "hull-bench-dir-")
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.OpenWithPool(root, "dir")
+	if err != nil {
+		return nil, err
+	}
+	defer cleanupNode(n, root)
+	if _, err := n.Images.Install(ctx, manifest, file, image.InstallOptions{}); err != nil {
+		return nil, fmt.Errorf("install busybox image: %w", err)
+	}
+	return measureHull(ctx, n, runs)
 }
 
 type row struct {
@@ -359,6 +384,7 @@ func cleanupNode(n *node.Node, root string) {
 		n.Delete(ctx, v.UUID)
 	}
 	n.Images.Delete(BusyboxUUID)
+	n.ClosePool()
 	os.RemoveAll(root)
 }
 

@@ -119,6 +119,11 @@ type extractOptions struct {
 	// whiteouts applies OCI/aufs whiteout files (.wh.NAME, .wh..wh..opq)
 	// instead of creating them: used when a layer goes on top of its origin.
 	whiteouts bool
+	// autoStrip decides on strip at the first entry: "root" when that
+	// entry is under root/ (SmartOS dataset layout), none otherwise. With
+	// it, a later entry outside root/ is an error rather than skipped, so
+	// a one-pass extraction never silently drops part of an image.
+	autoStrip bool
 }
 
 // extractor writes a tar stream beneath one directory. Every path is
@@ -185,6 +190,13 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 		x.entries++
 		if !underRoot(n) {
 			x.allUnderRoot = false
+		}
+		if x.opts.autoStrip {
+			if x.entries == 1 && underRoot(n) {
+				x.opts.strip = "root"
+			} else if x.opts.strip != "" && !underRoot(n) {
+				return fmt.Errorf("tar entry %q is outside root/, where the image's first entry was", hdr.Name)
+			}
 		}
 	}
 	n, ok := x.stripped(n)

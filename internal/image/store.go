@@ -2,8 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/sha1"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,14 +165,34 @@ func (s *Store) Install(ctx context.Context, manifestPath, filePath string, opts
 	return s.InstallManifest(ctx, m, filePath, opts)
 }
 
-// InstallManifest installs an already parsed manifest's image file. The
-// steps are: verify the file, create <pool>/<uuid>-partial (a clone of
-// the origin's @final for an incremental image), extract into its root/,
-// rename it to <pool>/<uuid>, snapshot @final, and write the manifest last:
-// the manifest's presence means installed. Any failure removes what was
-// made; a crash leaves an install record that the next Open or Install of
-// the uuid cleans up.
-func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath string, opts InstallOptions) (img *Image, err error) {
+// InstallManifest installs an already parsed manifest's image file (see
+// InstallStream). A file whose size is not the manifest's is refused
+// before anything is made.
+func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath string, opts InstallOptions) (*Image, error) {
+	f, err := os.Open(filePath)
+	if err != nil {
+		return nil, fmt.Errorf("image file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("image file: %w", err)
+	}
+	if len(m.Files) > 0 && m.Files[0].Size > 0 && m.Files[0].Size != st.Size() {
+		return nil, &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", m.Files[0].Size, filePath, st.Size())}
+	}
+	return s.install(ctx, m, opts, func(mountpoint string) error {
+		return extractVerified(ctx, f, filePath, m, mountpoint)
+	})
+}
+
+// install runs the steps every install shares: take the uuid's lock,
+// create <pool>/<uuid>-partial (a clone of the origin's @final for an
+// incremental image), fill it, rename it to <pool>/<uuid>, snapshot
+// @final, and write the manifest last: the manifest's presence means
+// installed. Any failure removes what was made; a crash leaves an install
+// record that the next Open or Install of the uuid cleans up.
+func (s *Store) install(ctx context.Context, m *Manifest, opts InstallOptions, fill func(mountpoint string) error) (img *Image, err error) {
 	if !ValidUUID(m.UUID) {
 		return nil, fmt.Errorf("install image: invalid uuid %q", m.UUID)
 	}
@@ -198,9 +216,6 @@ func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath strin
 		if _, err := s.Get(m.Origin); err != nil {
 			return nil, fmt.Errorf("install image %s: origin: %w", m.UUID, err)
 		}
-	}
-	if err := verifyFile(filePath, m); err != nil {
-		return nil, err
 	}
 
 	var undo []func()
@@ -229,7 +244,7 @@ func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath strin
 	}
 	undo = append(undo, func() { s.destroy(partial) })
 
-	if err := extractImageFile(ctx, filePath, ds.Mountpoint, m.Origin != ""); err != nil {
+	if err := fill(ds.Mountpoint); err != nil {
 		return nil, fmt.Errorf("install image %s: %w", m.UUID, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -261,112 +276,6 @@ func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath strin
 	// Installed. The record only guards the steps above.
 	os.Remove(rec)
 	return img, nil
-}
-
-// verifyFile checks the image file against the manifest's size and sha1,
-// with SmartOS's messages.
-func verifyFile(filePath string, m *Manifest) error {
-	f, err := os.Open(filePath)
-	if err != nil {
-		return fmt.Errorf("image file: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("image file: %w", err)
-	}
-	if len(m.Files) == 0 {
-		return nil
-	}
-	want := m.Files[0]
-	if want.Size > 0 && want.Size != st.Size() {
-		return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, filePath, st.Size())}
-	}
-	if want.SHA1 == "" {
-		return nil
-	}
-	h := sha1.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("image file %s: %w", filePath, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want.SHA1 {
-		return &fileError{fmt.Sprintf("image file checksum (sha1) error: manifest says %q, %s is %q", want.SHA1, filePath, got)}
-	}
-	return nil
-}
-
-// extractImageFile unpacks the file into mountpoint/root. A tar whose
-// entries all lie under root/ is a SmartOS dataset layout and is taken as
-// is; any other tar is the root filesystem itself.
-func extractImageFile(ctx context.Context, filePath, mountpoint string, layered bool) error {
-	open := func() (io.ReadCloser, func(), error) {
-		f, err := os.Open(filePath)
-		if err != nil {
-			return nil, nil, fmt.Errorf("image file: %w", err)
-		}
-		zr, err := decompress(ctxReader{ctx, f})
-		if err != nil {
-			f.Close()
-			return nil, nil, fmt.Errorf("image file %s: %w", filePath, err)
-		}
-		return zr, func() { zr.Close(); f.Close() }, nil
-	}
-	root := filepath.Join(mountpoint, "root")
-
-	if layered {
-		// The origin's files are already in root/: decide on stripping
-		// with a first pass over the headers, then extract on top.
-		r, done, err := open()
-		if err != nil {
-			return err
-		}
-		strip, err := scanAllUnderRoot(r)
-		done()
-		if err != nil {
-			return fmt.Errorf("image file %s: %w", filePath, err)
-		}
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return err
-		}
-		opts := extractOptions{whiteouts: true}
-		if strip {
-			opts.strip = "root"
-		}
-		if r, done, err = open(); err != nil {
-			return err
-		}
-		defer done()
-		if _, err := extractTar(r, root, opts); err != nil {
-			return fmt.Errorf("image file %s: %w", filePath, err)
-		}
-		return nil
-	}
-
-	// Extract into a staging directory and move the right part into
-	// place, so one pass over the file is enough.
-	stage := filepath.Join(mountpoint, ".hull-extract")
-	if err := os.RemoveAll(stage); err != nil {
-		return err
-	}
-	if err := os.Mkdir(stage, 0o755); err != nil {
-		return err
-	}
-	r, done, err := open()
-	if err != nil {
-		return err
-	}
-	defer done()
-	allUnderRoot, err := extractTar(r, stage, extractOptions{})
-	if err != nil {
-		return fmt.Errorf("image file %s: %w", filePath, err)
-	}
-	if allUnderRoot {
-		if err := os.Rename(filepath.Join(stage, "root"), root); err != nil {
-			return err
-		}
-		return os.RemoveAll(stage)
-	}
-	return os.Rename(stage, root)
 }
 
 // ctxReader stops a long extraction when its context is cancelled.

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"hull/internal/image"
 	"hull/internal/pool"
@@ -23,6 +24,21 @@ import (
 type Env struct {
 	// Open opens the image store (the node's, or one under a test root).
 	Open func() (*image.Store, error)
+	// VM gives `imgadm create` a stopped VM's files, held stopped until
+	// release is called. Nil uses the node at HULL_ROOT.
+	VM func(uuid string) (src *VMSource, release func(), err error)
+	// DownloadIdleTimeout ends a download that stalls this long (0: 60 s).
+	DownloadIdleTimeout time.Duration
+	// Progress forces the progress bar on (true) or off (false); nil shows
+	// it when stderr is a terminal.
+	Progress *bool
+}
+
+// VMSource is what `imgadm create` reads of a VM.
+type VMSource struct {
+	Root      string // the VM's root filesystem
+	Brand     string
+	ImageUUID string // the image it was created from, "" for none
 }
 
 const usage = `Usage:
@@ -36,15 +52,27 @@ Options:
 Commands:
     imgadm help [<command>]                help on commands
 
+    imgadm sources [<options>]             list and edit image sources
+
+    imgadm avail [<filters>]               list available images
+    imgadm show <uuid>                     show manifest of an available image
+
+    imgadm import [-P <pool>] [-S <url>] [-q] <uuid>
+                                           import image from a source
     imgadm install [-P <pool>] -m <manifest> -f <file>
                                            import from local image data
 
     imgadm list [<filters>]                list installed images
-    imgadm get [-P <pool>] <uuid>          info on an installed image
+    imgadm get [-P <pool>] [-r] <uuid>     info on an installed image
+    imgadm update [-n] [<uuid>...]         update installed images
     imgadm delete [-P <pool>] <uuid>       remove an installed image
+    imgadm ancestry [-P <pool>] <uuid>     show ancestry of an installed image
+    imgadm vacuum [-n] [-f]                delete unused images
 
-Not supported yet: sources, avail, show, import, update, ancestry,
-vacuum, create, publish.
+    imgadm create [<options>] <vm-uuid> [<manifest-field>=<value> ...]
+                                           create an image from a VM
+    imgadm publish [<options>] -m <manifest> -f <file> <imgapi-url>
+                                           publish an image to an image repo
 `
 
 var commandUsage = map[string]string{
@@ -110,13 +138,6 @@ Options:
 `,
 }
 
-// notYet are SmartOS commands hull does not have yet.
-var notYet = map[string]bool{
-	"sources": true, "avail": true, "available": true, "show": true,
-	"import": true, "update": true, "ancestry": true, "vacuum": true,
-	"create": true, "publish": true,
-}
-
 // cmdError is an error with SmartOS's code and exit status.
 type cmdError struct {
 	code   string // "ImageNotInstalled", … ("" prints none)
@@ -157,6 +178,8 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 		sub = "delete"
 	case "info":
 		sub = "get"
+	case "available":
+		sub = "avail"
 	}
 	c := &cli{stdout: stdout, stderr: stderr, env: env}
 	var err error
@@ -178,11 +201,25 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 		err = c.get(args)
 	case "delete":
 		err = c.delete(args)
+	case "sources":
+		err = c.sources(args)
+	case "avail":
+		err = c.avail(args)
+	case "show":
+		err = c.show(args)
+	case "import":
+		err = c.importImage(args)
+	case "update":
+		err = c.update(args)
+	case "ancestry":
+		err = c.ancestry(args)
+	case "vacuum":
+		err = c.vacuum(args)
+	case "create":
+		err = c.create(args)
+	case "publish":
+		err = c.publish(args)
 	default:
-		if notYet[sub] {
-			fmt.Fprintf(stderr, "imgadm: %q is not supported yet\n", sub)
-			return 1
-		}
 		fmt.Fprintf(stderr, "imgadm: error (UnknownCommand): unknown command: %q\n", sub)
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -223,6 +260,8 @@ func classify(err error) *cmdError {
 		return &cmdError{code: "ImageHasDependentClones", status: 1, err: err}
 	case errors.Is(err, image.ErrFileCorrupt):
 		return &cmdError{code: "DownloadError", status: 1, err: err}
+	case errors.Is(err, image.ErrNotInSource):
+		return &cmdError{code: "ActiveImageNotFound", status: 1, err: err}
 	}
 	return &cmdError{status: 1, err: err}
 }

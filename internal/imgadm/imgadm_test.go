@@ -175,7 +175,7 @@ func TestUsage(t *testing.T) {
 	}
 	h.expect(2, "", "imgadm list: error (UnknownOption): unknown option: \"-x\"\n"+commandUsage["list"], "list", "-x")
 	h.expect(1, "", "imgadm get: error (InvalidUUID): invalid uuid: \"nope\"\n", "get", "nope")
-	for _, c := range []string{"import", "avail", "sources", "show", "create"} {
-		h.expect(1, "", "imgadm: \""+c+"\" is not supported yet\n", c, "x")
+	for _, c := range []string{"import", "show", "create", "ancestry"} {
+		h.expect(1, "", "imgadm "+c+": error (InvalidUUID): invalid uuid: \"x\"\n", c, "x")
 	}
 }

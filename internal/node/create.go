@@ -43,6 +43,13 @@ func (n *Node) registerUndos() {
 		}
 		return n.saveVM(&v)
 	})
+	n.Journal.Handle("storage", func(a []string) error {
+		v, err := n.loadVM(a[0])
+		if err != nil {
+			return nil // gone: nothing to restore
+		}
+		return n.applyStorage(v)
+	})
 	n.Journal.Handle("live", func(a []string) error {
 		v, err := n.Get(a[0])
 		if err != nil || v.State != "running" {
@@ -172,10 +179,23 @@ func (n *Node) makeDataset(v *vm.VM) error {
 	if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
 		return err
 	}
-	if v.Quota != nil && *v.Quota > 0 {
-		err := n.Pool.SetQuota(ds, *v.Quota<<30)
-		if err != nil && !errors.Is(err, pool.ErrNotSupported) {
-			return fmt.Errorf("quota on %s: %w", ds, err)
+	return n.applyStorage(v)
+}
+
+// applyStorage sets the dataset properties the VM object carries: quota
+// (GiB, 0 for none) and zfs_root_compression, where the pool can.
+func (n *Node) applyStorage(v *vm.VM) error {
+	ds := dataset(v.UUID)
+	var q int64
+	if v.Quota != nil {
+		q = *v.Quota << 30
+	}
+	if err := n.Pool.SetQuota(ds, q); err != nil && !errors.Is(err, pool.ErrNotSupported) {
+		return fmt.Errorf("quota on %s: %w", ds, err)
+	}
+	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && v.ZFSRootCompression != "" {
+		if err := c.SetCompression(ds, v.ZFSRootCompression); err != nil {
+			return fmt.Errorf("compression on %s: %w", ds, err)
 		}
 	}
 	return nil

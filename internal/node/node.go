@@ -20,7 +20,6 @@ import (
 	"hull/internal/image"
 	"hull/internal/journal"
 	"hull/internal/pool"
-	"hull/internal/pool/dir"
 	"hull/internal/zone"
 )
 
@@ -124,7 +123,7 @@ func Open(root string) (*Node, error) {
 		return nil, err
 	}
 	n.Runtime = &zone.Runtime{Binary: rt, Root: filepath.Join(root, "run", "runtime")}
-	p, err := dir.New(filepath.Join(root, "pool"), filepath.Join(root, "zones"), PoolName)
+	p, err := openPool(root)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
 	}

@@ -51,6 +51,9 @@ func newNode(t *testing.T) *Node {
 			checkNoLeaks(t, n, v.UUID)
 		}
 		_ = n.Images.Delete(BusyboxUUID)
+		if err := n.ClosePool(); err != nil {
+			t.Errorf("cleanup: close pool: %v", err)
+		}
 		unmountAll(root)
 	})
 	return n
@@ -379,4 +382,21 @@ func TestInitExitRecorded(t *testing.T) {
 	if v.ExitTimestamp == "" {
 		t.Fatal("no exit_timestamp after init gave up")
 	}
+}
+
+// TestQuotaEnforcedAndLive: a zone fills its quota and gets a write
+// error; raising the quota with update lets it write again, while it
+// runs. Needs a pool with quotas (btrfs, the default).
+func TestQuotaEnforcedAndLive(t *testing.T) {
+	n := newNode(t)
+	testenv.Require(t, n.Pool.Name() == "btrfs", "a btrfs pool (btrfs in the kernel and mkfs.btrfs)")
+	uuid := create(t, n, `{"brand":"joyent-minimal","quota":1,"image_uuid":"`+BusyboxUUID+`"}`)
+	if _, err := zexec(t, n, uuid, "dd if=/dev/zero of=/root/fill bs=1M count=1200"); err == nil {
+		t.Fatal("writing 1200 MiB into a 1 GiB quota succeeded")
+	}
+	mustExec(t, n, uuid, "rm -f /root/fill; sync")
+	if _, err := n.Update(context.Background(), uuid, []byte(`{"quota":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, n, uuid, "dd if=/dev/zero of=/root/fill bs=1M count=1200 && rm /root/fill")
 }

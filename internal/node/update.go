@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -45,6 +46,12 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	defer op.Rollback()
 	// "live" is recorded before "vm" so that, undone in reverse, the old
 	// object is back before the old limits are re-applied from it.
+	storage := slices.Contains(changed, "quota") || slices.Contains(changed, "zfs_root_compression")
+	if storage {
+		if err := op.Undo("storage", uuid); err != nil {
+			return nil, err
+		}
+	}
 	if err := op.Undo("live", uuid); err != nil {
 		return nil, err
 	}
@@ -55,6 +62,12 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 		return nil, err
 	}
 	failpoint("update/after-save")
+	// Dataset properties hold whether the zone runs or not.
+	if storage {
+		if err := n.applyStorage(next); err != nil {
+			return nil, fmt.Errorf("update %s: %w", uuid, err)
+		}
+	}
 	running := false
 	if r, _ := n.loadRun(uuid); r.alive() {
 		running = true

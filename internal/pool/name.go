@@ -6,7 +6,7 @@ import (
 )
 
 // MaxSnapLen is the longest snapshot name (the part after '@').
-const MaxSnapLen = 64
+const MaxSnapLen = 128
 
 // maxNameLen keeps a dataset's mountpoint a single valid path component.
 const maxNameLen = 200

@@ -41,6 +41,7 @@ const usage = `Usage: vmadm <command> [options]
   create-snapshot <uuid> <snapname>
   console <uuid>
   delete <uuid>
+  delete-snapshot <uuid> <snapname>
   events [-fjr] [uuid]
   get <uuid>
   info <uuid> [type,...]
@@ -48,6 +49,9 @@ const usage = `Usage: vmadm <command> [options]
   list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
   lookup [-j|-1] [-o field,...] [field=value ...]
   reboot <uuid> [-F]
+  receive [-f <filename>]
+  rollback-snapshot <uuid> <snapname>
+  send <uuid> [target]
   start <uuid>
   stop <uuid> [-F] [-t timeout]
   update <uuid> [-f <filename>]
@@ -179,7 +183,13 @@ func (c *cli) run(cmd string, args []string) error {
 		return c.events(args)
 	case "info", "sysrq":
 		return errors.New("info and sysrq are only for HVM (kvm) VMs, which this node does not run yet")
-	case "create-snapshot", "delete-snapshot", "rollback-snapshot", "send", "receive", "recv", "reprovision", "install":
+	case "create-snapshot", "delete-snapshot", "rollback-snapshot":
+		return c.snapshot(cmd, args)
+	case "send":
+		return c.send(args)
+	case "receive", "recv":
+		return c.receive(args)
+	case "reprovision", "install":
 		return fmt.Errorf("vmadm %s is not supported yet on this node", cmd)
 	}
 	return usageError{fmt.Sprintf("Invalid command: %q", cmd)}

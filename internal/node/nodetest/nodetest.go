@@ -53,6 +53,9 @@ func New(t *testing.T) *node.Node {
 			}
 		}
 		_ = n.Images.Delete(BusyboxUUID)
+		if err := n.ClosePool(); err != nil {
+			t.Errorf("cleanup: close pool: %v", err)
+		}
 		for _, m := range node.MountsUnder(root) {
 			_ = unix.Unmount(m, unix.MNT_DETACH)
 		}

@@ -1,8 +1,9 @@
 // Package pooltest is the conformance suite every pool driver passes, in
 // the manner of containerd's snapshotter testsuite: Run exercises one
 // driver through datasets, snapshots, clones, rollback, rename, mounts,
-// names, errors and quotas against the real kernel. Churn and CheckChurn
-// serve crash tests that kill a process in the middle of operations.
+// names, errors, quotas (enforced, live, contained) and usage accounting
+// against the real kernel. Churn and CheckChurn serve crash tests that
+// kill a process in the middle of operations.
 package pooltest
 
 import (
@@ -55,6 +56,9 @@ func Run(t *testing.T, newDriver func(t *testing.T) pool.Driver) {
 		{"InvalidNames", testInvalidNames},
 		{"NotFoundExists", testNotFoundExists},
 		{"Quota", testQuota},
+		{"QuotaLive", testQuotaLive},
+		{"QuotaContainment", testQuotaContainment},
+		{"UsageSharedClones", testUsageSharedClones},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newDriver(t)) })
@@ -579,7 +583,7 @@ func testInvalidNames(t *testing.T, d pool.Driver) {
 	snapshot(t, d, "ok", "s")
 	bad := []string{
 		"", "zones", "zones/", "other/a", "/zones/a", "zones/a/b", "zones/.", "zones/..",
-		"zones/a b", "zones/a@", "zones/a@b@c", "zones/a@" + strings.Repeat("s", 65),
+		"zones/a b", "zones/a@", "zones/a@b@c", "zones/a@" + strings.Repeat("s", pool.MaxSnapLen+1),
 		"zones/a@b/c", "zones/é", "zones/a\x00",
 	}
 	for _, n := range bad {
@@ -591,7 +595,7 @@ func testInvalidNames(t *testing.T, d pool.Driver) {
 		_, err = d.Clone(ds("ok@s"), n)
 		wantErr(t, fmt.Sprintf("Clone(to %q)", n), err, pool.ErrInvalidName)
 	}
-	for _, s := range []string{"", "a@b", "a/b", "a b", strings.Repeat("s", 65)} {
+	for _, s := range []string{"", "a@b", "a/b", "a b", strings.Repeat("s", pool.MaxSnapLen+1)} {
 		wantErr(t, fmt.Sprintf("Snapshot(ok, %q)", s), d.Snapshot(ds("ok"), s), pool.ErrInvalidName)
 	}
 	// Kinds: a snapshot where a dataset is needed, and back.

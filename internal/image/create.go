@@ -1,0 +1,342 @@
+package image
+
+import (
+	"archive/tar"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// CreateOptions describe an image made from a VM's files (imgadm create).
+type CreateOptions struct {
+	// Root is the VM's root filesystem (its dataset's root/).
+	Root string
+	// Brand is the VM's brand; lx sets requirements.brand.
+	Brand string
+	// Origin is the image the VM was made from (nil for none); its
+	// inheritable fields are copied into the new manifest.
+	Origin *Manifest
+	// Incremental makes an image holding only what differs from Origin,
+	// whose files are at OriginRoot (with whiteouts for removed paths).
+	Incremental bool
+	OriginRoot  string
+	// Compression of the file: "gzip" (default), "zstd" or "none".
+	Compression string
+	// Manifest holds the fields the user gave (name and version at least).
+	Manifest map[string]any
+	// OutPrefix names the output: OutPrefix+".imgmanifest" and
+	// OutPrefix+".tar"+(".gz"|".zst"|"").
+	OutPrefix string
+}
+
+// Created is what Create wrote.
+type Created struct {
+	Manifest     *Manifest
+	ManifestPath string
+	FilePath     string
+}
+
+// inheritedFields are copied from the origin into a derived image, as
+// IMGAPI's CreateImageFromVm does.
+var inheritedFields = []string{"type", "os", "requirements", "users", "billing_tags",
+	"traits", "generate_passwords", "inherited_directories", "nic_driver",
+	"disk_driver", "cpu_type", "image_size"}
+
+// Create writes an image file of o.Root and its manifest. Nothing is left
+// on failure.
+func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
+	fields := map[string]any{}
+	if o.Origin != nil {
+		b, _ := json.Marshal(o.Origin)
+		var om map[string]any
+		json.Unmarshal(b, &om)
+		for _, f := range inheritedFields {
+			if v, ok := om[f]; ok {
+				fields[f] = v
+			}
+		}
+	}
+	if _, ok := fields["type"]; !ok {
+		fields["type"] = "zone-dataset"
+		if o.Brand == "lx" {
+			fields["type"] = "lx-dataset"
+		}
+	}
+	if _, ok := fields["os"]; !ok {
+		fields["os"] = "other"
+	}
+	for k, v := range o.Manifest {
+		fields[k] = v
+	}
+	if o.Brand == "lx" {
+		req, _ := fields["requirements"].(map[string]any)
+		if req == nil {
+			req = map[string]any{}
+		}
+		req["brand"] = o.Brand
+		fields["requirements"] = req
+	}
+	for _, f := range []string{"name", "version"} {
+		if s, _ := fields[f].(string); s == "" {
+			return nil, fmt.Errorf("image create: manifest is missing %q", f)
+		}
+	}
+	fields["v"] = 2
+	if _, ok := fields["uuid"]; !ok {
+		fields["uuid"] = uuid.NewString()
+	}
+	if _, ok := fields["owner"]; !ok {
+		fields["owner"] = "00000000-0000-0000-0000-000000000000"
+	}
+	fields["published_at"] = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	delete(fields, "origin")
+	if o.Incremental {
+		if o.Origin == nil || o.OriginRoot == "" {
+			return nil, errors.New("image create: an incremental image needs the VM's origin image (the VM has none)")
+		}
+		fields["origin"] = o.Origin.UUID
+	}
+	comp := o.Compression
+	if comp == "" {
+		comp = "gzip"
+	}
+	ext := map[string]string{"gzip": ".gz", "zstd": ".zst", "none": ""}
+	e, ok := ext[comp]
+	if !ok {
+		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, zstd)", comp)
+	}
+	// Check the user's fields before the long part.
+	fields["files"] = []any{map[string]any{"sha1": strings.Repeat("0", 40), "size": 1, "compression": comp}}
+	if _, err := manifestOf(fields); err != nil {
+		return nil, err
+	}
+
+	out := &Created{ManifestPath: o.OutPrefix + ".imgmanifest", FilePath: o.OutPrefix + ".tar" + e}
+	defer func() {
+		if err != nil {
+			os.Remove(out.FilePath)
+			os.Remove(out.ManifestPath)
+		}
+	}()
+	f, err := os.OpenFile(out.FilePath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("image create: %w", err)
+	}
+	defer f.Close()
+	h := sha1.New()
+	cw := &countWriter{w: io.MultiWriter(f, h)}
+	var zw io.WriteCloser
+	switch comp {
+	case "gzip":
+		zw = gzip.NewWriter(cw)
+	case "zstd":
+		if zw, err = zstd.NewWriter(cw); err != nil {
+			return nil, err
+		}
+	default:
+		zw = nopWriteCloser{cw}
+	}
+	tw := tar.NewWriter(zw)
+	tr := &treeWriter{ctx: ctx, tw: tw, links: map[uint64]string{}}
+	if o.Incremental {
+		err = tr.diff(o.Root, o.OriginRoot)
+	} else {
+		err = tr.all(o.Root)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("image create: %w", err)
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		return nil, err
+	}
+	fields["files"] = []any{map[string]any{"sha1": hex.EncodeToString(h.Sum(nil)), "size": cw.n, "compression": comp}}
+	m, err := manifestOf(fields)
+	if err != nil {
+		return nil, err
+	}
+	out.Manifest = m
+	b, _ := json.MarshalIndent(m, "", "  ")
+	if err := writeFileAtomic(out.ManifestPath, append(b, '\n')); err != nil {
+		return nil, fmt.Errorf("image create: %w", err)
+	}
+	return out, nil
+}
+
+func manifestOf(fields map[string]any) (*Manifest, error) {
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return nil, err
+	}
+	return ParseManifest(b)
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// treeWriter writes a directory tree as tar entries under "root/".
+type treeWriter struct {
+	ctx   context.Context
+	tw    *tar.Writer
+	links map[uint64]string // inode -> first name, for hard links
+}
+
+// all writes every entry of dir.
+func (t *treeWriter) all(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return t.entry(dir, p)
+	})
+}
+
+// diff writes what changed from base to dir: new or changed entries, and
+// a whiteout (.wh.NAME) for each entry of base that dir no longer has.
+// Unchanged means same type, mode, owner, size, mtime and link target.
+func (t *treeWriter) diff(dir, base string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		if same(p, filepath.Join(base, rel)) {
+			return nil
+		}
+		return t.entry(dir, p)
+	})
+	if err != nil {
+		return err
+	}
+	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(base, p)
+		if rel == "." {
+			return nil
+		}
+		if _, err := os.Lstat(filepath.Join(dir, rel)); errors.Is(err, fs.ErrNotExist) {
+			wh := filepath.Join(filepath.Dir(rel), ".wh."+filepath.Base(rel))
+			if err := t.tw.WriteHeader(&tar.Header{Name: "root/" + filepath.ToSlash(wh), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+		}
+		return nil
+	})
+}
+
+func same(a, b string) bool {
+	var sa, sb unix.Stat_t
+	if unix.Lstat(a, &sa) != nil || unix.Lstat(b, &sb) != nil {
+		return false
+	}
+	if sa.Mode != sb.Mode || sa.Uid != sb.Uid || sa.Gid != sb.Gid || sa.Size != sb.Size ||
+		sa.Mtim != sb.Mtim || sa.Rdev != sb.Rdev {
+		return false
+	}
+	if sa.Mode&unix.S_IFMT == unix.S_IFLNK {
+		la, _ := os.Readlink(a)
+		lb, _ := os.Readlink(b)
+		return la == lb
+	}
+	return true
+}
+
+func (t *treeWriter) entry(dir, p string) error {
+	if err := t.ctx.Err(); err != nil {
+		return err
+	}
+	rel, err := filepath.Rel(dir, p)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return err
+	}
+	link := ""
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if link, err = os.Readlink(p); err != nil {
+			return err
+		}
+	}
+	if fi.Mode()&fs.ModeSocket != 0 {
+		return nil // sockets are not carried in images
+	}
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.Format = tar.FormatPAX
+	name := "root"
+	if rel != "." {
+		name += "/" + filepath.ToSlash(rel)
+	}
+	if fi.IsDir() {
+		name += "/"
+	}
+	hdr.Name = name
+	st, _ := fi.Sys().(*unix.Stat_t)
+	if st == nil {
+		return fmt.Errorf("%s: no stat", p)
+	}
+	hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
+	if fi.Mode().IsRegular() && st.Nlink > 1 {
+		if first, ok := t.links[st.Ino]; ok {
+			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
+			return t.tw.WriteHeader(hdr)
+		}
+		t.links[st.Ino] = name
+	}
+	if err := t.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.Copy(t.tw, f); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	return nil
+}

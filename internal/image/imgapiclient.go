@@ -1,0 +1,303 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// IMGAPI is a client of an IMGAPI server (SmartOS's image repository
+// protocol): ListImages, GetImage, GetImageFile, and the publish calls
+// AdminImportImage, AddImageFile and ActivateImage.
+type IMGAPI struct {
+	base    *url.URL
+	channel string
+	// Client does the requests. It has no overall timeout: an image file
+	// takes as long as it takes; stalls are caught by the importer.
+	Client *http.Client
+	// PageSize is ListImages' limit per request (IMGAPI's maximum, 1000,
+	// unless set).
+	PageSize int
+	// Token authenticates publish calls (hull's IMGAPI server).
+	Token string
+}
+
+// APIError is an IMGAPI error response: its HTTP status and the body's
+// code and message.
+type APIError struct {
+	Status  int
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *APIError) Error() string {
+	if e.Code == "" {
+		return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
+	}
+	return fmt.Sprintf("%s: %s (HTTP %d)", e.Code, e.Message, e.Status)
+}
+
+// NewIMGAPI makes a client for the server at rawURL (a "?channel=NAME"
+// query selects a channel). insecure skips TLS certificate checks.
+func NewIMGAPI(rawURL string, insecure bool) (*IMGAPI, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid IMGAPI url: %q", rawURL)
+	}
+	c := &IMGAPI{base: u, channel: u.Query().Get("channel"), PageSize: 1000}
+	u.RawQuery = ""
+	u.Path = strings.TrimRight(u.Path, "/")
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 60 * time.Second
+	tr.DisableCompression = true
+	if insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	c.Client = &http.Client{Transport: tr}
+	return c, nil
+}
+
+// URL is the server's URL.
+func (c *IMGAPI) URL() string {
+	u := *c.base
+	if c.channel != "" {
+		u.RawQuery = url.Values{"channel": {c.channel}}.Encode()
+	}
+	return u.String()
+}
+
+// Type is "imgapi".
+func (c *IMGAPI) Type() string { return "imgapi" }
+
+func (c *IMGAPI) endpoint(p string, q url.Values) string {
+	u := *c.base
+	u.Path += p
+	if q == nil {
+		q = url.Values{}
+	}
+	if c.channel != "" && q.Get("channel") == "" {
+		q.Set("channel", c.channel)
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// do sends one request; a non-2xx answer is an *APIError.
+func (c *IMGAPI) do(ctx context.Context, method, p string, q url.Values, body io.Reader, hdr http.Header) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(p, q), body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "imgadm/hull")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		e := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(b, e) != nil || e.Message == "" {
+			e.Message = strings.TrimSpace(string(b))
+			if e.Message == "" {
+				e.Message = http.StatusText(resp.StatusCode)
+			}
+		}
+		return nil, e
+	}
+	return resp, nil
+}
+
+func (c *IMGAPI) getJSON(ctx context.Context, p string, q url.Values, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, p, q, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("%s: bad response to GET %s: %w", c.URL(), p, err)
+	}
+	return nil
+}
+
+// Ping calls GET /ping.
+func (c *IMGAPI) Ping(ctx context.Context) error {
+	var pong struct {
+		Ping   string `json:"ping"`
+		IMGAPI bool   `json:"imgapi"`
+	}
+	if err := c.getJSON(ctx, "/ping", nil, &pong); err != nil {
+		return fmt.Errorf("source %s: %w", c.URL(), err)
+	}
+	if pong.Ping != "pong" {
+		return fmt.Errorf("source %s: not an IMGAPI server (no pong from /ping)", c.URL())
+	}
+	return nil
+}
+
+// List pages through GET /images with limit and marker. The marker is
+// inclusive (images published at or after it), so the page's first
+// image, already seen, is dropped.
+func (c *IMGAPI) List(ctx context.Context) ([]*Manifest, error) {
+	limit := c.PageSize
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var out []*Manifest
+	seen := map[string]bool{}
+	marker := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(limit)}}
+		if marker != "" {
+			q.Set("marker", marker)
+		}
+		var page []*Manifest
+		if err := c.getJSON(ctx, "/images", q, &page); err != nil {
+			return nil, fmt.Errorf("source %s: list images: %w", c.URL(), err)
+		}
+		added := 0
+		for _, m := range page {
+			if m == nil || seen[m.UUID] {
+				continue
+			}
+			seen[m.UUID] = true
+			out = append(out, m)
+			added++
+		}
+		if len(page) < limit || added == 0 {
+			return out, nil
+		}
+		marker = page[len(page)-1].UUID
+	}
+}
+
+// Get calls GET /images/:uuid and checks the manifest.
+func (c *IMGAPI) Get(ctx context.Context, uuid string) (*Manifest, error) {
+	if !ValidUUID(uuid) {
+		return nil, fmt.Errorf("invalid uuid: %q", uuid)
+	}
+	var raw json.RawMessage
+	if err := c.getJSON(ctx, "/images/"+uuid, nil, &raw); err != nil {
+		var ae *APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+			return nil, fmt.Errorf("image %s in %s: %w", uuid, c.URL(), ErrNotInSource)
+		}
+		return nil, fmt.Errorf("source %s: get image %s: %w", c.URL(), uuid, err)
+	}
+	m, err := ParseManifest(raw)
+	if err != nil {
+		return nil, fmt.Errorf("image %s from %s: %w", uuid, c.URL(), err)
+	}
+	if m.UUID != uuid {
+		return nil, fmt.Errorf("image %s from %s: the server sent image %s", uuid, c.URL(), m.UUID)
+	}
+	if m.State != "" && m.State != "active" {
+		return nil, fmt.Errorf("image %s in %s is %s, not active: %w", uuid, c.URL(), m.State, ErrNotInSource)
+	}
+	return m, nil
+}
+
+// OpenFile calls GET /images/:uuid/file, with a Range header to resume.
+// A server that ignores the range is read past the bytes already had.
+func (c *IMGAPI) OpenFile(ctx context.Context, uuid string, offset int64) (io.ReadCloser, error) {
+	hdr := http.Header{}
+	if offset > 0 {
+		hdr.Set("Range", fmt.Sprintf("bytes=%d-", offset))
+	}
+	resp, err := c.do(ctx, http.MethodGet, "/images/"+uuid+"/file", nil, nil, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if offset > 0 && resp.StatusCode != http.StatusPartialContent {
+		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+	}
+	return resp.Body, nil
+}
+
+// Publish uploads an image as `imgadm publish` does: AdminImportImage
+// (the manifest, keeping its uuid), AddImageFile, ActivateImage. It
+// returns the activated manifest.
+func (c *IMGAPI) Publish(ctx context.Context, m *Manifest, file io.Reader, size int64) (*Manifest, error) {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.post(ctx, "/images/"+m.UUID, url.Values{"action": {"import"}}, bytes.NewReader(body)); err != nil {
+		return nil, fmt.Errorf("publish %s: import: %w", m.UUID, err)
+	}
+	q := url.Values{}
+	if len(m.Files) > 0 {
+		f := m.Files[0]
+		q.Set("compression", f.Compression)
+		if f.SHA1 != "" {
+			q.Set("sha1", f.SHA1)
+		}
+		q.Set("size", strconv.FormatInt(size, 10))
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.endpoint("/images/"+m.UUID+"/file", q), file)
+	if err != nil {
+		return nil, err
+	}
+	req.ContentLength = size
+	req.Header.Set("Content-Type", "application/octet-stream")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: add file: %w", m.UUID, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		e := &APIError{Status: resp.StatusCode}
+		if json.Unmarshal(b, e) != nil {
+			e.Message = strings.TrimSpace(string(b))
+		}
+		return nil, fmt.Errorf("publish %s: add file: %w", m.UUID, e)
+	}
+	resp.Body.Close()
+	out, err := c.post(ctx, "/images/"+m.UUID, url.Values{"action": {"activate"}}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("publish %s: activate: %w", m.UUID, err)
+	}
+	return out, nil
+}
+
+func (c *IMGAPI) post(ctx context.Context, p string, q url.Values, body io.Reader) (*Manifest, error) {
+	hdr := http.Header{}
+	if body != nil {
+		hdr.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(ctx, http.MethodPost, p, q, body, hdr)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	m := &Manifest{}
+	if err := json.NewDecoder(resp.Body).Decode(m); err != nil {
+		return nil, fmt.Errorf("bad response: %w", err)
+	}
+	return m, nil
+}

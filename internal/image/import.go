@@ -1,0 +1,297 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Importer fetches images from sources into a Store.
+type Importer struct {
+	Store   *Store
+	Sources []Source
+	// Retries is how many times a failed download is resumed (default 3).
+	Retries int
+	// IdleTimeout ends a download that sends nothing for this long
+	// (default 60 s); the download is then retried.
+	IdleTimeout time.Duration
+	// Progress, when set, gets a writer that sees every byte downloaded
+	// for one image (a progress bar); it is closed at the end.
+	Progress func(m *Manifest) io.WriteCloser
+	// Log gets imgadm's progress lines ("Importing ...").
+	Log io.Writer
+}
+
+// maxAncestry bounds an origin chain (and catches a loop in one).
+const maxAncestry = 100
+
+// Find returns the manifest of uuid from the first source that has it.
+// When none does, the error is a failed source's, or a *NotFoundError.
+func (im *Importer) Find(ctx context.Context, uuid string) (*Manifest, Source, error) {
+	var errs []error
+	for _, src := range im.Sources {
+		m, err := src.Get(ctx, uuid)
+		if err == nil {
+			return m, src, nil
+		}
+		if !errors.Is(err, ErrNotInSource) {
+			// A broken source does not hide the image in the next one, but
+			// is said when no source has it.
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// No source has it, and one failed: its error says more.
+		return nil, nil, errs[0]
+	}
+	return nil, nil, &NotFoundError{UUID: uuid}
+}
+
+// NotFoundError: no source has an active image with the uuid (SmartOS's
+// ActiveImageNotFound).
+type NotFoundError struct {
+	UUID string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("an active image %q was not found in image sources", e.UUID)
+}
+
+func (e *NotFoundError) Unwrap() error { return ErrNotInSource }
+
+func (im *Importer) logf(format string, args ...any) {
+	if im.Log != nil {
+		fmt.Fprintf(im.Log, format+"\n", args...)
+	}
+}
+
+// Import fetches uuid, after any missing ancestors (origin chain), from
+// the first source that has it. An installed image is returned as it is
+// wrapped in an *AlreadyInstalledError.
+func (im *Importer) Import(ctx context.Context, uuid string) (*Image, error) {
+	if have, err := im.Store.Get(uuid); err == nil {
+		return nil, &AlreadyInstalledError{Image: have}
+	}
+	m, src, err := im.Find(ctx, uuid)
+	if err != nil {
+		return nil, err
+	}
+	return im.ImportManifest(ctx, m, src)
+}
+
+// ImportManifest imports the image m from src, ancestors first.
+func (im *Importer) ImportManifest(ctx context.Context, m *Manifest, src Source) (*Image, error) {
+	// Ancestors, from the oldest missing one down.
+	var chain []*Manifest
+	var srcs []Source
+	for cur, cs := m, src; cur.Origin != ""; {
+		if len(chain) >= maxAncestry {
+			return nil, fmt.Errorf("image %s: origin chain longer than %d images", m.UUID, maxAncestry)
+		}
+		if _, err := im.Store.Get(cur.Origin); err == nil {
+			break
+		}
+		om, osrc, err := im.findIn(ctx, cs, cur.Origin)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: origin: %w", cur.UUID, err)
+		}
+		chain = append(chain, om)
+		srcs = append(srcs, osrc)
+		cur, cs = om, osrc
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		im.logf("Importing origin image %s (%s@%s) from %q", chain[i].UUID, chain[i].Name, chain[i].Version, srcs[i].URL())
+		if _, err := im.fetch(ctx, chain[i], srcs[i]); err != nil && !errors.Is(err, ErrAlreadyInstalled) {
+			return nil, err
+		}
+	}
+	im.logf("Importing %s (%s@%s) from %q", m.UUID, m.Name, m.Version, src.URL())
+	return im.fetch(ctx, m, src)
+}
+
+// findIn looks for an ancestor in the image's own source first.
+func (im *Importer) findIn(ctx context.Context, first Source, uuid string) (*Manifest, Source, error) {
+	if m, err := first.Get(ctx, uuid); err == nil {
+		return m, first, nil
+	}
+	return im.Find(ctx, uuid)
+}
+
+// fetch downloads and installs one image whose origin is installed.
+func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image, error) {
+	if len(m.Files) == 0 {
+		return nil, fmt.Errorf("image %s from %s has no file", m.UUID, src.URL())
+	}
+	dl := &download{
+		ctx: ctx, src: src, uuid: m.UUID,
+		retries: im.Retries, idle: im.IdleTimeout,
+	}
+	if dl.retries == 0 {
+		dl.retries = 3
+	}
+	if dl.idle == 0 {
+		dl.idle = 60 * time.Second
+	}
+	defer dl.Close()
+	var r io.Reader = dl
+	if im.Progress != nil {
+		// Opened on the first byte, so that an image installed while we
+		// waited for its lock shows no bar.
+		pw := &lazyWriter{open: func() io.WriteCloser { return im.Progress(m) }}
+		defer pw.Close()
+		r = io.TeeReader(dl, pw)
+	}
+	img, err := im.Store.InstallStream(ctx, m, r, "downloaded file", InstallOptions{Source: src.URL()})
+	if err != nil {
+		return nil, err
+	}
+	im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
+	return img, nil
+}
+
+// download is an image file being read from a source. A read that fails
+// (connection lost, server error, nothing for idle) is resumed from the
+// byte it stopped at, up to retries times.
+type download struct {
+	ctx     context.Context
+	src     Source
+	uuid    string
+	retries int
+	idle    time.Duration
+
+	body     io.ReadCloser
+	cancel   context.CancelFunc
+	timer    *time.Timer
+	timedOut atomic.Bool
+	off      int64
+	failures int
+	err      error
+}
+
+func (d *download) open() error {
+	ctx, cancel := context.WithCancel(d.ctx)
+	d.timedOut.Store(false)
+	timer := time.AfterFunc(d.idle, func() { d.timedOut.Store(true); cancel() })
+	body, err := d.src.OpenFile(ctx, d.uuid, d.off)
+	if err != nil {
+		timer.Stop()
+		cancel()
+		return d.explain(err)
+	}
+	// The clock runs only while waiting for the server (see Read), not
+	// while the consumer is busy.
+	timer.Stop()
+	d.body, d.cancel, d.timer = body, cancel, timer
+	return nil
+}
+
+// explain gives a failed request a message naming the source.
+func (d *download) explain(err error) error {
+	if d.timedOut.Load() {
+		return fmt.Errorf("download image %s from %s: timeout: no data for %s", d.uuid, d.src.URL(), d.idle)
+	}
+	return fmt.Errorf("download image %s from %s: %w", d.uuid, d.src.URL(), err)
+}
+
+func (d *download) drop() {
+	if d.body != nil {
+		d.timer.Stop()
+		d.cancel()
+		d.body.Close()
+		d.body = nil
+	}
+}
+
+func (d *download) Read(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	for {
+		if d.ctx.Err() != nil {
+			d.err = d.ctx.Err()
+			return 0, d.err
+		}
+		var err error
+		if d.body == nil {
+			err = d.open()
+		}
+		if err == nil {
+			var n int
+			d.timer.Reset(d.idle)
+			n, err = d.body.Read(p)
+			d.timer.Stop()
+			d.off += int64(n)
+			if err == io.EOF {
+				d.drop()
+				return n, io.EOF
+			}
+			if n > 0 {
+				if err != nil {
+					d.drop() // resumed on the next call
+				}
+				return n, nil
+			}
+			if err != nil {
+				err = d.explain(err)
+			}
+		}
+		if err == nil {
+			continue
+		}
+		d.drop()
+		if !retryable(err) || d.failures >= d.retries || d.ctx.Err() != nil {
+			if d.failures > 0 {
+				err = fmt.Errorf("%w (after %d attempts)", err, d.failures+1)
+			}
+			d.err = err
+			return 0, err
+		}
+		d.failures++
+		select {
+		case <-time.After(time.Duration(d.failures*d.failures) * 200 * time.Millisecond):
+		case <-d.ctx.Done():
+		}
+	}
+}
+
+// retryable: server errors, lost connections and timeouts are worth
+// another try; a 4xx answer is not.
+func retryable(err error) bool {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	}
+	return true
+}
+
+func (d *download) Close() error {
+	d.drop()
+	return nil
+}
+
+// lazyWriter opens its writer on the first write.
+type lazyWriter struct {
+	once sync.Once
+	open func() io.WriteCloser
+	w    io.WriteCloser
+}
+
+func (l *lazyWriter) Write(p []byte) (int, error) {
+	l.once.Do(func() { l.w = l.open() })
+	if l.w == nil {
+		return len(p), nil
+	}
+	return l.w.Write(p)
+}
+
+func (l *lazyWriter) Close() error {
+	if l.w != nil {
+		return l.w.Close()
+	}
+	return nil
+}

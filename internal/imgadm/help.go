@@ -1,0 +1,142 @@
+package imgadm
+
+func init() {
+	for k, v := range moreUsage {
+		commandUsage[k] = v
+	}
+}
+
+var moreUsage = map[string]string{
+	"sources": `List and edit image sources.
+
+An image source is a URL to a server implementing the IMGAPI.
+The default source is "` + "https://images.smartos.org" + `".
+
+Usage:
+    imgadm sources [<options>]
+
+Options:
+    -h, --help                Show this help.
+    -v, --verbose             Verbose output. List source URL and TYPE.
+    -j, --json                List sources as JSON.
+    -a <source>               Add a source. It is appended to the list of sources.
+    -t <type>, --type <type>  The source type for an added source. One of
+                              "imgapi" (the default), "docker", "dsapi".
+    -k, --insecure            Allow insecure (no server certificate checking)
+                              access to the added HTTPS source URL.
+    -f, --force               Do not ping the source URL to check it is valid.
+    -d <source>               Delete a source.
+    -e                        Edit sources in an editor.
+    -c, --check               Ping check all sources.
+`,
+	"avail": `List available images from all sources.
+
+Usage:
+    imgadm avail [<options>...] [<filters>]
+
+Options:
+    -h, --help        Show this help.
+    -j, --json        JSON output.
+    -H                Do not print table header row.
+    -o FIELD,...      Specify fields (columns) to output. Default is
+                      "uuid,name,version,os,published".
+    -s FIELD,...      Sort on the given fields. Default is "published_at,name".
+
+Filters: as for "imgadm list".
+`,
+	"show": `Show the manifest for an available image.
+
+Usage:
+    imgadm show <uuid>
+
+Options:
+    -h, --help        Show this help.
+`,
+	"import": `Import an image from a source IMGAPI.
+
+The image and any missing ancestors (its "origin" chain) are downloaded,
+checked against their manifests' size and sha1, and installed.
+
+Usage:
+    imgadm import [<options>] <uuid>
+
+Options:
+    -h, --help        Show this help.
+    -q, --quiet       Disable progress bar.
+    -P <pool>         Name of zpool in which to import the image. Default is "zones".
+    -S <url>          URL of the source IMGAPI to use instead of the configured ones.
+`,
+	"update": `Update installed images.
+
+For each installed image (or the given ones) found in a source, the local
+manifest is replaced by the source's, and the image's @final snapshot is
+made if it is missing.
+
+Usage:
+    imgadm update [<options>] [<uuid>...]
+
+Options:
+    -h, --help        Show this help.
+    -n, --dry-run     Do a dry-run (do not actually make changes).
+`,
+	"ancestry": `List the ancestry (the "origin" chain) for the given incremental image.
+
+Usage:
+    imgadm ancestry [<options>] <uuid>
+
+Options:
+    -h, --help        Show this help.
+    -j, --json        JSON output.
+    -H                Do not print table header row.
+    -o FIELD,...      Specify fields (columns) to output. Default is
+                      "uuid,name,version,published".
+    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+`,
+	"vacuum": `Remove unused images -- i.e. not used for any VMs or child images.
+
+Usage:
+    imgadm vacuum [<options>]
+
+Options:
+    -h, --help        Show this help.
+    -n, --dry-run     Do a dry-run (do not actually make changes).
+    -f, --force       Skip user confirmation.
+`,
+	"create": `Create an image from the given VM and manifest data.
+
+The VM must be stopped. Two files are written: the manifest
+(PREFIX.imgmanifest) and the image file (PREFIX.tar.gz, a tar of the VM's
+root filesystem under root/). PREFIX is NAME-VERSION in the current
+directory unless -o says otherwise.
+
+Usage:
+    imgadm create [<options>] <vm-uuid> [<manifest-field>=<value> ...]
+
+Options:
+    -h, --help        Show this help.
+    -m <manifest>     Path to image manifest data (JSON) to use for the new
+                      image; "-" reads it from stdin.
+    -o <prefix>       Output path prefix, or a directory.
+    -c <comp>         File compression: gzip (default), zstd or none.
+    -i                Build an incremental image (based on the VM's origin image).
+    -p <url>          Publish directly to the given image source (IMGAPI).
+    -q, --quiet       Disable progress bar.
+
+Manifest fields given as FIELD=VALUE are parsed as JSON, else taken as a
+string. "name" and "version" are required.
+`,
+	"publish": `Publish an image (local manifest and data) to a remote IMGAPI repo.
+
+Usage:
+    imgadm publish [<options>] -m <manifest> -f <file> <imgapi-url>
+
+Options:
+    -h, --help        Show this help.
+    -m <manifest>     Required. Path to the image manifest to import.
+    -f <file>         Required. Path to the image file to import.
+    -q, --quiet       Disable progress bar.
+
+Environment:
+    IMGADM_TOKEN      The token a hull IMGAPI server asks publishers for.
+`,
+}

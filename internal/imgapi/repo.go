@@ -1,0 +1,305 @@
+// Package imgapi is an IMGAPI server: SmartOS's image repository protocol
+// (ListImages, GetImage, GetImageFile, and the publish flow
+// AdminImportImage, AddImageFile, ActivateImage) over images kept in one
+// directory. imgadm's sources speak to it as to any IMGAPI.
+package imgapi
+
+import (
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"hull/internal/image"
+)
+
+// record is one image as the repository keeps it: the manifest and what
+// GetImageFile needs besides.
+type record struct {
+	Manifest   *image.Manifest `json:"manifest"`
+	ContentMD5 string          `json:"contentMD5,omitempty"`
+	FileMtime  time.Time       `json:"fileMtime,omitempty"`
+}
+
+// Repo is the image directory: <dir>/<uuid>.json (the record) and
+// <dir>/<uuid>.file (the image file). Every change replaces a file
+// atomically, so a crash leaves each image as it was or as it became.
+type Repo struct {
+	dir  string
+	mu   sync.RWMutex
+	recs map[string]*record
+}
+
+// OpenRepo loads the repository in dir (creating it).
+func OpenRepo(dir string) (*Repo, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open image repository: %w", err)
+	}
+	r := &Repo{dir: dir, recs: map[string]*record{}}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open image repository: %w", err)
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") {
+			// An upload or write cut short.
+			os.Remove(filepath.Join(dir, name))
+			continue
+		}
+		uuid, ok := strings.CutSuffix(name, ".json")
+		if !ok || !image.ValidUUID(uuid) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		rec := &record{}
+		if err := json.Unmarshal(b, rec); err != nil || rec.Manifest == nil || rec.Manifest.UUID != uuid {
+			return nil, fmt.Errorf("image repository: corrupt %s", name)
+		}
+		r.recs[uuid] = rec
+	}
+	return r, nil
+}
+
+func (r *Repo) recordPath(uuid string) string { return filepath.Join(r.dir, uuid+".json") }
+
+// FilePath is where an image's file is kept.
+func (r *Repo) FilePath(uuid string) string { return filepath.Join(r.dir, uuid+".file") }
+
+func (r *Repo) save(rec *record) error {
+	b, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(r.recordPath(rec.Manifest.UUID), b)
+}
+
+func writeAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
+
+// get returns a copy of one record.
+func (r *Repo) get(uuid string) (*record, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	rec, ok := r.recs[uuid]
+	if !ok {
+		return nil, false
+	}
+	c := *rec
+	m := *rec.Manifest
+	c.Manifest = &m
+	return &c, true
+}
+
+// list returns copies of every manifest, oldest published first.
+func (r *Repo) list() []*image.Manifest {
+	r.mu.RLock()
+	out := make([]*image.Manifest, 0, len(r.recs))
+	for _, rec := range r.recs {
+		m := *rec.Manifest
+		out = append(out, &m)
+	}
+	r.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].PublishedAt != out[j].PublishedAt {
+			return out[i].PublishedAt < out[j].PublishedAt
+		}
+		return out[i].UUID < out[j].UUID
+	})
+	return out
+}
+
+// apiError is an IMGAPI error response.
+type apiError struct {
+	Status  int          `json:"-"`
+	Code    string       `json:"code"`
+	Message string       `json:"message"`
+	Errors  []fieldError `json:"errors,omitempty"`
+}
+
+// fieldError is one entry of a ValidationFailed error's "errors".
+type fieldError struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Message }
+
+// errorf builds an IMGAPI error.
+func errorf(status int, code, format string, args ...any) *apiError {
+	return &apiError{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// importImage is AdminImportImage: a new unactivated image keeping its uuid.
+func (r *Repo) importImage(m *image.Manifest) (*image.Manifest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.recs[m.UUID]; ok {
+		return nil, errorf(409, "ImageUuidAlreadyExists", "image uuid %q already exists", m.UUID)
+	}
+	if m.Origin != "" {
+		o, ok := r.recs[m.Origin]
+		if !ok {
+			return nil, errorf(422, "OriginDoesNotExist", "origin image %q does not exist", m.Origin)
+		}
+		if o.Manifest.State != "active" {
+			return nil, errorf(422, "OriginIsNotActive", "origin image %q is not active", m.Origin)
+		}
+	}
+	m.State = "unactivated"
+	m.Activated = nil
+	f := false
+	if m.Disabled == nil {
+		m.Disabled = &f
+	}
+	if m.Public == nil {
+		m.Public = &f
+	}
+	m.Files = nil
+	rec := &record{Manifest: m}
+	if err := r.save(rec); err != nil {
+		return nil, err
+	}
+	r.recs[m.UUID] = rec
+	c := *m
+	return &c, nil
+}
+
+// addFile is AddImageFile: the body becomes the image's file.
+func (r *Repo) addFile(uuid string, body io.Reader, compression, wantSHA1, datasetGUID string, wantSize int64) (*image.Manifest, error) {
+	rec, ok := r.get(uuid)
+	if !ok {
+		return nil, errorf(404, "ResourceNotFound", "image not found")
+	}
+	if rec.Manifest.State != "unactivated" {
+		return nil, errorf(422, "ImageFilesImmutable", "cannot modify files on activated image %s", uuid)
+	}
+	tmp, err := os.CreateTemp(r.dir, "."+uuid+".upload-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	sh, mh := sha1.New(), md5.New()
+	n, err := io.Copy(io.MultiWriter(tmp, sh, mh), io.LimitReader(body, maxFileSize+1))
+	if err != nil {
+		return nil, errorf(400, "Upload", "error uploading file: %v", err)
+	}
+	if n > maxFileSize {
+		return nil, errorf(400, "Upload", "image file is larger than %d bytes", int64(maxFileSize))
+	}
+	if wantSize >= 0 && n != wantSize {
+		return nil, errorf(400, "Upload", "image file size mismatch: expected %d bytes, received %d", wantSize, n)
+	}
+	sum := hex.EncodeToString(sh.Sum(nil))
+	if wantSHA1 != "" && wantSHA1 != sum {
+		return nil, errorf(400, "Upload", "image file sha1 mismatch: expected %s, received %s", wantSHA1, sum)
+	}
+	if err := tmp.Sync(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp.Name(), r.FilePath(uuid)); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, ok := r.recs[uuid]
+	if !ok || cur.Manifest.State != "unactivated" {
+		return nil, errorf(409, "ImageFilesImmutable", "image %s changed during the upload", uuid)
+	}
+	m := *cur.Manifest
+	m.Files = []image.File{{SHA1: sum, Size: n, Compression: compression, DatasetGUID: datasetGUID}}
+	nrec := &record{Manifest: &m, ContentMD5: base64.StdEncoding.EncodeToString(mh.Sum(nil)), FileMtime: time.Now().UTC()}
+	if err := r.save(nrec); err != nil {
+		return nil, err
+	}
+	r.recs[uuid] = nrec
+	c := m
+	return &c, nil
+}
+
+// activate is ActivateImage.
+func (r *Repo) activate(uuid string) (*image.Manifest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, ok := r.recs[uuid]
+	if !ok {
+		return nil, errorf(404, "ResourceNotFound", "image not found")
+	}
+	if cur.Manifest.State != "unactivated" {
+		return nil, errorf(422, "ImageAlreadyActivated", "image %q is already activated", uuid)
+	}
+	if len(cur.Manifest.Files) == 0 {
+		return nil, errorf(422, "NoActivationNoFile", "image %q cannot be activated: it has no file", uuid)
+	}
+	m := *cur.Manifest
+	m.State = "active"
+	if m.Disabled != nil && *m.Disabled {
+		m.State = "disabled"
+	}
+	if m.PublishedAt == "" {
+		m.PublishedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	nrec := *cur
+	nrec.Manifest = &m
+	if err := r.save(&nrec); err != nil {
+		return nil, err
+	}
+	r.recs[uuid] = &nrec
+	c := m
+	return &c, nil
+}
+
+// remove is DeleteImage.
+func (r *Repo) remove(uuid string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.recs[uuid]; !ok {
+		return errorf(404, "ResourceNotFound", "image not found")
+	}
+	for _, rec := range r.recs {
+		if rec.Manifest.Origin == uuid {
+			return errorf(422, "ImageHasDependentImages", "image %q has dependent incremental images: %s", uuid, rec.Manifest.UUID)
+		}
+	}
+	if err := os.Remove(r.recordPath(uuid)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	delete(r.recs, uuid)
+	os.Remove(r.FilePath(uuid))
+	return nil
+}
+
+// maxFileSize is IMGAPI's limit on an image file (20 GiB).
+const maxFileSize = 20 << 30

@@ -1,0 +1,298 @@
+package imgapi
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"hull/internal/image"
+)
+
+// Version is what GET /ping reports.
+const Version = "hull-1"
+
+// Server serves a Repo over HTTP.
+type Server struct {
+	Repo *Repo
+	// Token guards the write calls (import, file upload, activate,
+	// delete) and listing non-active images. Without one the server is
+	// read-only.
+	Token string
+}
+
+// ServeHTTP routes IMGAPI's endpoints.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Server", "IMGAPI/"+Version)
+	path := strings.TrimRight(r.URL.Path, "/")
+	parts := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	var err error
+	switch {
+	case path == "/ping":
+		err = s.only(w, r, http.MethodGet, s.ping)
+	case path == "/images":
+		err = s.only(w, r, http.MethodGet, s.listImages)
+	case len(parts) == 2 && parts[0] == "images":
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			err = s.getImage(w, r, parts[1])
+		case http.MethodPost:
+			err = s.action(w, r, parts[1])
+		case http.MethodDelete:
+			err = s.deleteImage(w, r, parts[1])
+		default:
+			err = badMethod(r)
+		}
+	case len(parts) == 3 && parts[0] == "images" && parts[2] == "file":
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			err = s.getFile(w, r, parts[1])
+		case http.MethodPut:
+			err = s.addFile(w, r, parts[1])
+		default:
+			err = badMethod(r)
+		}
+	default:
+		err = errorf(404, "ResourceNotFound", "%s does not exist", r.URL.Path)
+	}
+	if err != nil {
+		writeError(w, err)
+	}
+}
+
+func badMethod(r *http.Request) error {
+	return errorf(405, "BadMethod", "%s is not allowed", r.Method)
+}
+
+func (s *Server) only(w http.ResponseWriter, r *http.Request, method string, h func(http.ResponseWriter, *http.Request) error) error {
+	if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+		return badMethod(r)
+	}
+	return h(w, r)
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = errorf(500, "InternalError", "%v", err)
+	}
+	writeJSON(w, ae.Status, ae)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = 500, []byte(`{"code":"InternalError","message":"encoding the response failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// authorized checks "Authorization: Bearer <token>" or HTTP basic auth
+// with the token as the password.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.Token == "" {
+		return false
+	}
+	got := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		got = strings.TrimPrefix(h, "Bearer ")
+	} else if _, pw, ok := r.BasicAuth(); ok {
+		got = pw
+	}
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1
+}
+
+func (s *Server) requireAuth(r *http.Request) error {
+	if s.Token == "" {
+		return errorf(403, "OperatorOnly", "this server takes no changes (it was started without a token)")
+	}
+	if r.Header.Get("Authorization") == "" {
+		return errorf(401, "Unauthorized", "authorization required")
+	}
+	if !s.authorized(r) {
+		return errorf(401, "InvalidCredentials", "invalid credentials")
+	}
+	return nil
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
+	if code := r.URL.Query().Get("error"); code != "" {
+		msg := r.URL.Query().Get("message")
+		if msg == "" {
+			msg = "pong"
+		}
+		status := map[string]int{"ResourceNotFound": 404, "InternalError": 500, "ServiceUnavailableError": 503}[code]
+		if status == 0 {
+			status = 500
+		}
+		return errorf(status, code, "%s", msg)
+	}
+	pong := map[string]any{"ping": "pong", "version": Version, "imgapi": true}
+	if s.authorized(r) {
+		pong["pid"] = strconv.Itoa(os.Getpid())
+	}
+	writeJSON(w, 200, pong)
+	return nil
+}
+
+// visible: without auth only active images exist, as on a public IMGAPI.
+func (s *Server) visible(r *http.Request, m *image.Manifest) bool {
+	return m.State == "active" || s.authorized(r)
+}
+
+func (s *Server) getImage(w http.ResponseWriter, r *http.Request, uuid string) error {
+	rec, ok := s.Repo.get(uuid)
+	if !ok || !s.visible(r, rec.Manifest) {
+		return errorf(404, "ResourceNotFound", "image not found")
+	}
+	writeJSON(w, 200, rec.Manifest)
+	return nil
+}
+
+func (s *Server) getFile(w http.ResponseWriter, r *http.Request, uuid string) error {
+	rec, ok := s.Repo.get(uuid)
+	if !ok || !s.visible(r, rec.Manifest) {
+		return errorf(404, "ResourceNotFound", "image not found")
+	}
+	if len(rec.Manifest.Files) == 0 {
+		return errorf(404, "ResourceNotFound", "image %q has no file", uuid)
+	}
+	if idx := r.URL.Query().Get("index"); idx != "" && idx != "0" {
+		return errorf(404, "ResourceNotFound", "image %q has no file at index %s", uuid, idx)
+	}
+	f, err := os.Open(s.Repo.FilePath(uuid))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	file := rec.Manifest.Files[0]
+	w.Header().Set("Etag", file.SHA1)
+	w.Header().Set("Content-Type", "application/octet-stream")
+	if rec.ContentMD5 != "" {
+		w.Header().Set("Content-MD5", rec.ContentMD5)
+	}
+	// ServeContent sets Content-Length and Last-Modified and answers Range
+	// requests (a resumed download).
+	http.ServeContent(w, r, "", rec.FileMtime, f)
+	return nil
+}
+
+func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) error {
+	if err := s.requireAuth(r); err != nil {
+		return err
+	}
+	if !image.ValidUUID(uuid) {
+		return errorf(422, "InvalidParameter", "invalid image uuid: %q", uuid)
+	}
+	var m *image.Manifest
+	var err error
+	switch a := r.URL.Query().Get("action"); a {
+	case "import":
+		m, err = s.importImage(r, uuid)
+	case "activate":
+		m, err = s.Repo.activate(uuid)
+	case "":
+		return errorf(422, "InvalidParameter", `missing "action" parameter`)
+	default:
+		return errorf(422, "InvalidParameter", "unsupported action: %q", a)
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, m)
+	return nil
+}
+
+func (s *Server) importImage(r *http.Request, uuid string) (*image.Manifest, error) {
+	if r.URL.Query().Get("account") != "" {
+		return nil, errorf(403, "OperatorOnly", "this endpoint may only be called by an operator")
+	}
+	b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, errorf(400, "BadRequestError", "reading the manifest: %v", err)
+	}
+	// Fields the server sets itself are dropped, as AdminImportImage does.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, errorf(400, "BadRequestError", "manifest is not a JSON object: %v", err)
+	}
+	for _, f := range []string{"state", "activated", "files", "error"} {
+		delete(raw, f)
+	}
+	if id, ok := raw["uuid"]; ok {
+		var u string
+		if json.Unmarshal(id, &u) == nil && u != uuid {
+			return nil, errorf(422, "InvalidParameter", "uuid in the manifest (%s) is not the one in the URL (%s)", u, uuid)
+		}
+	}
+	b, _ = json.Marshal(raw)
+	m, err := image.ParseManifest(b)
+	if err != nil {
+		var ve *image.ValidationError
+		if errors.As(err, &ve) {
+			ae := errorf(422, "ValidationFailed", "%s", err.Error())
+			for _, fe := range ve.Errors {
+				ae.Errors = append(ae.Errors, fieldError{Field: fe.Field, Code: fe.Code, Message: fe.Message})
+			}
+			return nil, ae
+		}
+		return nil, errorf(422, "ValidationFailed", "%s", err.Error())
+	}
+	return s.Repo.importImage(m)
+}
+
+func (s *Server) addFile(w http.ResponseWriter, r *http.Request, uuid string) error {
+	if err := s.requireAuth(r); err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	comp := q.Get("compression")
+	switch comp {
+	case "bzip2", "gzip", "xz", "none", "zstd":
+	case "":
+		return errorf(422, "InvalidParameter", `missing "compression" parameter`)
+	default:
+		return errorf(422, "InvalidParameter", "invalid compression %q (must be one of bzip2, gzip, xz, none, zstd)", comp)
+	}
+	sha := q.Get("sha1")
+	if sha != "" && (len(sha) != 40 || strings.Trim(sha, "0123456789abcdef") != "") {
+		return errorf(422, "InvalidParameter", "invalid sha1: %q", sha)
+	}
+	size := r.ContentLength
+	if v := q.Get("size"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return errorf(422, "InvalidParameter", "invalid size: %q", v)
+		}
+		size = n
+	}
+	m, err := s.Repo.addFile(uuid, r.Body, comp, sha, q.Get("dataset_guid"), size)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, m)
+	return nil
+}
+
+func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, uuid string) error {
+	if err := s.requireAuth(r); err != nil {
+		return err
+	}
+	if err := s.Repo.remove(uuid); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// ReadHeaderTimeout bounds how long a client may take to send its
+// request headers.
+const ReadHeaderTimeout = 30 * time.Second

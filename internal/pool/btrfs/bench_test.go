@@ -1,0 +1,88 @@
+package btrfs
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// poolUsed is the bytes the filesystem holding p has in use, after a
+// commit.
+func poolUsed(b *testing.B, p string) int64 {
+	f, err := os.Open(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	unix.Syncfs(int(f.Fd()))
+	var s unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &s); err != nil {
+		b.Fatal(err)
+	}
+	return int64(s.Blocks-s.Bfree) * s.Bsize
+}
+
+// BenchmarkZones clones 20 zones from a 500 MB image, the way vmadm
+// create does, and reports the clone time (median, target <= 10 ms) and
+// the pool space the image and its 20 zones take against the image's
+// size (target <= 1.05).
+//
+//	go test -run '^$' -bench Zones -benchtime 1x ./internal/pool/btrfs/
+func BenchmarkZones(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("must run as root")
+	}
+	const imgSize = 500 << 20
+	for b.Loop() {
+		b.StopTimer()
+		d, _ := newPool(b, 4<<30)
+		before := poolUsed(b, d.store)
+		img, err := d.Create("zones/img")
+		if err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.Create(filepath.Join(img.Mountpoint, "image.bin"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 1<<20)
+		for range imgSize / len(buf) {
+			rand.Read(buf)
+			if _, err := f.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		f.Close()
+		if err := d.Snapshot(img.Name, "final"); err != nil {
+			b.Fatal(err)
+		}
+		image := poolUsed(b, d.store) - before
+		var times []time.Duration
+		b.StartTimer()
+		for i := range 20 {
+			start := time.Now()
+			z, err := d.Clone("zones/img@final", fmt.Sprintf("zones/zone%02d", i))
+			times = append(times, time.Since(start))
+			if err != nil {
+				b.Fatal(err)
+			}
+			// A zone writes a little of its own at first boot.
+			os.WriteFile(filepath.Join(z.Mountpoint, "hostname"), []byte(z.Name), 0o644)
+		}
+		b.StopTimer()
+		all := poolUsed(b, d.store) - before
+		sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+		med := times[len(times)/2]
+		b.ReportMetric(float64(med.Microseconds())/1000, "clone-ms-median")
+		b.ReportMetric(float64(all)/float64(imgSize), "space-x-image")
+		b.Logf("clone median %v (max %v); image %d MiB on disk; image + 20 zones %d MiB = %.3f x the image",
+			med, times[len(times)-1], image>>20, all>>20, float64(all)/float64(imgSize))
+		b.StartTimer()
+	}
+}

@@ -1,0 +1,951 @@
+// Package btrfs is the pool driver on a btrfs filesystem: every dataset is
+// a subvolume, a snapshot a read-only snapshot of it, a clone a writable
+// snapshot of a snapshot (an ioctl: blocks are shared, nothing is copied),
+// quotas are qgroup limits and usage comes from qgroup accounting.
+// Everything goes through btrfs ioctls; no btrfs tool is run.
+//
+// # Layout
+//
+// The filesystem's top level is mounted at the store directory:
+//
+//	datasets/<name>/data          the dataset (a subvolume)
+//	datasets/<name>/snaps/<snap>  its snapshots (read-only subvolumes)
+//	tmp/<id>/                     a dataset being made
+//	trash/<id>                    what is being destroyed
+//	lock                          serializes operations across processes
+//
+// and each dataset's data subvolume is bind-mounted at mountRoot/<name>,
+// as the dir driver mounts its overlays. The dataset directory carries
+// the clone's origin (by the snapshot's subvolume uuid, so renames need no
+// update), the creation time and the wanted mount state as xattrs.
+//
+// # Crash safety
+//
+// Every multi-step operation has one atomic commit, a rename: a dataset
+// is built under tmp/ and renamed into datasets/ (Create, Clone); a
+// destroyed dataset is renamed into trash/ before its subvolumes go; a
+// rollback's new subvolume is made beside data as "rollback@<snap>" and
+// the old data renamed into trash/. New (under the same lock) removes
+// tmp/ and trash/, finishes or drops half-done rollbacks, removes the
+// qgroups of subvolumes that no longer exist and makes the mounts agree
+// with the datasets, so a kill -9 at any point leaves no orphan.
+//
+// # Quotas and usage
+//
+// Quotas are enabled on the filesystem. A dataset's quota limits the
+// bytes its data subvolume references (its level-0 qgroup's max_rfer),
+// the way ZFS's refquota does: blocks shared with the image count, its
+// snapshots do not. Refer is the qgroup's referenced bytes; Used is the
+// bytes the dataset and its snapshots hold exclusively (a fresh clone
+// uses nothing). Numbers are those of the last committed transaction;
+// Get and List commit first (syncfs). When the kernel marks the
+// accounting inconsistent, Used and Refer are -1.
+package btrfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/pool"
+)
+
+// Driver is the btrfs pool driver. It is safe for concurrent use by
+// goroutines and by processes sharing the store.
+type Driver struct {
+	store     string // the filesystem's top level
+	mountRoot string // datasets are bind-mounted at mountRoot/<name>
+	pool      string
+
+	// Set by Open for the pool it mounted (status, export).
+	device, backingFile string
+}
+
+var _ pool.Driver = (*Driver)(nil)
+
+// New opens the pool poolName on the btrfs filesystem whose top level is
+// mounted at store, with datasets mounted under mountRoot, and recovers
+// from interrupted operations (see the package comment).
+func New(store, mountRoot, poolName string) (*Driver, error) {
+	if poolName == "" || strings.ContainsAny(poolName, "/@") {
+		return nil, fmt.Errorf("open btrfs pool: bad pool name %q", poolName)
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(store, &sfs); err != nil {
+		return nil, fmt.Errorf("open btrfs pool: %w", err)
+	}
+	if sfs.Type != unix.BTRFS_SUPER_MAGIC {
+		return nil, fmt.Errorf("open btrfs pool: %s is not on btrfs", store)
+	}
+	if !isSubvolume(store) {
+		return nil, fmt.Errorf("open btrfs pool: %s is not the root of a subvolume", store)
+	}
+	for _, p := range []string{"datasets", "tmp", "trash"} {
+		if err := os.MkdirAll(filepath.Join(store, p), 0o700); err != nil {
+			return nil, fmt.Errorf("open btrfs pool: %w", err)
+		}
+	}
+	if err := os.MkdirAll(mountRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("open btrfs pool: %w", err)
+	}
+	st, err := resolve(store)
+	if err != nil {
+		return nil, err
+	}
+	mr, err := resolve(mountRoot)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{store: st, mountRoot: mr, pool: poolName}
+	if err := d.enableQuota(); err != nil {
+		return nil, fmt.Errorf("open btrfs pool: %w", err)
+	}
+	if err := d.recover(); err != nil {
+		return nil, fmt.Errorf("open btrfs pool: %w", err)
+	}
+	return d, nil
+}
+
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", fmt.Errorf("open btrfs pool: %w", err)
+	}
+	r, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("open btrfs pool: %w", err)
+	}
+	return r, nil
+}
+
+// Name is "btrfs".
+func (d *Driver) Name() string { return "btrfs" }
+
+// Store is where the filesystem's top level is mounted.
+func (d *Driver) Store() string { return d.store }
+
+func (d *Driver) dsDir(n string) string       { return filepath.Join(d.store, "datasets", n) }
+func (d *Driver) dataPath(n string) string    { return filepath.Join(d.dsDir(n), "data") }
+func (d *Driver) snapsDir(n string) string    { return filepath.Join(d.dsDir(n), "snaps") }
+func (d *Driver) snapPath(n, s string) string { return filepath.Join(d.snapsDir(n), s) }
+func (d *Driver) mountpoint(n string) string  { return filepath.Join(d.mountRoot, n) }
+func (d *Driver) full(n string) string        { return d.pool + "/" + n }
+func notFound(full string) error              { return fmt.Errorf("%s: %w", full, pool.ErrNotFound) }
+func exists(p string) bool                    { _, err := os.Lstat(p); return err == nil }
+func (d *Driver) trashPath() string           { return filepath.Join(d.store, "trash", newID()) }
+func (d *Driver) withStore(fn func(int) error) error {
+	fd, err := openDir(d.store)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	return fn(fd)
+}
+
+// Path is the directory holding a dataset's or snapshot's files (for
+// send streams and tests); snapshots are read-only.
+func (d *Driver) Path(full string) (string, error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return "", err
+	}
+	p := d.dataPath(name)
+	if snap != "" {
+		p = d.snapPath(name, snap)
+	}
+	if !exists(p) {
+		return "", notFound(full)
+	}
+	return p, nil
+}
+
+// parse splits a full name; kind is "dataset", "snapshot" or "" (either).
+func (d *Driver) parse(full, kind string) (name, snap string, err error) {
+	name, snap, err = pool.ParseName(d.pool, full)
+	if err != nil {
+		return "", "", err
+	}
+	if kind == "dataset" && snap != "" || kind == "snapshot" && snap == "" {
+		return "", "", fmt.Errorf("%q is not a %s: %w", full, kind, pool.ErrInvalidName)
+	}
+	return name, snap, nil
+}
+
+// lock takes the pool's exclusive lock (an flock the kernel drops when a
+// process dies).
+func (d *Driver) lock() (func(), error) {
+	f, err := os.OpenFile(filepath.Join(d.store, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock pool: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock pool: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Create makes an empty dataset mounted at mountRoot/<name>.
+func (d *Driver) Create(full string) (*pool.Dataset, error) {
+	return d.make(full, "", nil)
+}
+
+// Clone makes name, a writable snapshot of snapshot mounted at
+// mountRoot/<name>.
+func (d *Driver) Clone(snapFull, full string) (*pool.Dataset, error) {
+	if _, _, err := d.parse(snapFull, "snapshot"); err != nil {
+		return nil, fmt.Errorf("clone: %w", err)
+	}
+	return d.make(full, snapFull, nil)
+}
+
+// make builds a dataset in tmp/ (empty, or a clone of origin), lets fill
+// put files in it, and publishes it with one rename.
+func (d *Driver) make(full, origin string, fill func(data string) error) (_ *pool.Dataset, err error) {
+	op := "create"
+	if origin != "" {
+		op = "clone"
+	}
+	name, _, err := d.parse(full, "dataset")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, full, err)
+	}
+	defer unlock()
+	var src string
+	if origin != "" {
+		oname, osnap, _ := d.parse(origin, "snapshot")
+		src = d.snapPath(oname, osnap)
+		if !exists(src) {
+			return nil, fmt.Errorf("%s %s: %w", op, full, notFound(origin))
+		}
+	}
+	if exists(d.dsDir(name)) {
+		return nil, fmt.Errorf("%s %s: %w", op, full, pool.ErrExists)
+	}
+	tmp := filepath.Join(d.store, "tmp", newID())
+	defer func() {
+		if err != nil {
+			purge(tmp)
+		}
+	}()
+	if err := d.build(tmp, src, fill); err != nil {
+		return nil, fmt.Errorf("%s %s: %w", op, full, err)
+	}
+	if err := renameNoReplace(tmp, d.dsDir(name)); err != nil {
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			err = pool.ErrExists
+		}
+		return nil, fmt.Errorf("%s %s: %w", op, full, err)
+	}
+	if err := d.mount(name); err != nil {
+		// Published but not mountable: take it back, nothing half-made.
+		if perr := d.discard(name); perr != nil {
+			err = errors.Join(err, perr)
+		}
+		return nil, fmt.Errorf("%s %s: %w", op, full, err)
+	}
+	return &pool.Dataset{
+		Name: full, Mountpoint: d.mountpoint(name), Origin: origin,
+		Used: -1, Refer: -1, Created: time.Now().Unix(),
+	}, nil
+}
+
+func (d *Driver) build(tmp, src string, fill func(string) error) error {
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return err
+	}
+	if err := os.Mkdir(filepath.Join(tmp, "snaps"), 0o700); err != nil {
+		return err
+	}
+	if err := unix.Lsetxattr(tmp, xattrCreated, []byte(strconv.FormatInt(time.Now().Unix(), 10)), 0); err != nil {
+		return fmt.Errorf("set creation time: %w", err)
+	}
+	tfd, err := openDir(tmp)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(tfd)
+	if src == "" {
+		if err := subvolCreate(tfd, "data"); err != nil {
+			return fmt.Errorf("create subvolume: %w", err)
+		}
+	} else {
+		si, err := infoAt(src)
+		if err != nil {
+			return err
+		}
+		if err := unix.Lsetxattr(tmp, xattrOrigin, []byte(hexUUID(si.UUID)), 0); err != nil {
+			return fmt.Errorf("set origin: %w", err)
+		}
+		sfd, err := openDir(src)
+		if err != nil {
+			return err
+		}
+		err = snapCreate(sfd, tfd, "data", false)
+		unix.Close(sfd)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", src, err)
+		}
+	}
+	if fill != nil {
+		return fill(filepath.Join(tmp, "data"))
+	}
+	return nil
+}
+
+// discard destroys a published dataset at once (the undo of make).
+func (d *Driver) discard(name string) error {
+	unmount(d.mountpoint(name), true)
+	trash := d.trashPath()
+	if err := os.Rename(d.dsDir(name), trash); err != nil {
+		return err
+	}
+	os.Remove(d.mountpoint(name))
+	return purge(trash)
+}
+
+func hexUUID(u [16]byte) string { return fmt.Sprintf("%x", u[:]) }
+
+// Snapshot takes name@snap, a read-only snapshot (one ioctl: the kernel
+// flushes the dataset's dirty data into it first, so it is exact even
+// while the dataset is written).
+func (d *Driver) Snapshot(full, snap string) error {
+	name, _, err := d.parse(full, "dataset")
+	if err == nil {
+		_, _, err = d.parse(full+"@"+snap, "snapshot")
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, err)
+	}
+	defer unlock()
+	if !exists(d.dsDir(name)) {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, notFound(full))
+	}
+	if exists(d.snapPath(name, snap)) {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, pool.ErrExists)
+	}
+	src, err := openDir(d.dataPath(name))
+	if err != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, err)
+	}
+	defer unix.Close(src)
+	dst, err := openDir(d.snapsDir(name))
+	if err != nil {
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, err)
+	}
+	defer unix.Close(dst)
+	if err := snapCreate(src, dst, snap, true); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			err = pool.ErrExists
+		}
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, err)
+	}
+	return nil
+}
+
+// snapEntry is one snapshot found by a scan.
+type snapEntry struct {
+	Name     string
+	UUID     string
+	ID       uint64
+	Otransid uint64
+	Created  int64
+}
+
+// dsEntry is one dataset found by a scan.
+type dsEntry struct {
+	Name      string
+	DataID    uint64
+	Origin    string // snapshot uuid, "" if none
+	Created   int64
+	Unmounted bool
+	Snaps     []snapEntry // oldest first
+}
+
+// scanDataset reads one dataset's state; snaps only when asked.
+func (d *Driver) scanDataset(name string, snaps bool) (*dsEntry, error) {
+	dir := d.dsDir(name)
+	e := &dsEntry{Name: name}
+	e.Origin, _ = getXattr(dir, xattrOrigin)
+	c, _ := getXattr(dir, xattrCreated)
+	e.Created, _ = strconv.ParseInt(c, 10, 64)
+	_, e.Unmounted = getXattr(dir, xattrUnmounted)
+	si, err := infoAt(d.dataPath(name))
+	if err != nil {
+		return nil, err
+	}
+	e.DataID = si.TreeID
+	if !snaps {
+		return e, nil
+	}
+	ents, err := os.ReadDir(d.snapsDir(name))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range ents {
+		si, err := infoAt(d.snapPath(name, s.Name()))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, err
+		}
+		e.Snaps = append(e.Snaps, snapEntry{
+			Name: s.Name(), UUID: hexUUID(si.UUID), ID: si.TreeID,
+			Otransid: si.Otransid, Created: int64(si.Otime.Sec),
+		})
+	}
+	sort.Slice(e.Snaps, func(i, j int) bool { return e.Snaps[i].Otransid < e.Snaps[j].Otransid })
+	return e, nil
+}
+
+// scan reads every dataset with its snapshots.
+func (d *Driver) scan() ([]*dsEntry, error) {
+	ents, err := os.ReadDir(filepath.Join(d.store, "datasets"))
+	if err != nil {
+		return nil, fmt.Errorf("read pool: %w", err)
+	}
+	var out []*dsEntry
+	for _, e := range ents {
+		ds, err := d.scanDataset(e.Name(), true)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // destroyed meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read pool: %w", err)
+		}
+		out = append(out, ds)
+	}
+	return out, nil
+}
+
+// clonesOf names the datasets cloned from any of the snapshot uuids.
+func clonesOf(all []*dsEntry, uuids map[string]bool) []string {
+	var out []string
+	for _, e := range all {
+		if e.Origin != "" && uuids[e.Origin] {
+			out = append(out, e.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Destroy removes a dataset with its snapshots, or one snapshot, unless
+// clones depend on it.
+func (d *Driver) Destroy(full string) error {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("destroy: %w", err)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	defer unlock()
+	if !exists(d.dsDir(name)) || snap != "" && !exists(d.snapPath(name, snap)) {
+		return fmt.Errorf("destroy: %w", notFound(full))
+	}
+	all, err := d.scan()
+	if err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	uuids := map[string]bool{}
+	for _, e := range all {
+		if e.Name != name {
+			continue
+		}
+		for _, s := range e.Snaps {
+			if snap == "" || s.Name == snap {
+				uuids[s.UUID] = true
+			}
+		}
+	}
+	if c := clonesOf(all, uuids); len(c) > 0 {
+		return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
+	}
+	if snap != "" {
+		if err := destroySubvolume(d.snapPath(name, snap)); err != nil {
+			return fmt.Errorf("destroy %s: %w", full, err)
+		}
+		d.cleanQgroups()
+		return nil
+	}
+	mp := d.mountpoint(name)
+	if err := unmount(mp, true); err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	trash := d.trashPath()
+	if err := os.Rename(d.dsDir(name), trash); err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	os.Remove(mp) // only if empty: never delete what is not ours
+	if err := purge(trash); err != nil {
+		return fmt.Errorf("destroy %s: %w", full, err)
+	}
+	d.cleanQgroups()
+	return nil
+}
+
+// Rollback replaces the dataset by a writable snapshot of snap and
+// destroys the newer snapshots (refusing while one of those is cloned).
+// A dataset still in use is detached lazily: its users keep the old
+// content until they let go.
+func (d *Driver) Rollback(snapFull string) error {
+	name, snap, err := d.parse(snapFull, "snapshot")
+	if err != nil {
+		return fmt.Errorf("rollback: %w", err)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	defer unlock()
+	if !exists(d.dsDir(name)) || !exists(d.snapPath(name, snap)) {
+		return fmt.Errorf("rollback: %w", notFound(snapFull))
+	}
+	all, err := d.scan()
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	var me *dsEntry
+	for _, e := range all {
+		if e.Name == name {
+			me = e
+		}
+	}
+	if me == nil {
+		return fmt.Errorf("rollback: %w", notFound(snapFull))
+	}
+	for _, s := range newer(me.Snaps, snap) {
+		if c := clonesOf(all, map[string]bool{s.UUID: true}); len(c) > 0 {
+			return fmt.Errorf("rollback %s: newer snapshot %s@%s is cloned by %s: %w",
+				snapFull, d.full(name), s.Name, strings.Join(c, ", "), pool.ErrHasDependents)
+		}
+	}
+	next := filepath.Join(d.dsDir(name), "rollback@"+snap)
+	if err := d.prepareRollback(name, snap, next); err != nil {
+		purge(next)
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	if err := unmount(d.mountpoint(name), true); err != nil {
+		purge(next)
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	trash := d.trashPath()
+	if err := os.Rename(d.dataPath(name), trash); err != nil { // the commit
+		purge(next)
+		d.mountIfWanted(name)
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	err = d.finishRollback(name, snap, next)
+	if perr := purge(trash); err == nil {
+		err = perr
+	}
+	d.cleanQgroups()
+	if merr := d.mountIfWanted(name); err == nil {
+		err = merr
+	}
+	if err != nil {
+		return fmt.Errorf("rollback %s: %w", snapFull, err)
+	}
+	return nil
+}
+
+// newer returns the snapshots taken after snap.
+func newer(snaps []snapEntry, snap string) []snapEntry {
+	for i, s := range snaps {
+		if s.Name == snap {
+			return snaps[i+1:]
+		}
+	}
+	return nil
+}
+
+// prepareRollback makes next, a writable snapshot of name@snap with the
+// dataset's quota and compression.
+func (d *Driver) prepareRollback(name, snap, next string) error {
+	src, err := openDir(d.snapPath(name, snap))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(src)
+	dir, err := openDir(d.dsDir(name))
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dir)
+	if err := snapCreate(src, dir, filepath.Base(next), false); err != nil {
+		return fmt.Errorf("snapshot %s: %w", snap, err)
+	}
+	old, err := infoAt(d.dataPath(name))
+	if err != nil {
+		return err
+	}
+	nsi, err := infoAt(next)
+	if err != nil {
+		return err
+	}
+	err = d.withStore(func(fd int) error {
+		qs, _, err := qgroups(fd)
+		if err != nil || qs[old.TreeID] == nil || qs[old.TreeID].MaxRfer == 0 {
+			return err
+		}
+		return qgroupSetLimit(fd, nsi.TreeID, qs[old.TreeID].MaxRfer)
+	})
+	if err != nil {
+		return fmt.Errorf("carry the quota over: %w", err)
+	}
+	if c, ok := getXattr(d.dataPath(name), xattrCompress); ok {
+		unix.Lsetxattr(next, xattrCompress, []byte(c), 0)
+	} else {
+		unix.Lremovexattr(next, xattrCompress)
+	}
+	return nil
+}
+
+// finishRollback runs after the commit (and again in recovery): next
+// becomes data and the snapshots newer than snap go.
+func (d *Driver) finishRollback(name, snap, next string) error {
+	if err := os.Rename(next, d.dataPath(name)); err != nil {
+		return err
+	}
+	e, err := d.scanDataset(name, true)
+	if err != nil {
+		return err
+	}
+	for _, s := range newer(e.Snaps, snap) {
+		if err := destroySubvolume(d.snapPath(name, s.Name)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Rename renames a dataset (moving its mount and its snapshots) or,
+// within one dataset, a snapshot. Clones follow: they name their origin
+// by uuid.
+func (d *Driver) Rename(oldFull, newFull string) error {
+	oldName, oldSnap, err := d.parse(oldFull, "")
+	if err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	newName, newSnap, err := d.parse(newFull, "")
+	if err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	if (oldSnap == "") != (newSnap == "") || oldSnap != "" && oldName != newName {
+		return fmt.Errorf("rename %s to %s: a snapshot stays a snapshot of the same dataset: %w",
+			oldFull, newFull, pool.ErrInvalidName)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	defer unlock()
+	from, to := d.dsDir(oldName), d.dsDir(newName)
+	if oldSnap != "" {
+		from, to = d.snapPath(oldName, oldSnap), d.snapPath(newName, newSnap)
+	}
+	if !exists(from) {
+		return fmt.Errorf("rename: %w", notFound(oldFull))
+	}
+	if exists(to) {
+		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
+	}
+	if oldSnap != "" {
+		if err := renameNoReplace(from, to); err != nil {
+			return fmt.Errorf("rename %s: %w", oldFull, err)
+		}
+		return nil
+	}
+	oldMP := d.mountpoint(oldName)
+	if err := unmount(oldMP, false); err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	err = renameNoReplace(from, to)
+	name := newName
+	if err != nil {
+		name = oldName
+	}
+	if merr := d.mountIfWanted(name); err == nil {
+		err = merr
+	}
+	if err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	os.Remove(oldMP)
+	return nil
+}
+
+// Mount bind-mounts the dataset at its mountpoint if it is not there
+// already, and remembers that it should stay mounted.
+func (d *Driver) Mount(full string) (*pool.Dataset, error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return nil, fmt.Errorf("mount: %w", err)
+	}
+	if snap != "" {
+		return nil, fmt.Errorf("mount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	defer unlock()
+	dir := d.dsDir(name)
+	if !exists(dir) {
+		return nil, fmt.Errorf("mount: %w", notFound(full))
+	}
+	if err := unix.Lremovexattr(dir, xattrUnmounted); err != nil && !errors.Is(err, unix.ENODATA) {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	if err := d.mount(name); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	return d.describe(name, "", nil, false)
+}
+
+// Unmount unmounts the dataset (EBUSY while it is in use) and remembers
+// that it should stay unmounted.
+func (d *Driver) Unmount(full string) error {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("unmount: %w", err)
+	}
+	if snap != "" {
+		return fmt.Errorf("unmount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	defer unlock()
+	dir := d.dsDir(name)
+	if !exists(dir) {
+		return fmt.Errorf("unmount: %w", notFound(full))
+	}
+	if err := unix.Lsetxattr(dir, xattrUnmounted, []byte("1"), 0); err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	if err := unmount(d.mountpoint(name), false); err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	return nil
+}
+
+func (d *Driver) mountIfWanted(name string) error {
+	if _, off := getXattr(d.dsDir(name), xattrUnmounted); off {
+		return nil
+	}
+	return d.mount(name)
+}
+
+// mount bind-mounts name's data at its mountpoint unless it is there;
+// whatever else is mounted there (a stale view) is taken down first.
+func (d *Driver) mount(name string) error {
+	target := d.mountpoint(name)
+	if isMountRoot(target) {
+		mounts, err := readMounts()
+		if err != nil {
+			return err
+		}
+		top := topAt(mounts, target)
+		if top == nil {
+			return fmt.Errorf("%s: a mount root missing from the mount table", target)
+		}
+		if top.FSType == "btrfs" && top.Root == "/datasets/"+name+"/data" {
+			return nil
+		}
+		if err := unmount(target, true); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount(d.dataPath(name), target, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mount %s at %s: %w", name, target, err)
+	}
+	return nil
+}
+
+// SetQuota limits the bytes the dataset references (0 removes the
+// limit). It applies at once, to a running zone too.
+func (d *Driver) SetQuota(full string, bytes int64) error {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return fmt.Errorf("set quota: %w", err)
+	}
+	if snap != "" {
+		return fmt.Errorf("set quota on %s: %w", full, pool.ErrSnapshotNotRO)
+	}
+	if bytes < 0 {
+		return fmt.Errorf("set quota on %s: negative size", full)
+	}
+	si, err := infoAt(d.dataPath(name))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("set quota: %w", notFound(full))
+	}
+	if err != nil {
+		return fmt.Errorf("set quota on %s: %w", full, err)
+	}
+	err = d.withStore(func(fd int) error { return qgroupSetLimit(fd, si.TreeID, bytes) })
+	if err != nil {
+		return fmt.Errorf("set quota on %s: %w", full, err)
+	}
+	return nil
+}
+
+// Exists tells whether a dataset or snapshot exists.
+func (d *Driver) Exists(full string) (bool, error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return false, fmt.Errorf("exists: %w", err)
+	}
+	if snap != "" {
+		return exists(d.snapPath(name, snap)), nil
+	}
+	return exists(d.dsDir(name)), nil
+}
+
+// Get describes one dataset or snapshot, with its usage.
+func (d *Driver) Get(full string) (*pool.Dataset, error) {
+	name, snap, err := d.parse(full, "")
+	if err != nil {
+		return nil, fmt.Errorf("get: %w", err)
+	}
+	if !exists(d.dsDir(name)) || snap != "" && !exists(d.snapPath(name, snap)) {
+		return nil, fmt.Errorf("get: %w", notFound(full))
+	}
+	qs, err := d.usage()
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", full, err)
+	}
+	ds, err := d.describe(name, snap, qs, true)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("get: %w", notFound(full))
+	}
+	return ds, err
+}
+
+// List returns every dataset and snapshot, sorted by name, with usage.
+func (d *Driver) List() ([]pool.Dataset, error) {
+	qs, err := d.usage()
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	all, err := d.scan()
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	byUUID := originNames(d, all)
+	var out []pool.Dataset
+	for _, e := range all {
+		out = append(out, d.fill(e, nil, qs, byUUID))
+		for i := range e.Snaps {
+			out = append(out, d.fill(e, &e.Snaps[i], qs, byUUID))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func originNames(d *Driver, all []*dsEntry) map[string]string {
+	m := map[string]string{}
+	for _, e := range all {
+		for _, s := range e.Snaps {
+			m[s.UUID] = d.full(e.Name) + "@" + s.Name
+		}
+	}
+	return m
+}
+
+// usage commits the running transaction and reads the qgroups; nil when
+// the accounting cannot be trusted.
+func (d *Driver) usage() (map[uint64]*qgroupInfo, error) {
+	var qs map[uint64]*qgroupInfo
+	err := d.withStore(func(fd int) error {
+		if err := unix.Syncfs(fd); err != nil {
+			return err
+		}
+		m, ok, err := qgroups(fd)
+		if ok {
+			qs = m
+		}
+		return err
+	})
+	return qs, err
+}
+
+// describe fills a pool.Dataset for name or name@snap; with origin, the
+// clone's origin is looked up (a scan of every snapshot).
+func (d *Driver) describe(name, snap string, qs map[uint64]*qgroupInfo, origin bool) (*pool.Dataset, error) {
+	e, err := d.scanDataset(name, true)
+	if err != nil {
+		return nil, err
+	}
+	byUUID := map[string]string{}
+	if origin && e.Origin != "" {
+		all, err := d.scan()
+		if err != nil {
+			return nil, err
+		}
+		byUUID = originNames(d, all)
+	}
+	if snap == "" {
+		ds := d.fill(e, nil, qs, byUUID)
+		return &ds, nil
+	}
+	for i := range e.Snaps {
+		if e.Snaps[i].Name == snap {
+			ds := d.fill(e, &e.Snaps[i], qs, byUUID)
+			return &ds, nil
+		}
+	}
+	return nil, os.ErrNotExist
+}
+
+func (d *Driver) fill(e *dsEntry, s *snapEntry, qs map[uint64]*qgroupInfo, byUUID map[string]string) pool.Dataset {
+	ds := pool.Dataset{Name: d.full(e.Name), Created: e.Created, Used: -1, Refer: -1}
+	if s != nil {
+		ds.Name += "@" + s.Name
+		ds.Created = s.Created
+		if q := qs[s.ID]; q != nil {
+			ds.Used, ds.Refer = q.Excl, q.Rfer
+		}
+		return ds
+	}
+	ds.Mountpoint = d.mountpoint(e.Name)
+	ds.Origin = byUUID[e.Origin]
+	if q := qs[e.DataID]; q != nil {
+		ds.Used, ds.Refer, ds.Quota = q.Excl, q.Rfer, q.MaxRfer
+		for _, s := range e.Snaps {
+			if sq := qs[s.ID]; sq != nil {
+				ds.Used += sq.Excl
+			}
+		}
+	}
+	return ds
+}
