@@ -144,7 +144,7 @@ func TestLifecycleEachBrand(t *testing.T) {
 				mustExec(t, n, uuid, "touch /etc/own && ls /usr/bin/env")
 			}
 			if brand != "lx" {
-				mustExec(t, n, uuid, "grep -q zoneinit /proc/1/cmdline")
+				mustExec(t, n, uuid, "grep -q svc.startd /proc/1/cmdline")
 			}
 			if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
 				t.Fatal(err)

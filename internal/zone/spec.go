@@ -71,7 +71,7 @@ func Init(v *vm.VM) []string {
 		}
 		return []string{"/sbin/init"}
 	default:
-		return []string{HullBin, "zoneinit"}
+		return []string{HullBin, "svc.startd"}
 	}
 }
 

@@ -56,7 +56,7 @@ func TestRenderIsolation(t *testing.T) {
 	if s.Linux.Seccomp == nil || !slices.Contains(s.Linux.Seccomp.Syscalls[0].Names, "init_module") {
 		t.Error("seccomp does not deny init_module")
 	}
-	if got := s.Process.Args; !slices.Equal(got, []string{HullBin, "zoneinit"}) {
+	if got := s.Process.Args; !slices.Equal(got, []string{HullBin, "svc.startd"}) {
 		t.Errorf("init %v", got)
 	}
 	if m := mount(s, HullBin); m == nil || !slices.Contains(m.Options, "ro") {

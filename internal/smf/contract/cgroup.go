@@ -1,0 +1,228 @@
+package contract
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// cgroupTracker puts each contract in its own sub-cgroup of the
+// process's cgroup: every descendant stays in it whatever it does.
+type cgroupTracker struct {
+	dir  string // <mount>/<own cgroup>/<base>
+	v2   bool
+	mu   sync.Mutex
+	live map[int]string // contract id → its cgroup
+}
+
+// ownCgroup reads the process's cgroup from a /proc/<pid>/cgroup file:
+// the v2 path (the "0::" line) and the v1 paths by controller.
+func ownCgroup(procFile string) (v2 string, v1 map[string]string, err error) {
+	f, err := os.Open(procFile)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	v1 = map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2 = parts[2]
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			v1[c] = parts[2]
+		}
+	}
+	return v2, v1, sc.Err()
+}
+
+func newCgroupTracker(mount, procFile, base string) (*cgroupTracker, error) {
+	v2path, v1, err := ownCgroup(procFile)
+	if err != nil {
+		return nil, err
+	}
+	var st unix.Statfs_t
+	var cands []*cgroupTracker
+	if unix.Statfs(mount, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+		cands = append(cands, &cgroupTracker{dir: filepath.Join(mount, v2path, base), v2: true, live: map[int]string{}})
+	} else {
+		// v1 (or hybrid): a hierarchy every process is in; pids counts
+		// tasks cheaply, name=systemd has no controller at all.
+		for _, c := range []string{"pids", "name=systemd", "memory", "cpu"} {
+			p, ok := v1[c]
+			if !ok {
+				continue
+			}
+			dir := strings.TrimPrefix(c, "name=")
+			cands = append(cands, &cgroupTracker{dir: filepath.Join(mount, dir, p, base), live: map[int]string{}})
+		}
+	}
+	for _, t := range cands {
+		if err := t.probe(); err == nil {
+			return t, nil
+		} else {
+			err = fmt.Errorf("cgroup %s: %w", t.dir, err)
+		}
+	}
+	return nil, fmt.Errorf("no writable cgroup for contracts")
+}
+
+// probe checks that sub-cgroups can be made and removed there.
+func (t *cgroupTracker) probe() error {
+	if err := os.MkdirAll(t.dir, 0o755); err != nil {
+		return err
+	}
+	p := filepath.Join(t.dir, fmt.Sprintf("probe-%d", os.Getpid()))
+	if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+		return err
+	}
+	return os.Remove(p)
+}
+
+func (t *cgroupTracker) Kind() string {
+	if t.v2 {
+		return "cgroup v2 " + t.dir
+	}
+	return "cgroup v1 " + t.dir
+}
+
+// Scan catches, on v1, processes a method forked before it was moved
+// into its cgroup: orphans adopted by this process whose environment
+// names a contract are moved into it.
+func (t *cgroupTracker) Scan() {
+	if t.v2 {
+		return
+	}
+	self := os.Getpid()
+	for _, p := range allPids() {
+		st, ok := readStat(p)
+		if !ok || st.ppid != self {
+			continue
+		}
+		id := envContract(p)
+		t.mu.Lock()
+		dir := t.live[id]
+		t.mu.Unlock()
+		if dir != "" {
+			_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(p)), 0)
+		}
+	}
+}
+
+// Close removes the contracts' directory if it is empty.
+func (t *cgroupTracker) Close() { _ = os.Remove(t.dir) }
+
+// Dir is the directory the contracts' cgroups are made in.
+func (t *cgroupTracker) Dir() string { return t.dir }
+
+func (t *cgroupTracker) New(name string) (Contract, error) {
+	id := newID()
+	dir := filepath.Join(t.dir, fmt.Sprintf("%d-%s", id, sanitize(name)))
+	_ = os.Remove(dir) // an empty one left by an earlier run
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("make contract cgroup: %w", err)
+	}
+	c := &cgContract{id: id, dir: dir, fd: -1, t: t}
+	t.mu.Lock()
+	t.live[id] = dir
+	t.mu.Unlock()
+	if t.v2 {
+		if fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+			c.fd = fd
+		}
+	}
+	return c, nil
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' {
+			return '-'
+		}
+		return r
+	}, strings.TrimPrefix(s, "svc:/"))
+}
+
+type cgContract struct {
+	id  int
+	dir string
+	fd  int
+	t   *cgroupTracker
+}
+
+func (c *cgContract) ID() int { return c.id }
+
+// Prepare starts v2 children directly in the contract (CLONE_INTO_CGROUP).
+func (c *cgContract) Prepare(attr *syscall.SysProcAttr) {
+	if c.fd >= 0 {
+		attr.UseCgroupFD = true
+		attr.CgroupFD = c.fd
+	}
+}
+
+// Add moves a child in; on v1 it and anything it forked already.
+func (c *cgContract) Add(pid int) {
+	if c.fd >= 0 {
+		return
+	}
+	_ = os.WriteFile(filepath.Join(c.dir, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0)
+	// A child that forked before the move: move its descendants too.
+	stats := map[int]procStat{}
+	for _, p := range allPids() {
+		if st, ok := readStat(p); ok {
+			stats[p] = st
+		}
+	}
+	in := map[int]bool{pid: true}
+	for changed := true; changed; {
+		changed = false
+		for p, st := range stats {
+			if !in[p] && (in[st.ppid] || st.sid == pid) {
+				in[p], changed = true, true
+				_ = os.WriteFile(filepath.Join(c.dir, "cgroup.procs"), []byte(strconv.Itoa(p)), 0)
+			}
+		}
+	}
+}
+
+func (c *cgContract) Pids() []int {
+	b, err := os.ReadFile(filepath.Join(c.dir, "cgroup.procs"))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if p, err := strconv.Atoi(f); err == nil {
+			if st, ok := readStat(p); ok && !st.zombie {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+func (c *cgContract) Signal(sig syscall.Signal) int { return signalAll(c.Pids(), sig) }
+
+func (c *cgContract) Close() {
+	if c.fd >= 0 {
+		unix.Close(c.fd)
+		c.fd = -1
+	}
+	if os.Remove(c.dir) == nil {
+		c.t.mu.Lock()
+		delete(c.t.live, c.id)
+		c.t.mu.Unlock()
+	}
+}

@@ -1,0 +1,268 @@
+package contract
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Tracker makes contracts.
+type Tracker interface {
+	// New makes an empty contract for a service.
+	New(name string) (Contract, error)
+	// Scan refreshes membership (process-ancestry tracking needs to
+	// look before orphans lose their parent); a no-op for cgroups.
+	Scan()
+	// Kind says how processes are tracked, for logs.
+	Kind() string
+	// Close removes what the tracker made (its empty cgroup directory).
+	Close()
+}
+
+// Contract is the set of processes of one service start.
+type Contract interface {
+	ID() int
+	// Prepare adjusts a child's attributes before fork (cgroup fd).
+	Prepare(attr *syscall.SysProcAttr)
+	// Add puts a just-forked child into the contract.
+	Add(pid int)
+	// Pids lists the live members.
+	Pids() []int
+	// Signal sends sig to every member and returns how many got it.
+	Signal(sig syscall.Signal) int
+	// Close releases the contract (its members should be gone).
+	Close()
+}
+
+var nextID atomic.Int64
+
+func newID() int { return int(nextID.Add(1)) }
+
+// Detect picks cgroup tracking under the process's own cgroup (v2, else
+// a v1 hierarchy) when a sub-cgroup can be made there, and process
+// ancestry tracking otherwise (a zone's cgroupfs is read-only). base
+// names the directory made for the contracts ("smf").
+func Detect(base string) Tracker {
+	if t, err := newCgroupTracker("/sys/fs/cgroup", "/proc/self/cgroup", base); err == nil {
+		return t
+	}
+	return NewAncestry()
+}
+
+// signalAll sends sig to each pid and counts the ones that got it.
+func signalAll(pids []int, sig syscall.Signal) int {
+	n := 0
+	for _, p := range pids {
+		if syscall.Kill(p, sig) == nil {
+			n++
+		}
+	}
+	return n
+}
+
+// procStat is what /proc/<pid>/stat says about ancestry.
+type procStat struct {
+	ppid, pgid, sid int
+	start           uint64
+	zombie          bool
+}
+
+func readStat(pid int) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return procStat{}, false
+	}
+	var st procStat
+	st.zombie = f[0] == "Z" || f[0] == "X"
+	st.ppid, _ = strconv.Atoi(f[1])
+	st.pgid, _ = strconv.Atoi(f[2])
+	st.sid, _ = strconv.Atoi(f[3])
+	st.start, _ = strconv.ParseUint(f[19], 10, 64)
+	return st, true
+}
+
+func allPids() []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		if p, err := strconv.Atoi(e.Name()); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Ancestry tracks contracts without cgroups: a process belongs to the
+// contract of its parent, or of the session or process group its
+// method's leader started. Processes that change session and lose their
+// parent between two scans escape; that is the price of a read-only
+// cgroupfs.
+type Ancestry struct {
+	mu      sync.Mutex
+	members map[int]member
+	leaders map[int]*ancContract // session/pgid of a method leader → contract
+	live    map[*ancContract]bool
+	self    int
+}
+
+// EnvVar is set in every method's environment to its contract's id, so
+// that a process that changed session and lost its parent can still be
+// placed.
+const EnvVar = "SMF_CONTRACT"
+
+// envContract reads the contract id from a process's environment (0: none).
+func envContract(pid int) int {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return 0
+	}
+	for _, kv := range strings.Split(string(b), "\x00") {
+		if v, ok := strings.CutPrefix(kv, EnvVar+"="); ok {
+			id, _ := strconv.Atoi(v)
+			return id
+		}
+	}
+	return 0
+}
+
+// byEnv finds a contract from a process's environment.
+func (t *Ancestry) byEnv(pid int) *ancContract {
+	if id := envContract(pid); id != 0 {
+		for c := range t.live {
+			if c.id == id {
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// Close does nothing: ancestry tracking holds no kernel objects.
+func (t *Ancestry) Close() {}
+
+type member struct {
+	c     *ancContract
+	start uint64
+}
+
+type ancContract struct {
+	t  *Ancestry
+	id int
+}
+
+// NewAncestry makes an ancestry tracker.
+func NewAncestry() *Ancestry {
+	return &Ancestry{members: map[int]member{}, leaders: map[int]*ancContract{}, live: map[*ancContract]bool{}, self: os.Getpid()}
+}
+
+func (t *Ancestry) Kind() string { return "process ancestry (no writable cgroup)" }
+
+func (t *Ancestry) New(string) (Contract, error) {
+	c := &ancContract{t: t, id: newID()}
+	t.mu.Lock()
+	t.live[c] = true
+	t.mu.Unlock()
+	return c, nil
+}
+
+// Scan assigns new processes to contracts until nothing changes.
+func (t *Ancestry) Scan() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.scanLocked()
+}
+
+func (t *Ancestry) scanLocked() {
+	stats := map[int]procStat{}
+	for _, p := range allPids() {
+		if st, ok := readStat(p); ok && !st.zombie {
+			stats[p] = st
+		}
+	}
+	for p, m := range t.members {
+		if st, ok := stats[p]; !ok || st.start != m.start {
+			delete(t.members, p)
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for p, st := range stats {
+			if _, ok := t.members[p]; ok {
+				continue
+			}
+			c := t.members[st.ppid].c
+			if c == nil {
+				c = t.leaders[st.sid]
+			}
+			if c == nil {
+				c = t.leaders[st.pgid]
+			}
+			if c == nil && st.ppid == t.self {
+				// An orphan that left its session before a scan saw
+				// it: its environment still names its contract.
+				c = t.byEnv(p)
+			}
+			if c != nil && t.live[c] {
+				t.members[p] = member{c, st.start}
+				changed = true
+			}
+		}
+	}
+}
+
+func (c *ancContract) ID() int                      { return c.id }
+func (c *ancContract) Prepare(*syscall.SysProcAttr) {}
+
+func (c *ancContract) Add(pid int) {
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	st, _ := readStat(pid)
+	c.t.members[pid] = member{c, st.start}
+	c.t.leaders[pid] = c // methods run with setsid: pid = sid = pgid
+}
+
+func (c *ancContract) Pids() []int {
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	c.t.scanLocked()
+	var out []int
+	for p, m := range c.t.members {
+		if m.c == c {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (c *ancContract) Signal(sig syscall.Signal) int { return signalAll(c.Pids(), sig) }
+
+func (c *ancContract) Close() {
+	c.t.mu.Lock()
+	defer c.t.mu.Unlock()
+	delete(c.t.live, c)
+	for k, v := range c.t.leaders {
+		if v == c {
+			delete(c.t.leaders, k)
+		}
+	}
+	for p, m := range c.t.members {
+		if m.c == c {
+			delete(c.t.members, p)
+		}
+	}
+}
+
+func (c *ancContract) String() string { return fmt.Sprintf("contract %d", c.id) }

@@ -1,0 +1,98 @@
+package contract
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"hull/internal/testenv"
+)
+
+// A method that daemonizes twice over (fork, setsid, fork, parent exits)
+// leaves a grandchild that its contract must still hold.
+const daemonize = `sleep 300 </dev/null >/dev/null 2>&1 &
+( setsid sh -c 'sleep 301 & exit 0' & ) </dev/null >/dev/null 2>&1
+sleep 0.2
+exit 0`
+
+var (
+	reaperOnce sync.Once
+	reaper     *Reaper
+)
+
+func trackers(t *testing.T) map[string]Tracker {
+	m := map[string]Tracker{"ancestry": NewAncestry()}
+	if os.Geteuid() == 0 {
+		ct, err := newCgroupTracker("/sys/fs/cgroup", "/proc/self/cgroup", "smf-test-"+t.Name())
+		if err != nil {
+			t.Fatalf("cgroup tracker: %v", err)
+		}
+		t.Cleanup(ct.Close)
+		m["cgroup"] = ct
+	}
+	return m
+}
+
+func TestContractHoldsDescendants(t *testing.T) {
+	testenv.RequireRoot(t)
+	reaperOnce.Do(func() { reaper = NewReaper() })
+	r := reaper
+	for name, tr := range trackers(t) {
+		t.Run(name, func(t *testing.T) {
+			c, err := tr.New("svc:/test/daemon:default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			attr := &syscall.ProcAttr{Env: append(os.Environ(), fmt.Sprintf("%s=%d", EnvVar, c.ID())), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+			c.Prepare(attr.Sys)
+			scanning := make(chan struct{})
+			go func() { // as the restarter does while a method runs
+				for {
+					select {
+					case <-scanning:
+						return
+					case <-time.After(10 * time.Millisecond):
+						tr.Scan()
+					}
+				}
+			}()
+			pid, done, err := r.Start("/bin/sh", []string{"sh", "-c", daemonize}, attr, c.Add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ws := <-done
+			close(scanning)
+			if ws.ExitStatus() != 0 {
+				t.Fatalf("method: %v", ws)
+			}
+			pids := c.Pids()
+			if len(pids) != 2 || slices.Contains(pids, pid) {
+				t.Fatalf("contract members %v, want the two sleeps", pids)
+			}
+			if n := c.Signal(syscall.SIGKILL); n != 2 {
+				t.Errorf("signalled %d", n)
+			}
+			deadline := time.Now().Add(3 * time.Second)
+			for len(c.Pids()) > 0 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if p := c.Pids(); len(p) > 0 {
+				t.Errorf("left after SIGKILL: %v", p)
+			}
+		})
+	}
+}
+
+func TestOwnCgroup(t *testing.T) {
+	f := t.TempDir() + "/cgroup"
+	os.WriteFile(f, []byte("12:pids:/a/b\n11:cpu,cpuacct:/a\n1:name=systemd:/x\n0::/u\n"), 0o644)
+	v2, v1, err := ownCgroup(f)
+	if err != nil || v2 != "/u" || v1["pids"] != "/a/b" || v1["cpuacct"] != "/a" || v1["name=systemd"] != "/x" {
+		t.Errorf("%q %v %v", v2, v1, err)
+	}
+}

@@ -1,0 +1,246 @@
+package restarter
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"hull/internal/smf/contract"
+	"hull/internal/smf/graph"
+	"hull/internal/smf/manifest"
+)
+
+// start runs an instance's start method (r.mu held; the method runs in
+// the background).
+func (r *Restarter) start(i *inst) {
+	m, err := method(i, "start")
+	if err != nil {
+		r.maintenance(i, "method_failed", "Start method is missing.", "")
+		return
+	}
+	ct, err := r.cfg.Tracker.New(i.fmri)
+	if err != nil {
+		r.maintenance(i, "method_failed", fmt.Sprintf("Could not make a contract: %v.", err), "")
+		return
+	}
+	for _, x := range r.g.Excluded(i.fmri, r.world().State) {
+		r.stopInst(r.insts[x], graph.Stop, graph.Offline)
+	}
+	i.busy, i.next, i.ct = true, graph.Online, ct
+	dur := i.cfg.Duration()
+	if dur == manifest.Child {
+		r.startChild(i, m, ct)
+		return
+	}
+	go func() {
+		o := r.run(i, "start", m, ct)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		i.busy = false
+		// A contract service whose processes are all gone is found by
+		// checkContracts and restarted, as svc.startd does.
+		if o.ok() && dur == manifest.Transient && len(ct.Pids()) == 0 {
+			ct.Close() // nothing left to track
+			i.ct = nil
+		}
+		if o.ok() {
+			i.faults = 0
+			r.setState(i, graph.Online)
+			r.kick()
+			return
+		}
+		r.startFailed(i, o)
+		r.kick()
+	}()
+}
+
+// startFailed applies the fault model to a failed start (r.mu held).
+func (r *Restarter) startFailed(i *inst, o outcome) {
+	ct := i.ct
+	i.ct = nil
+	if ct != nil {
+		go func() { ct.Signal(syscall.SIGKILL); r.drain(i, ct, time.Second); ct.Close() }()
+	}
+	i.lastExit = o.code
+	switch {
+	case o.err != nil:
+		r.maintenance(i, "method_failed", fmt.Sprintf("Start method failed: %v.", o.err), "")
+		return
+	case o.code == ExitFatal:
+		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_FATAL.", "")
+		return
+	case o.code == ExitConfig:
+		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_CONFIG.", "")
+		return
+	case o.code == ExitNoSMF:
+		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_NOSMF.", "")
+		return
+	case o.code == ExitPerm:
+		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_PERM.", "")
+		return
+	}
+	i.faults++
+	if i.faults >= FaultThreshold {
+		reason := fmt.Sprintf("Start method failed repeatedly, last %s.", o)
+		if o.timedOut {
+			reason = "Start method timed out repeatedly."
+		}
+		r.maintenance(i, "fault_threshold_reached", reason, "")
+		return
+	}
+	r.cfg.Logf("svc.startd: %s: Method \"start\" %s; retrying.", i.fmri, o)
+	i.retryAt = time.Now().Add(r.cfg.RetryDelay)
+	r.setState(i, graph.Offline)
+}
+
+// maintenance puts an instance in maintenance (r.mu held).
+func (r *Restarter) maintenance(i *inst, aux, reason, _ string) {
+	i.aux, i.reason = aux, reason
+	r.logInst(i, fmt.Sprintf("svc.startd: %s: %s Transitioning to maintenance.", i.fmri, reason), "%s", reason)
+	wasRunning := graph.Running(i.state)
+	r.setState(i, graph.Maintenance)
+	if wasRunning {
+		r.propagate(i, graph.StopError)
+	}
+}
+
+// startChild runs a wait-style service: the start method is the
+// service; it is online while it runs and restarted when it exits.
+func (r *Restarter) startChild(i *inst, m *manifest.ExecMethod, ct contract.Contract) {
+	pid, done, err := r.spawn(i, "start", m, ct)
+	if err != nil {
+		i.busy = false
+		r.startFailed(i, outcome{code: -1, err: err})
+		return
+	}
+	i.busy, i.childPid, i.faults = false, pid, 0
+	r.setState(i, graph.Online)
+	go func() {
+		o := status(<-done)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if i.childPid != pid {
+			return
+		}
+		i.childPid = 0
+		if i.busy { // being stopped: the stop path finishes the job
+			return
+		}
+		r.logInst(i, "", "Stopping because process %s.", o)
+		r.exited(i, o, ChildPeriod)
+	}()
+}
+
+// checkContracts finds running contract services whose processes have
+// all exited.
+func (r *Restarter) checkContracts() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, i := range r.insts {
+		if i.busy || i.ct == nil || !graph.Running(i.state) || i.cfg.Duration() != manifest.Contract {
+			continue
+		}
+		if len(i.ct.Pids()) == 0 {
+			r.logInst(i, "", "Stopping because all processes in service exited.")
+			r.exited(i, outcome{code: 0}, CriticalPeriod)
+		}
+	}
+}
+
+// exited handles a running service that stopped on its own: restart it
+// unless it restarts too quickly (r.mu held).
+func (r *Restarter) exited(i *inst, o outcome, period time.Duration) {
+	ct := i.ct
+	i.ct = nil
+	if ct != nil {
+		go func() { ct.Signal(syscall.SIGKILL); r.drain(i, ct, time.Second); ct.Close() }()
+	}
+	if o.code == ExitFatal || o.code == ExitConfig {
+		r.maintenance(i, "method_failed", fmt.Sprintf("Service exited with status %d.", o.code), "")
+		return
+	}
+	if i.cfg.Duration() == manifest.Child {
+		period = time.Duration(i.cfg.PropInt("startd", "critical_failure_period", int64(period/time.Second))) * time.Second
+	} else {
+		period = time.Duration(i.cfg.PropInt("startd", "critical_failure_period", int64(CriticalPeriod/time.Second))) * time.Second
+	}
+	count := int(i.cfg.PropInt("startd", "critical_failure_count", CriticalCount))
+	now := time.Now()
+	i.restarts = append(i.restarts, now)
+	if len(i.restarts) > count {
+		i.restarts = i.restarts[len(i.restarts)-count:]
+	}
+	r.propagate(i, graph.StopError)
+	if len(i.restarts) >= count && now.Sub(i.restarts[0]) < period {
+		i.restarts = nil
+		r.maintenance(i, "restarting_too_quickly", "Restarting too quickly.", "")
+		r.cfg.Logf("svc.startd: %s: Restarting too quickly, changing state to maintenance.", i.fmri)
+		return
+	}
+	r.setState(i, graph.Offline)
+	r.kick()
+}
+
+// propagate stops the running dependents that restart_on says an event
+// on i reaches; they start again when i is back (r.mu held).
+func (r *Restarter) propagate(i *inst, ev graph.Event) {
+	for _, f := range r.g.Affected(i.fmri, ev, r.world().State) {
+		if d := r.insts[f]; d != nil && !d.busy {
+			r.logInst(d, "", "Restarting because dependency %s stopped.", i.fmri)
+			r.stopInst(d, graph.Stop, graph.Offline)
+		}
+	}
+}
+
+// stopInst runs the stop method, waits for the contract to empty and
+// kills what is left, then moves to next (r.mu held).
+func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
+	if i == nil || i.busy {
+		return
+	}
+	i.busy, i.next = true, next
+	r.propagate(i, ev)
+	m, _ := method(i, "stop")
+	ct := i.ct
+	dur := i.cfg.Duration()
+	go func() {
+		var o outcome
+		to := defaultStopWait
+		if m != nil {
+			if t := timeout(m); t > 0 {
+				to = t
+			}
+			sct, err := r.cfg.Tracker.New(i.fmri + "-stop")
+			if err == nil {
+				start := time.Now()
+				o = r.run(i, "stop", m, sct)
+				r.drain(i, sct, 0)
+				sct.Close()
+				to -= time.Since(start)
+				if to < time.Second {
+					to = time.Second
+				}
+			}
+		} else if ct != nil {
+			ct.Signal(syscall.SIGTERM)
+		}
+		if ct != nil && dur != manifest.Transient {
+			r.drain(i, ct, to)
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if ct != nil && (dur != manifest.Transient || len(ct.Pids()) == 0) {
+			ct.Close()
+		}
+		i.ct, i.childPid, i.busy = nil, 0, false
+		if m != nil && !o.ok() && !o.timedOut && next != graph.Maintenance {
+			r.maintenance(i, "stop_method_failed", fmt.Sprintf("Stop method failed, %s.", o), "")
+		} else {
+			if next == graph.Maintenance {
+				r.logInst(i, "", "%s", i.reason)
+			}
+			r.setState(i, next)
+		}
+		r.kick()
+	}()
+}

@@ -1,0 +1,266 @@
+// Package startd is SMF as PID 1 of a zone: it reaps every orphan, runs
+// the restarter over the zone's manifests (/var/svc/manifest and
+// /opt/custom/smf) and its legacy rc scripts, serves svcs/svcadm/svccfg
+// on the control socket, and on a stop or reboot request shuts the zone
+// down in reverse dependency order within the grace period.
+//
+// Signals: SIGTERM, SIGINT and SIGPWR halt the zone (exit 0); SIGUSR1
+// reboots it (exit zoneinit.ExitReboot). Every other signal is caught
+// and ignored. Outside PID 1 (a host's restarter for node services) it
+// runs the same restarter without the zone duties.
+package startd
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"hull/internal/smf/contract"
+	"hull/internal/smf/control"
+	"hull/internal/smf/graph"
+	"hull/internal/smf/restarter"
+	"hull/internal/zoneinit"
+)
+
+// Where SMF keeps things in a zone.
+var (
+	ManifestDirs = []string{"/var/svc/manifest", "/opt/custom/smf"}
+	LogDir       = "/var/svc/log"
+	StateFile    = "/etc/svc/repository.json"
+	VolatileDir  = "/etc/svc/volatile"
+	// ContractBase names the sub-cgroup holding contracts, under
+	// startd's own cgroup.
+	ContractBase = "smf"
+)
+
+// Milestone is what "up" means for the console line and the legacy scripts.
+const Milestone = "svc:/milestone/multi-user:default"
+
+// Options configure a run; the zero value is a zone's PID 1.
+type Options struct {
+	Out          io.Writer
+	ManifestDirs []string
+	Socket       string
+}
+
+// Main is the svc.startd personality.
+func Main(args []string) int {
+	o := Options{Out: os.Stdout, ManifestDirs: ManifestDirs, Socket: control.Socket()}
+	for i := 0; i < len(args); i++ {
+		switch args[i] {
+		case "-m":
+			if i+1 < len(args) {
+				o.ManifestDirs = append(o.ManifestDirs, args[i+1])
+				i++
+			}
+		case "-h", "--help":
+			fmt.Fprintln(os.Stderr, "usage: svc.startd [-m manifest-dir]... (PID 1 of a zone, or a host's restarter)")
+			return 0
+		default:
+			fmt.Fprintf(os.Stderr, "svc.startd: unknown argument %q\n", args[i])
+			return 2
+		}
+	}
+	return Run(o)
+}
+
+type startd struct {
+	out   io.Writer
+	pid1  bool
+	r     *restarter.Restarter
+	reap  *contract.Reaper
+	host  string
+	ctl   chan os.Signal
+	start time.Time
+}
+
+func (s *startd) logf(format string, args ...any) {
+	fmt.Fprintf(s.out, format+"\n", args...)
+}
+
+// Run runs SMF until a stop or reboot request, and returns the exit code.
+func Run(o Options) int {
+	s := &startd{out: o.Out, pid1: os.Getpid() == 1, ctl: make(chan os.Signal, 4), start: time.Now()}
+	signal.Notify(s.ctl, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1)
+	if s.pid1 {
+		others := make(chan os.Signal, 1)
+		signal.Notify(others) // no Go default action (exit, dump) for PID 1
+		go func() {
+			for range others {
+			}
+		}()
+	}
+	s.reap = contract.NewReaper()
+	s.reap.Reap()
+
+	s.host = os.Getenv("HULL_HOSTNAME")
+	if s.pid1 && s.host != "" {
+		if err := unix.Sethostname([]byte(s.host)); err != nil {
+			s.logf("svc.startd: set hostname %q: %v", s.host, err)
+		}
+	} else if h, err := os.Hostname(); err == nil && s.host == "" {
+		s.host = h
+	}
+	zonename := os.Getenv("HULL_UUID")
+	if zonename == "" {
+		zonename = s.host
+	}
+	if s.pid1 {
+		_ = os.RemoveAll(VolatileDir)
+		_ = os.MkdirAll(VolatileDir, 0o755)
+		_ = os.Remove(zoneinit.ExitMarker)
+	}
+	var tr contract.Tracker
+	if os.Getenv("SMF_CONTRACTS") == "ancestry" {
+		tr = contract.NewAncestry()
+	} else {
+		tr = contract.Detect(ContractBase)
+	}
+	s.logf("svc.startd: tracking contracts by %s", tr.Kind())
+	s.r = restarter.New(restarter.Config{
+		LogDir: LogDir, Zonename: zonename, StateFile: StateFile, Tracker: tr, Reaper: s.reap,
+		Logf: s.logf,
+	})
+	for _, d := range o.ManifestDirs {
+		s.r.LoadDir(d)
+	}
+	l, err := control.Serve(o.Socket, s.r)
+	if err != nil {
+		s.logf("svc.startd: control socket %s: %v", o.Socket, err)
+	} else {
+		defer l.Close()
+	}
+	s.r.Start()
+
+	sig, stopped := s.up()
+	if !stopped {
+		sig = <-s.ctl
+	}
+	return s.shutdown(sig)
+}
+
+// up waits for multi-user, runs the legacy rc scripts, and says the zone
+// is up. A stop request meanwhile ends it early.
+func (s *startd) up() (os.Signal, bool) {
+	for {
+		ch := s.r.Changed()
+		if st := s.state(Milestone); graph.Running(st) || st == graph.Maintenance || st == graph.Disabled {
+			break
+		}
+		select {
+		case sig := <-s.ctl:
+			return sig, true
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+	if s.pid1 {
+		scripts, err := zoneinit.Scripts(zoneinit.RCDir, "S")
+		if err != nil {
+			s.logf("svc.startd: %s: %v", zoneinit.RCDir, err)
+		}
+		if fi, err := os.Stat(zoneinit.RCLocal); err == nil && fi.Mode().Perm()&0o111 != 0 {
+			scripts = append(scripts, zoneinit.RCLocal)
+		}
+		for _, sc := range scripts {
+			s.logf("svc.startd: %s start: %s", filepath.Base(sc), s.runScript(sc, "start", zoneinit.StartTimeout))
+			s.r.AddLegacy(LegacyFMRI(sc))
+			select {
+			case sig := <-s.ctl:
+				return sig, true
+			default:
+			}
+		}
+	}
+	s.logf("svc.startd: zone %s is up (%s online after %v)", s.host, Milestone, time.Since(s.start).Round(time.Millisecond))
+	return nil, false
+}
+
+// LegacyFMRI names an rc script as svcs shows it: lrc:/etc/rc_d/S10foo.
+func LegacyFMRI(script string) string {
+	return "lrc:" + strings.ReplaceAll(filepath.Dir(script), ".", "_") + "/" + filepath.Base(script)
+}
+
+func (s *startd) state(fmri string) string {
+	for _, st := range s.r.Status() {
+		if st.FMRI == fmri {
+			return st.State
+		}
+	}
+	return ""
+}
+
+// runScript runs an rc script in its own session, killing its group
+// after timeout.
+func (s *startd) runScript(path, arg string, timeout time.Duration) string {
+	null, _ := os.Open(os.DevNull)
+	defer null.Close()
+	attr := &syscall.ProcAttr{Dir: "/", Env: os.Environ(), Files: []uintptr{null.Fd(), 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+	pid, done, err := s.reap.Start(path, []string{path, arg}, attr, nil)
+	if err != nil {
+		return err.Error()
+	}
+	select {
+	case ws := <-done:
+		if ws.Exited() {
+			return fmt.Sprintf("exit %d", ws.ExitStatus())
+		}
+		return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	case <-time.After(timeout):
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+		return fmt.Sprintf("timed out after %v, killed", timeout)
+	}
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// shutdown stops the services in reverse dependency order, runs the K
+// scripts, ends every other process, and returns the exit code.
+func (s *startd) shutdown(sig os.Signal) int {
+	reboot := sig == syscall.SIGUSR1
+	why := "halt"
+	if reboot {
+		why = "reboot"
+	}
+	s.logf("svc.startd: %v: %s", sig, why)
+	grace := zoneinit.Grace(os.Getenv("HULL_STOP_GRACE"))
+	deadline := time.Now().Add(grace)
+	if err := s.r.Shutdown(grace); err != nil {
+		s.logf("svc.startd: %v", err)
+	}
+	if !s.pid1 {
+		s.r.Close()
+		return 0
+	}
+	scripts, _ := zoneinit.Scripts(zoneinit.RCDir, "K")
+	for _, sc := range scripts {
+		s.logf("svc.startd: %s stop: %s", filepath.Base(sc), s.runScript(sc, "stop", zoneinit.StopTimeout))
+	}
+	rest := time.Until(deadline)
+	if rest < time.Second {
+		rest = time.Second
+	}
+	if zoneinit.Terminate(s.reap, realClock{}, rest) {
+		s.logf("svc.startd: killed processes that outlived the grace period")
+	}
+	_ = os.MkdirAll(filepath.Dir(zoneinit.ExitMarker), 0o755)
+	_ = os.WriteFile(zoneinit.ExitMarker, []byte(why+"\n"), 0o644)
+	unix.Sync()
+	if reboot {
+		s.logf("svc.startd: rebooting")
+		return zoneinit.ExitReboot
+	}
+	s.logf("svc.startd: halted")
+	return 0
+}
