@@ -101,7 +101,9 @@ func Run(o Options) int {
 	s.reap.Reap()
 
 	s.host = os.Getenv("HULL_HOSTNAME")
-	if s.pid1 && s.host != "" {
+	// The runtime sets the zone's hostname; only a different one is set
+	// here (a zone cannot, without CAP_SYS_ADMIN, and need not).
+	if h, _ := os.Hostname(); s.pid1 && s.host != "" && h != s.host {
 		if err := unix.Sethostname([]byte(s.host)); err != nil {
 			s.logf("svc.startd: set hostname %q: %v", s.host, err)
 		}
