@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -102,21 +101,10 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		return err
 	}
 	steps.mark("ids")
-	// The idmapped root is made while the bundle is rendered and written;
-	// every return below waits for it so the undo finds its mount.
-	mapped := make(chan error, 1)
-	go func() {
-		_, err := n.mapRoot(uuid, rng)
-		mapped <- err
-	}()
-	var mapErr error
-	waitMapped := sync.OnceValue(func() error {
-		if err := <-mapped; err != nil {
-			return fmt.Errorf("map root of %s: %w", uuid, err)
-		}
-		return nil
-	})
-	defer waitMapped()
+	if _, err := n.mapRoot(uuid, rng); err != nil {
+		return fmt.Errorf("map root of %s: %w", uuid, err)
+	}
+	steps.mark("maproot")
 	spec, err := zone.Render(v, zone.Inputs{
 		RootFS:      n.zoneRoot(uuid),
 		HullBinary:  n.HullBinary,
@@ -148,10 +136,6 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	defer in.Close()
 	defer out.Close()
 	steps.mark("bundle+console")
-	if mapErr = waitMapped(); mapErr != nil {
-		return mapErr
-	}
-	steps.mark("maproot")
 	failpoint("start/before-run")
 	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
 	if err != nil {
