@@ -27,13 +27,21 @@ const BusyboxUUID = "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"
 // newNode opens a node under a fresh root with the busybox image
 // installed, and checks at the end that deleting its VMs left nothing
 // behind.
-func newNode(t *testing.T) *Node {
+func newNode(t *testing.T) *Node { return newNodeWithConfig(t, "") }
+
+// newNodeWithConfig is newNode with a node config file written first.
+func newNodeWithConfig(t *testing.T, config string) *Node {
 	t.Helper()
 	testenv.RequireRoot(t)
 	testenv.RequireCommand(t, "runc")
 	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
 	root := t.TempDir()
 	os.Chmod(filepath.Dir(root), 0o711)
+	if config != "" {
+		if err := os.WriteFile(filepath.Join(root, "config"), []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	n, err := Open(root)
 	if err != nil {
 		t.Fatal(err)
@@ -399,4 +407,30 @@ func TestQuotaEnforcedAndLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustExec(t, n, uuid, "dd if=/dev/zero of=/root/fill bs=1M count=1200 && rm /root/fill")
+}
+
+// TestPoolFullDuringCreate fills a small pool from inside one zone; a
+// create then fails with a clear error and leaves nothing behind.
+func TestPoolFullDuringCreate(t *testing.T) {
+	n := newNodeWithConfig(t, "pool_size=300M\n")
+	testenv.Require(t, n.Pool.Name() == "btrfs", "a btrfs pool (btrfs in the kernel and mkfs.btrfs)")
+	filler := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+	zexec(t, n, filler, "dd if=/dev/urandom of=/root/big bs=1M count=400; sync")
+	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent-minimal","alias":"late","image_uuid":"`+BusyboxUUID+`"}`))
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") {
+		t.Fatalf("create on a full pool: %v", err)
+	}
+	vms, _ := n.List()
+	if len(vms) != 1 {
+		t.Fatalf("a failed create left a VM: %d VMs", len(vms))
+	}
+	ds, _ := n.Pool.List()
+	for _, d := range ds {
+		if !strings.Contains(d.Name, filler) && !strings.Contains(d.Name, BusyboxUUID) {
+			t.Errorf("a failed create left dataset %s", d.Name)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
+		t.Errorf("journal entries left: %v", ents)
+	}
 }
