@@ -24,11 +24,20 @@ if ! hull vmadm list >/dev/null 2>&1 || [ ! -S "$HULL_ROOT/run/hulld.sock" ]; th
 	for _ in $(seq 50); do [ -S "$HULL_ROOT/run/hulld.sock" ] && break; sleep 0.1; done
 fi
 
-# The busybox image, built from Debian's busybox-static.
+# The busybox image, built from Debian's busybox-static, published to
+# the node's own IMGAPI server and imported from it as from any source.
 img=dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22
 if ! imgadm get "$img" >/dev/null 2>&1; then
 	images/busybox/build.sh build/images/busybox >/dev/null
-	imgadm install -m build/images/busybox/busybox.json -f build/images/busybox/busybox.tar.gz
+	repo=$HULL_ROOT/imgapi url=http://127.0.0.1:8089
+	mkdir -p "$repo"
+	token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	hull imgapi serve --dir "$repo" --listen 127.0.0.1:8089 --token "$token" >>"$HULL_ROOT/imgapi.log" 2>&1 &
+	srv=$!
+	trap 'kill $srv 2>/dev/null' EXIT
+	for _ in $(seq 50); do curl -fs "$url/ping" >/dev/null && break; sleep 0.1; done
+	IMGADM_TOKEN=$token imgadm publish -m build/images/busybox/busybox.json -f build/images/busybox/busybox.tar.gz "$url" >/dev/null
+	imgadm import -S "$url" "$img"
 fi
 
 # One zone, created once.
