@@ -508,12 +508,12 @@ func (s *Store) recoverAll() error {
 			}
 		}
 	}
-	dss, err := s.pool.List()
+	names, err := pool.DatasetNames(s.pool)
 	if err != nil {
 		return err
 	}
-	for _, d := range dss {
-		if u, ok := strings.CutPrefix(d.Name, s.poolName+"/"); ok {
+	for _, name := range names {
+		if u, ok := strings.CutPrefix(name, s.poolName+"/"); ok {
 			if u, ok = strings.CutSuffix(u, "-partial"); ok && ValidUUID(u) {
 				uuids[u] = true
 			}

@@ -6,6 +6,7 @@ package pool
 
 import (
 	"errors"
+	"strings"
 )
 
 // Errors every driver returns (wrapped) so callers can tell cases apart.
@@ -76,4 +77,23 @@ func Exists(d Driver, name string) (bool, error) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// DatasetNames lists the datasets (not snapshots), cheaply where the
+// driver can (DatasetNames), else through List.
+func DatasetNames(d Driver) ([]string, error) {
+	if n, ok := d.(interface{ DatasetNames() ([]string, error) }); ok {
+		return n.DatasetNames()
+	}
+	all, err := d.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ds := range all {
+		if !strings.Contains(ds.Name, "@") {
+			out = append(out, ds.Name)
+		}
+	}
+	return out, nil
 }
