@@ -50,6 +50,16 @@ func (n *Node) registerUndos() {
 		}
 		return n.applyStorage(v)
 	})
+	n.Journal.Handle("nics", func(a []string) error {
+		v, err := n.loadVM(a[0])
+		if err != nil {
+			return nil
+		}
+		if r, _ := n.loadRun(a[0]); r.alive() {
+			return n.replumb(v, r.PID)
+		}
+		return nil
+	})
 	n.Journal.Handle("live", func(a []string) error {
 		v, err := n.Get(a[0])
 		if err != nil || v.State != "running" {
@@ -86,6 +96,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 			}
 			return nil, err
 		}
+	}
+	if err := n.checkNicTags(v); err != nil {
+		return nil, err
 	}
 	st.mark("image")
 	v.Zonepath = n.Zonepath(v.UUID)

@@ -41,6 +41,9 @@ func (n *Node) Leaks(uuid string) []string {
 	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
 		out = append(out, "journal entries")
 	}
+	for _, l := range zoneLinks(uuid) {
+		out = append(out, "link "+l)
+	}
 	if n.Pool != nil {
 		if ok, _ := pool.Exists(n.Pool, dataset(uuid)); ok {
 			out = append(out, "dataset "+dataset(uuid))

@@ -142,6 +142,9 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		return err
 	}
 	failpoint("start/after-run")
+	if err := n.plumb(v, pid); err != nil {
+		return err
+	}
 	steps.mark("runtime run")
 	st, err := procStartTime(pid)
 	if err != nil {
@@ -253,6 +256,9 @@ func (n *Node) cleanupContainer(ctx context.Context, uuid string) error {
 	os.RemoveAll(n.bundle(uuid))
 	os.Remove(n.stateFile(uuid))
 	if err := cgroup.Remove(n.Cgroups, zone.CgroupsPath(uuid)); err != nil {
+		errs = append(errs, err)
+	}
+	if err := unplumb(uuid); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

@@ -47,6 +47,12 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	// "live" is recorded before "vm" so that, undone in reverse, the old
 	// object is back before the old limits are re-applied from it.
 	storage := slices.Contains(changed, "quota") || slices.Contains(changed, "zfs_root_compression")
+	nics := slices.Contains(changed, "nics")
+	if nics {
+		if err := op.Undo("nics", uuid); err != nil {
+			return nil, err
+		}
+	}
 	if storage {
 		if err := op.Undo("storage", uuid); err != nil {
 			return nil, err
@@ -71,6 +77,12 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	running := false
 	if r, _ := n.loadRun(uuid); r.alive() {
 		running = true
+	}
+	if r, _ := n.loadRun(uuid); nics && r.alive() {
+		// NICs and their anti-spoofing change on the running zone.
+		if err := n.replumb(next, r.PID); err != nil {
+			return nil, fmt.Errorf("update %s: nics: %w", uuid, err)
+		}
 	}
 	if running && anyLive(changed) {
 		if err := n.applyLive(ctx, next); err != nil {

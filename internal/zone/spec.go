@@ -137,6 +137,18 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 			Seccomp:       Seccomp(),
 		},
 	}
+	if len(v.Nics) > 0 {
+		// The node plumbs the NICs once the zone's namespaces exist; the
+		// zone's init waits for them (startd's waitNetwork).
+		var names []string
+		for i, n := range v.Nics {
+			if n.Interface == "" {
+				n.Interface = fmt.Sprintf("net%d", i)
+			}
+			names = append(names, n.Interface)
+		}
+		s.Process.Env = append(s.Process.Env, "HULL_NET_WAIT="+strings.Join(names, ","))
+	}
 	if v.MaxLockedMemory > 0 {
 		b := uint64(v.MaxLockedMemory) << 20
 		if in.MemlockHard > 0 {

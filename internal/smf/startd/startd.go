@@ -115,6 +115,7 @@ func Run(o Options) int {
 		zonename = s.host
 	}
 	if s.pid1 {
+		waitNetwork(s)
 		_ = os.RemoveAll(VolatileDir)
 		_ = os.MkdirAll(VolatileDir, 0o755)
 		_ = os.Remove(zoneinit.ExitMarker)
@@ -265,4 +266,30 @@ func (s *startd) shutdown(sig os.Signal) int {
 	}
 	s.logf("svc.startd: halted")
 	return 0
+}
+
+// waitNetwork holds the zone's services until the node has plumbed its
+// NICs, as on SmartOS where a zone's VNICs exist before its init runs.
+// HULL_NET_WAIT lists the zone's interfaces; the node gives each an alias
+// (its host port's name) as the last step of plumbing.
+func waitNetwork(s *startd) {
+	want := strings.Split(os.Getenv("HULL_NET_WAIT"), ",")
+	if want[0] == "" {
+		return
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		ready := true
+		for _, nic := range want {
+			if b, err := os.ReadFile("/sys/class/net/" + nic + "/ifalias"); err != nil || strings.TrimSpace(string(b)) == "" {
+				ready = false
+				break
+			}
+		}
+		if ready {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	s.logf("svc.startd: the zone's network was not ready after 30s; going on without it")
 }

@@ -1,0 +1,265 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"hull/internal/config"
+)
+
+// Tags resolves nic tags to the links that provide them, from the node
+// config: "<tag>_nic=<mac>" names a physical NIC, "etherstub=a,b" lists
+// virtual switches without an uplink.
+type Tags struct {
+	Uplinks    map[string]string // tag → MAC of its physical link
+	Etherstubs map[string]bool
+}
+
+// TagsFrom reads the nic tags of a node config.
+func TagsFrom(c *config.Config) Tags {
+	t := Tags{Uplinks: map[string]string{}, Etherstubs: map[string]bool{}}
+	for _, k := range c.WithSuffix("_nic") {
+		mac, _ := c.Get(k)
+		t.Uplinks[strings.TrimSuffix(k, "_nic")] = strings.ToLower(mac)
+	}
+	for _, s := range strings.Split(c.Value("etherstub", ""), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			t.Etherstubs[s] = true
+		}
+	}
+	return t
+}
+
+// Has tells whether tag names a nic tag or etherstub of this node, or a
+// bridge that already exists (made by hand or by dladm).
+func (t Tags) Has(tag string) bool {
+	base, _, _ := strings.Cut(tag, ".")
+	if _, ok := t.Uplinks[base]; ok || t.Etherstubs[base] {
+		return true
+	}
+	l, err := netlink.LinkByName(BridgeName(tag))
+	return err == nil && l.Type() == "bridge"
+}
+
+// EnsureBridge makes the bridge of a nic tag (or of one of its VLANs, a
+// bridge of its own here) and brings it up. A tag's physical link joins
+// the bridge when it carries no addresses of the host's own; a link the
+// host uses is left alone rather than cut off.
+func (t Tags) EnsureBridge(tag string) error {
+	name := BridgeName(tag)
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		var nf netlink.LinkNotFoundError
+		if !errors.As(err, &nf) {
+			return fmt.Errorf("bridge %s: %w", name, err)
+		}
+		if !t.Has(tag) {
+			return fmt.Errorf("undefined nic tag %q (not in the node config's <tag>_nic or etherstub)", tag)
+		}
+		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("create bridge %s: %w", name, err)
+		}
+		if l, err = netlink.LinkByName(name); err != nil {
+			return fmt.Errorf("bridge %s: %w", name, err)
+		}
+		base, _, vlan := strings.Cut(tag, ".")
+		if mac := t.Uplinks[base]; mac != "" && !vlan {
+			if err := enslaveUplink(l, mac); err != nil {
+				return err
+			}
+		}
+	}
+	return netlink.LinkSetUp(l)
+}
+
+func enslaveUplink(br netlink.Link, mac string) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		if l.Attrs().HardwareAddr.String() != mac || l.Type() == "bridge" || l.Type() == "veth" {
+			continue
+		}
+		addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
+		if len(addrs) > 0 || l.Attrs().MasterIndex != 0 {
+			return nil // the host's own link: VNICs stay local to the bridge
+		}
+		if err := netlink.LinkSetMaster(l, br); err != nil {
+			return fmt.Errorf("uplink %s into %s: %w", l.Attrs().Name, br.Attrs().Name, err)
+		}
+		return netlink.LinkSetUp(l)
+	}
+	return nil
+}
+
+// Plumb makes the VNICs of the zone whose init is pid: a veth pair each,
+// the host end on its bridge, the other moved into the zone's network
+// namespace, named and addressed there, with the default route on the
+// primary NIC.
+func Plumb(pid int, vnics []VNIC, tags Tags) error {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return fmt.Errorf("zone network namespace: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in zone: %w", err)
+	}
+	defer h.Close()
+	for _, x := range vnics {
+		if err := tags.EnsureBridge(tagOf(x)); err != nil {
+			return err
+		}
+		if err := plumbOne(h, ns, x); err != nil {
+			return fmt.Errorf("%s: %w", x.Zone, err)
+		}
+	}
+	return nil
+}
+
+// tagOf recovers the tag (with its VLAN) a VNIC's bridge is named after.
+func tagOf(x VNIC) string { return x.Bridge }
+
+func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC) error {
+	for _, stale := range []string{x.Host, x.Temp} {
+		if l, err := netlink.LinkByName(stale); err == nil {
+			netlink.LinkDel(l)
+		}
+	}
+	br, err := netlink.LinkByName(x.Bridge)
+	if err != nil {
+		return fmt.Errorf("bridge %s: %w", x.Bridge, err)
+	}
+	mtu := x.MTU
+	if mtu == 0 {
+		mtu = br.Attrs().MTU
+	}
+	veth := &netlink.Veth{
+		LinkAttrs:        netlink.LinkAttrs{Name: x.Host, MTU: mtu, MasterIndex: br.Attrs().Index},
+		PeerName:         x.Temp,
+		PeerHardwareAddr: x.MAC,
+	}
+	if err := netlink.LinkAdd(veth); err != nil {
+		return fmt.Errorf("create veth %s: %w", x.Host, err)
+	}
+	host, err := netlink.LinkByName(x.Host)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetUp(host); err != nil {
+		return err
+	}
+	peer, err := netlink.LinkByName(x.Temp)
+	if err != nil {
+		return err
+	}
+	if err := netlink.LinkSetMTU(peer, mtu); err != nil {
+		return err
+	}
+	if err := netlink.LinkSetNsFd(peer, int(ns)); err != nil {
+		return fmt.Errorf("move into zone: %w", err)
+	}
+	in, err := h.LinkByName(x.Temp)
+	if err != nil {
+		return err
+	}
+	if err := h.LinkSetName(in, x.Zone); err != nil {
+		return fmt.Errorf("rename %s: %w", x.Zone, err)
+	}
+	for _, a := range x.Addrs {
+		if err := h.AddrAdd(in, &netlink.Addr{IPNet: a}); err != nil {
+			return fmt.Errorf("address %s: %w", a, err)
+		}
+	}
+	if err := h.LinkSetUp(in); err != nil {
+		return err
+	}
+	if x.Primary {
+		for _, gw := range x.Gateways {
+			r := &netlink.Route{LinkIndex: in.Attrs().Index, Gw: gw}
+			if gw.To4() == nil {
+				r.Family = netlink.FAMILY_V6
+			}
+			if err := h.RouteAdd(r); err != nil && !errors.Is(err, unix.EEXIST) {
+				return fmt.Errorf("default route via %s: %w", gw, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Unplumb removes the VM's host-side links (their zone ends go with
+// them). Idempotent: it finds them by name, so it also cleans up after a
+// crash in the middle of Plumb.
+func Unplumb(uuid string) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return err
+	}
+	host, temp := HostPrefix(uuid), "y"+hostTag(uuid)+"n"
+	var errs []error
+	for _, l := range links {
+		name := l.Attrs().Name
+		if strings.HasPrefix(name, host) || strings.HasPrefix(name, temp) {
+			if err := netlink.LinkDel(l); err != nil {
+				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// HostLinks lists the VM's host-side links (for leak checks).
+func HostLinks(uuid string) []string {
+	links, _ := netlink.LinkList()
+	var out []string
+	for _, l := range links {
+		if n := l.Attrs().Name; strings.HasPrefix(n, HostPrefix(uuid)) || strings.HasPrefix(n, "y"+hostTag(uuid)+"n") {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// DeleteLink removes one host link by name (gone already is fine).
+func DeleteLink(name string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return nil
+	}
+	return netlink.LinkDel(l)
+}
+
+// Ready marks each VNIC, inside the zone, with its host port's name (the
+// link's alias): the last step of plumbing, which the zone's init waits
+// for in /sys/class/net/<nic>/ifalias.
+func Ready(pid int, vnics []VNIC) error {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return fmt.Errorf("zone network namespace: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in zone: %w", err)
+	}
+	defer h.Close()
+	for _, x := range vnics {
+		l, err := h.LinkByName(x.Zone)
+		if err != nil {
+			return err
+		}
+		if err := h.LinkSetAlias(l, x.Host); err != nil {
+			return fmt.Errorf("%s: %w", x.Zone, err)
+		}
+	}
+	return nil
+}

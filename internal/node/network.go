@@ -1,0 +1,109 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+
+	"hull/internal/config"
+	"hull/internal/network"
+	"hull/internal/vm"
+)
+
+// plumb wires the zone's NICs (its init is pid, just started, and waits
+// for them: see startd.waitNetwork) and installs their anti-spoofing filter.
+// Done here rather than in a runtime hook: a hook is a process start,
+// several times what the plumbing itself costs.
+func (n *Node) plumb(v *vm.VM, pid int) error {
+	if len(v.Nics) == 0 {
+		return nil
+	}
+	vnics, err := network.Plan(v)
+	if err != nil {
+		return err
+	}
+	tags, err := n.nicTags()
+	if err != nil {
+		return err
+	}
+	if err := network.Plumb(pid, vnics, tags); err != nil {
+		return fmt.Errorf("plumb %s: %w", v.UUID, err)
+	}
+	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
+		return err
+	}
+	return network.Ready(pid, vnics)
+}
+
+func (n *Node) nicTags() (network.Tags, error) {
+	c, err := config.Load(n.Root)
+	if err != nil {
+		return network.Tags{}, err
+	}
+	return network.TagsFrom(c), nil
+}
+
+// checkNicTags refuses NICs on tags this node does not have, as a zone
+// boot would ("undefined VNIC"), before anything is made.
+func (n *Node) checkNicTags(v *vm.VM) error {
+	if len(v.Nics) == 0 {
+		return nil
+	}
+	tags, err := n.nicTags()
+	if err != nil {
+		return err
+	}
+	for _, nic := range v.Nics {
+		if !tags.Has(nic.NicTag) {
+			return fmt.Errorf("Invalid nic tag %q: not a nic tag or etherstub of this node", nic.NicTag)
+		}
+	}
+	return nil
+}
+
+// unplumb removes what plumbing made for the VM: its links and filter.
+func unplumb(uuid string) error {
+	err := network.Unplumb(uuid)
+	if ferr := network.RemoveFilter(uuid); ferr != nil && err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// replumb brings a running zone's NICs in line with its VM object: new
+// NICs are plumbed, removed ones unplumbed, and the filter rewritten
+// (allow_* and allowed_ips change at once, without a reboot).
+func (n *Node) replumb(v *vm.VM, pid int) error {
+	vnics, err := network.Plan(v)
+	if err != nil {
+		return err
+	}
+	tags, err := n.nicTags()
+	if err != nil {
+		return err
+	}
+	have := network.HostLinks(v.UUID)
+	var add []network.VNIC
+	var keep []string
+	for _, x := range vnics {
+		keep = append(keep, x.Host)
+		if !slices.Contains(have, x.Host) {
+			add = append(add, x)
+		}
+	}
+	for _, h := range have {
+		if !slices.Contains(keep, h) {
+			if err := network.DeleteLink(h); err != nil {
+				return err
+			}
+		}
+	}
+	if len(add) > 0 {
+		if err := network.Plumb(pid, add, tags); err != nil {
+			return err
+		}
+	}
+	return network.ApplyFilter(v.UUID, vnics)
+}
+
+// zoneLinks lists the VM's host links, for leak checks.
+func zoneLinks(uuid string) []string { return network.HostLinks(uuid) }

@@ -1,0 +1,87 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+
+	"hull/internal/network"
+)
+
+// newNetNode is a node with one etherstub of a name no other test uses.
+func newNetNode(t *testing.T) (*Node, string) {
+	stub := fmt.Sprintf("hstub%04x", rand.IntN(0xffff))
+	n := newNodeWithConfig(t, "etherstub="+stub+"\n")
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(stub); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	return n, stub
+}
+
+func nicZone(t *testing.T, n *Node, stub, ip string) (uuid, mac string) {
+	t.Helper()
+	uuid = create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"`+stub+`","ips":["`+ip+`/24"],"primary":true}]}`)
+	v, err := n.Get(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uuid, v.Nics[0].MAC
+}
+
+// TestZonesTalkAndCannotSpoof: two zones on an etherstub reach each
+// other; a forged source IP and a forged MAC are dropped at the bridge
+// (the filter's counters say so) until an update allows them, on the
+// running zone.
+func TestZonesTalkAndCannotSpoof(t *testing.T) {
+	n, stub := newNetNode(t)
+	a, macA := nicZone(t, n, stub, "10.88.0.2")
+	_, _ = nicZone(t, n, stub, "10.88.0.3")
+	if out := mustExec(t, n, a, "ip -o link show net0; ip -o addr show net0"); !strings.Contains(out, macA) || !strings.Contains(out, "10.88.0.2/24") {
+		t.Fatalf("zone's net0: %s", out)
+	}
+	mustExec(t, n, a, "ping -c1 -W3 10.88.0.3")
+
+	// A forged source address.
+	mustExec(t, n, a, "ip addr add 10.88.0.9/24 dev net0")
+	before, _ := network.Dropped(a)
+	if out, err := zexec(t, n, a, "ping -c1 -W2 -I 10.88.0.9 10.88.0.3"); err == nil {
+		t.Fatalf("ping from a forged address went through: %s", out)
+	}
+	if after, _ := network.Dropped(a); after <= before {
+		t.Fatalf("filter counted no drops (%d → %d)", before, after)
+	}
+	ctx := context.Background()
+	if _, err := n.Update(ctx, a, []byte(`{"update_nics":[{"mac":"`+macA+`","allowed_ips":["10.88.0.9"]}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, n, a, "ping -c1 -W3 -I 10.88.0.9 10.88.0.3")
+
+	// A forged MAC.
+	mustExec(t, n, a, "ip link set net0 address 02:00:00:00:00:99")
+	if out, err := zexec(t, n, a, "ping -c1 -W2 10.88.0.3"); err == nil {
+		t.Fatalf("ping with a forged MAC went through: %s", out)
+	}
+	if _, err := n.Update(ctx, a, []byte(`{"update_nics":[{"mac":"`+macA+`","allow_mac_spoofing":true}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, n, a, "ping -c1 -W3 10.88.0.3")
+}
+
+// TestUnknownNicTagRefused: a NIC on a tag the node does not have is
+// refused before anything is made.
+func TestUnknownNicTagRefused(t *testing.T) {
+	n, _ := newNetNode(t)
+	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"nosuchtag","ips":["10.1.1.1/24"]}]}`))
+	if err == nil || !strings.Contains(err.Error(), "nosuchtag") {
+		t.Fatalf("got %v", err)
+	}
+	if vms, _ := n.List(); len(vms) != 0 {
+		t.Fatalf("%d VMs left", len(vms))
+	}
+}
