@@ -194,3 +194,19 @@ func Dropped(uuid string) (uint64, error) {
 	}
 	return n, nil
 }
+
+// ChainsOf lists the VM's filter chains (for leak checks).
+func ChainsOf(uuid string) []string {
+	c := &nftables.Conn{}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, ch := range chains {
+		if ch.Table.Name == Table && strings.HasPrefix(ch.Name, HostPrefix(uuid)) {
+			out = append(out, ch.Name)
+		}
+	}
+	return out
+}

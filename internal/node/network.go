@@ -28,6 +28,7 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err := network.Plumb(pid, vnics, tags); err != nil {
 		return fmt.Errorf("plumb %s: %w", v.UUID, err)
 	}
+	failpoint("start/mid-plumb")
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
 		return err
 	}
@@ -105,5 +106,8 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	return network.ApplyFilter(v.UUID, vnics)
 }
 
-// zoneLinks lists the VM's host links, for leak checks.
-func zoneLinks(uuid string) []string { return network.HostLinks(uuid) }
+// zoneLinks lists the VM's host links and filter chains, for leak
+// checks.
+func zoneLinks(uuid string) []string {
+	return append(network.HostLinks(uuid), network.ChainsOf(uuid)...)
+}

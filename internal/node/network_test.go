@@ -85,3 +85,24 @@ func TestUnknownNicTagRefused(t *testing.T) {
 		t.Fatalf("%d VMs left", len(vms))
 	}
 }
+
+// TestKillDuringPlumbing kills vmadm create while it plumbs a zone with
+// NICs; the next open leaves no VM, veth or filter chain behind.
+func TestKillDuringPlumbing(t *testing.T) {
+	n, stub := newNetNode(t)
+	for i, fp := range []string{"start/after-run", "start/mid-plumb", "create/after-start"} {
+		t.Run(strings.ReplaceAll(fp, "/", "-"), func(t *testing.T) {
+			uuid := fmt.Sprintf("8a1f2e3d-0%03d-4000-8000-0000000000aa", i)
+			payload := `{"uuid":"` + uuid + `","brand":"joyent-minimal","image_uuid":"` + BusyboxUUID + `","nics":[{"nic_tag":"` + stub + `","ips":["10.89.0.2/24"]}]}`
+			out, err := hull(t, n, []string{"HULL_FAILPOINT=" + fp}, payload, "vmadm", "create")
+			if err == nil {
+				t.Fatalf("vmadm create survived its failpoint: %s", out)
+			}
+			m := reopen(t, n)
+			if _, err := m.Get(uuid); err == nil {
+				t.Fatalf("VM exists after a crash at %s", fp)
+			}
+			checkNoLeaks(t, m, uuid)
+		})
+	}
+}
