@@ -3,7 +3,10 @@
 package docs
 
 import (
+	"github.com/vishvananda/netlink"
+
 	"bufio"
+	"hull/internal/config"
 	"hull/internal/node"
 	"os"
 	"os/exec"
@@ -90,6 +93,14 @@ func cleanupNode(t *testing.T, bin, root string) {
 		d.Env = env
 		if o, err := d.CombinedOutput(); err != nil {
 			t.Errorf("cleanup delete %s: %v %s", u, err, o)
+		}
+	}
+	// Etherstubs of the example's node config are bridges on the host.
+	if c, err := config.Load(root); err == nil {
+		for _, stub := range strings.Split(c.Value("etherstub", ""), ",") {
+			if l, err := netlink.LinkByName(strings.TrimSpace(stub)); err == nil && stub != "" {
+				netlink.LinkDel(l)
+			}
 		}
 	}
 	// A btrfs pool stays mounted (a file-backed one on a loop device)
