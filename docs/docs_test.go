@@ -3,17 +3,17 @@
 package docs
 
 import (
-	"github.com/vishvananda/netlink"
-
 	"bufio"
-	"hull/internal/config"
-	"hull/internal/node"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/vishvananda/netlink"
+
+	"hull/internal/config"
+	"hull/internal/node"
 	"hull/internal/testenv"
 )
 
