@@ -75,6 +75,8 @@ func (n *Node) finish(rec journal.Record) error {
 	switch rec.Op {
 	case "delete":
 		return n.deleteSteps(context.Background(), rec.Subject)
+	case "rollback-snapshot":
+		return n.finishRollback(rec)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"hull/internal/journal"
 	"hull/internal/pool"
 	"hull/internal/vm"
 )
@@ -47,22 +48,27 @@ func noSnapshot(uuid, name string) error {
 // snapshotVM loads a VM for a snapshot operation: it must exist and be a
 // kind SmartOS snapshots. Its snapshots array is brought in line with the
 // pool first (and saved when that changed anything), so the pool is what
-// every decision is made on. The caller holds the VM's lock.
-func (n *Node) snapshotVM(uuid, name string) (*vm.VM, error) {
+// every decision is made on. It takes the VM's lock; the caller lets go
+// of it with unlock once done.
+func (n *Node) snapshotVM(uuid, name string) (v *vm.VM, unlock func(), err error) {
 	if !ValidSnapName(name) {
-		return nil, ErrInvalidSnapName
+		return nil, nil, ErrInvalidSnapName
 	}
-	v, err := n.loadVM(uuid)
+	if unlock, err = n.lock(uuid); err != nil {
+		return nil, nil, err
+	}
+	v, err = n.loadVM(uuid)
+	if err == nil && (vm.BrandType(v.Brand) == "KVM" || vm.BrandType(v.Brand) == "BHYVE") {
+		err = fmt.Errorf("snapshots for %s VMs currently unsupported", v.Brand)
+	}
+	if err == nil {
+		err = n.syncSnapshots(v, false)
+	}
 	if err != nil {
-		return nil, err
+		unlock()
+		return nil, nil, err
 	}
-	if vm.BrandType(v.Brand) == "KVM" || vm.BrandType(v.Brand) == "BHYVE" {
-		return nil, fmt.Errorf("snapshots for %s VMs currently unsupported", v.Brand)
-	}
-	if err := n.syncSnapshots(v, false); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return v, unlock, nil
 }
 
 // syncSnapshots makes v.Snapshots list exactly the pool's vmsnap
@@ -138,41 +144,47 @@ func findSnapshot(v *vm.VM, name string) int {
 	return -1
 }
 
+// snapshotSteps are the journal steps of a snapshot operation, recorded
+// with one write before it changes anything: the object saved as obj,
+// then (run in reverse, so first) the snapshots destroyed. For a create
+// they undo it; for a deletion or a rollback they complete it.
+func snapshotSteps(obj *vm.VM, snaps ...string) ([]journal.Step, error) {
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	steps := []journal.Step{{Kind: "vm", Args: []string{obj.UUID, string(b)}}}
+	for _, s := range snaps {
+		steps = append(steps, journal.Step{Kind: "dataset", Args: []string{snapDataset(obj.UUID, s)}})
+	}
+	return steps, nil
+}
+
 // CreateSnapshot takes zones/<uuid>@vmsnap-<name> of a running or stopped
 // VM and adds it to the VM's snapshots array. A failure or a crash at any
 // point leaves neither the snapshot nor the entry.
 func (n *Node) CreateSnapshot(ctx context.Context, uuid, name string) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.snapshotVM(uuid, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.snapshotVM(uuid, name)
-	if err != nil {
-		return err
-	}
 	if len(v.Datasets) > 0 {
 		return errors.New("Cannot currently snapshot zones that have datasets")
 	}
 	if findSnapshot(v, name) >= 0 {
 		return fmt.Errorf("snapshot with name %q already exists.", name)
 	}
-	old, err := json.Marshal(v)
+	// Undone in reverse: the snapshot goes, then the old object is back.
+	steps, err := snapshotSteps(v, name)
 	if err != nil {
 		return err
 	}
-	op, err := n.Journal.Begin("create-snapshot", uuid)
+	op, err := n.Journal.Begin("create-snapshot", uuid, steps...)
 	if err != nil {
 		return err
 	}
 	defer op.Rollback()
-	// Undone in reverse: the snapshot goes, then the old object is back.
-	if err := op.Undo("vm", uuid, string(old)); err != nil {
-		return err
-	}
-	if err := op.Undo("dataset", snapDataset(uuid, name)); err != nil {
-		return err
-	}
 	failpoint("create-snapshot/before")
 	if err := n.Pool.Snapshot(dataset(uuid), SnapPrefix+name); err != nil {
 		if errors.Is(err, pool.ErrInvalidName) {
@@ -199,15 +211,11 @@ func (n *Node) CreateSnapshot(ctx context.Context, uuid, name string) error {
 // DeleteSnapshot destroys a vmsnap. Once begun it is finished even across
 // a crash (the next open of the node completes it), as a ZFS destroy is.
 func (n *Node) DeleteSnapshot(ctx context.Context, uuid, name string) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.snapshotVM(uuid, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.snapshotVM(uuid, name)
-	if err != nil {
-		return err
-	}
 	if err := n.deleteSnapshot(v, name, "delete-snapshot"); err != nil {
 		return err
 	}
@@ -225,20 +233,12 @@ func (n *Node) deleteSnapshot(v *vm.VM, name, opName string) error {
 	gone := v.Snapshots[i]
 	next := *v
 	next.Snapshots = append(append([]vm.Snapshot(nil), v.Snapshots[:i]...), v.Snapshots[i+1:]...)
-	b, err := json.Marshal(&next)
+	steps, err := snapshotSteps(&next, name)
 	if err != nil {
 		return err
 	}
-	op, err := n.Journal.Begin(opName, v.UUID)
+	op, err := n.Journal.Begin(opName, v.UUID, steps...)
 	if err != nil {
-		return err
-	}
-	if err := op.Undo("vm", v.UUID, string(b)); err != nil {
-		op.Commit()
-		return err
-	}
-	if err := op.Undo("dataset", snapDataset(v.UUID, name)); err != nil {
-		op.Commit()
 		return err
 	}
 	failpoint(opName + "/before-destroy")
@@ -263,51 +263,54 @@ func (n *Node) deleteSnapshot(v *vm.VM, name, opName string) error {
 
 // RollbackSnapshot returns the VM's dataset to a vmsnap: a running zone
 // is halted first and booted again afterwards; snapshots newer than the
-// one rolled back to are destroyed, as zfs rollback -r does. Each newer
-// snapshot's deletion is journaled as DeleteSnapshot's is, and the
-// rollback itself is one step of the pool, so a crash leaves the VM
-// either before or after each step, never in between (a zone halted for
-// the rollback then stays halted until booted, or until hulld's autoboot).
+// one rolled back to are destroyed, as zfs rollback -r does. Once begun
+// it is finished even across a crash: the journal holds the newer
+// snapshots and the VM object as it will be, and the next open of the
+// node completes the rollback (finishRollback). A zone halted for the
+// rollback then stays halted until booted, or until hulld's autoboot.
 func (n *Node) RollbackSnapshot(ctx context.Context, uuid, name string) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.snapshotVM(uuid, name)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.snapshotVM(uuid, name)
-	if err != nil {
-		return err
-	}
 	i := findSnapshot(v, name)
 	if i < 0 {
 		return noSnapshot(uuid, name)
 	}
+	gone := append([]vm.Snapshot(nil), v.Snapshots[:i]...)
+	if err := n.checkUncloned(uuid, gone); err != nil {
+		return err
+	}
+	// The steps that complete it, recorded before any is taken: the newer
+	// snapshots go and the object keeps the rest (its first snapshot is
+	// the one rolled back to).
+	next := *v
+	next.Snapshots = v.Snapshots[i:]
+	names := make([]string, len(gone))
+	for j, s := range gone {
+		names[j] = s.Name
+	}
+	steps, err := snapshotSteps(&next, names...)
+	if err != nil {
+		return err
+	}
+	op, err := n.beginForward("rollback-snapshot", uuid, steps)
+	if err != nil {
+		return err
+	}
 	r, _ := n.loadRun(uuid)
 	running := r.alive()
-	if running {
-		// SmartOS halts rather than shuts down for a rollback.
-		if err := n.stop(ctx, v, true, time.Second); err != nil && !errors.Is(err, ErrNotRunning) {
-			return fmt.Errorf("stop %s for rollback: %w", uuid, err)
-		}
+	err = n.rollbackSteps(ctx, v, name, gone, true)
+	// Done, or failed for good (not a crash): nothing is left to finish,
+	// and the object is brought in line with how far the pool got.
+	if serr := n.syncSnapshots(v, false); err == nil {
+		err = serr
 	}
-	failpoint("rollback-snapshot/after-stop")
-	newer := make([]string, i)
-	for j := range newer {
-		newer[j] = v.Snapshots[j].Name
+	if cerr := op.Commit(); err == nil {
+		err = cerr
 	}
-	for _, s := range newer {
-		if err := n.deleteSnapshot(v, s, "rollback-snapshot"); err != nil {
-			return err
-		}
-	}
-	failpoint("rollback-snapshot/before-rollback")
-	if err := n.Pool.Rollback(snapDataset(uuid, name)); err != nil {
-		return fmt.Errorf("rollback %s to %s: %w", uuid, name, err)
-	}
-	failpoint("rollback-snapshot/after-rollback")
-	// The pool agrees with v unless the driver dropped more than the
-	// newer snapshots; resync to be sure.
-	if err := n.syncSnapshots(v, false); err != nil {
+	if err != nil {
 		return err
 	}
 	if running {
@@ -317,4 +320,108 @@ func (n *Node) RollbackSnapshot(ctx context.Context, uuid, name string) error {
 	}
 	n.emit("modify", v, []Change{{Path: "snapshots", Action: "rolled back", New: name}})
 	return nil
+}
+
+// beginForward starts an operation that recovery finishes (finish)
+// rather than undoes, with steps as the record of what finishing takes.
+// It is marked forward before the steps are recorded: recovery must never
+// run them as undos.
+func (n *Node) beginForward(name, uuid string, steps []journal.Step) (*journal.Op, error) {
+	op, err := n.Journal.Begin(name, uuid)
+	if err == nil {
+		if err = op.SetForward(); err == nil {
+			err = op.UndoSteps(steps...)
+		}
+		if err != nil {
+			op.Commit()
+		}
+	}
+	return op, err
+}
+
+// rollbackSteps halts the zone, destroys the snapshots newer than name
+// (emitting their removal when live) and rolls the dataset back. Every
+// step may be run again: recovery runs them all after a crash.
+func (n *Node) rollbackSteps(ctx context.Context, v *vm.VM, name string, gone []vm.Snapshot, live bool) error {
+	if r, _ := n.loadRun(v.UUID); r.alive() {
+		// SmartOS halts rather than shuts down for a rollback.
+		if err := n.stop(ctx, v, true, time.Second); err != nil && !errors.Is(err, ErrNotRunning) {
+			return fmt.Errorf("stop %s for rollback: %w", v.UUID, err)
+		}
+	}
+	failpoint("rollback-snapshot/after-stop")
+	for _, s := range gone {
+		failpoint("rollback-snapshot/before-destroy")
+		if err := n.Pool.Destroy(snapDataset(v.UUID, s.Name)); err != nil && !errors.Is(err, pool.ErrNotFound) {
+			return fmt.Errorf("delete snapshot %s of %s: %w", s.Name, v.UUID, err)
+		}
+		failpoint("rollback-snapshot/after-destroy")
+		if live {
+			n.emit("modify", v, []Change{{Path: "snapshots.*", Action: "removed", Old: s}})
+		}
+	}
+	failpoint("rollback-snapshot/before-rollback")
+	if err := n.Pool.Rollback(snapDataset(v.UUID, name)); err != nil {
+		return fmt.Errorf("rollback %s to %s: %w", v.UUID, name, err)
+	}
+	failpoint("rollback-snapshot/after-rollback")
+	return nil
+}
+
+// checkUncloned refuses a rollback that would have to destroy a snapshot
+// a clone depends on, before anything is changed.
+func (n *Node) checkUncloned(uuid string, gone []vm.Snapshot) error {
+	if len(gone) == 0 {
+		return nil
+	}
+	doomed := map[string]bool{}
+	for _, s := range gone {
+		doomed[snapDataset(uuid, s.Name)] = true
+	}
+	all, err := n.Pool.List()
+	if err != nil {
+		return fmt.Errorf("list clones of %s: %w", uuid, err)
+	}
+	for _, d := range all {
+		if doomed[d.Origin] {
+			return fmt.Errorf("rollback %s: snapshot %s is cloned by %s: %w", uuid, d.Origin, d.Name, pool.ErrHasDependents)
+		}
+	}
+	return nil
+}
+
+// finishRollback completes a rollback-snapshot that a crashed process
+// left half-done, from its journal record: the object it recorded names
+// the snapshot rolled back to (its first), the dataset steps the newer
+// ones. A rollback that can no longer be done (the VM or the snapshot is
+// gone, a clone appeared) is left where it got, consistent.
+func (n *Node) finishRollback(rec journal.Record) error {
+	var next vm.VM
+	var gone []vm.Snapshot
+	for _, st := range rec.Undo {
+		switch {
+		case st.Kind == "vm" && len(st.Args) == 2:
+			if err := json.Unmarshal([]byte(st.Args[1]), &next); err != nil {
+				return nil // torn: nothing to go by
+			}
+		case st.Kind == "dataset" && len(st.Args) == 1:
+			_, snap, _ := strings.Cut(st.Args[0], "@"+SnapPrefix)
+			gone = append(gone, vm.Snapshot{Name: snap})
+		}
+	}
+	if len(next.Snapshots) == 0 {
+		return nil
+	}
+	v, err := n.loadVM(rec.Subject)
+	if err != nil {
+		return nil // deleted meanwhile
+	}
+	err = n.rollbackSteps(context.Background(), v, next.Snapshots[0].Name, gone, false)
+	if errors.Is(err, pool.ErrNotFound) || errors.Is(err, pool.ErrHasDependents) {
+		err = nil
+	}
+	if serr := n.syncSnapshots(v, false); err == nil {
+		err = serr
+	}
+	return err
 }

@@ -58,3 +58,49 @@ func validSnap(s string) bool {
 func isAlnum(c rune) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
+
+// ParseKind is ParseName that also wants a kind of name: "dataset" (no
+// '@'), "snapshot" (with one) or "" (either).
+func ParseKind(poolName, full, kind string) (name, snap string, err error) {
+	name, snap, err = ParseName(poolName, full)
+	if err != nil {
+		return "", "", err
+	}
+	if kind == "dataset" && snap != "" || kind == "snapshot" && snap == "" {
+		return "", "", fmt.Errorf("%q is not a %s: %w", full, kind, ErrInvalidName)
+	}
+	return name, snap, nil
+}
+
+// NotFound is ErrNotFound naming the missing dataset or snapshot.
+func NotFound(full string) error { return fmt.Errorf("%s: %w", full, ErrNotFound) }
+
+// ParseDataset splits the name of a dataset for an operation that
+// snapshots do not take, with the errors every driver gives: a bad name
+// is "<op>: …", a snapshot is "<onSnap>: " ErrSnapshotNotRO.
+func ParseDataset(poolName, full, op, onSnap string) (string, error) {
+	name, snap, err := ParseKind(poolName, full, "")
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	if snap != "" {
+		return "", fmt.Errorf("%s: %w", onSnap, ErrSnapshotNotRO)
+	}
+	return name, nil
+}
+
+// ParseRename splits the names of a rename: a dataset renamed, or a
+// snapshot renamed within its dataset.
+func ParseRename(poolName, oldFull, newFull string) (oldName, oldSnap, newName, newSnap string, err error) {
+	if oldName, oldSnap, err = ParseKind(poolName, oldFull, ""); err == nil {
+		newName, newSnap, err = ParseKind(poolName, newFull, "")
+	}
+	if err != nil {
+		return "", "", "", "", fmt.Errorf("rename: %w", err)
+	}
+	if (oldSnap == "") != (newSnap == "") || oldSnap != "" && oldName != newName {
+		return "", "", "", "", fmt.Errorf("rename %s to %s: a snapshot stays a snapshot of the same dataset: %w",
+			oldFull, newFull, ErrInvalidName)
+	}
+	return oldName, oldSnap, newName, newSnap, nil
+}

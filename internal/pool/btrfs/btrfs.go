@@ -55,6 +55,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/pool"
+	"hull/internal/pool/mounts"
+	"hull/internal/pool/storedir"
 )
 
 // Driver is the btrfs pool driver. It is safe for concurrent use by
@@ -74,32 +76,7 @@ var _ pool.Driver = (*Driver)(nil)
 // mounted at store, with datasets mounted under mountRoot, and recovers
 // from interrupted operations (see the package comment).
 func New(store, mountRoot, poolName string) (*Driver, error) {
-	if poolName == "" || strings.ContainsAny(poolName, "/@") {
-		return nil, fmt.Errorf("open btrfs pool: bad pool name %q", poolName)
-	}
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(store, &sfs); err != nil {
-		return nil, fmt.Errorf("open btrfs pool: %w", err)
-	}
-	if sfs.Type != unix.BTRFS_SUPER_MAGIC {
-		return nil, fmt.Errorf("open btrfs pool: %s is not on btrfs", store)
-	}
-	if !isSubvolume(store) {
-		return nil, fmt.Errorf("open btrfs pool: %s is not the root of a subvolume", store)
-	}
-	for _, p := range []string{"datasets", "tmp", "trash"} {
-		if err := os.MkdirAll(filepath.Join(store, p), 0o700); err != nil {
-			return nil, fmt.Errorf("open btrfs pool: %w", err)
-		}
-	}
-	if err := os.MkdirAll(mountRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("open btrfs pool: %w", err)
-	}
-	st, err := resolve(store)
-	if err != nil {
-		return nil, err
-	}
-	mr, err := resolve(mountRoot)
+	st, mr, err := storedir.Open("btrfs", store, mountRoot, poolName, checkStore, "datasets", "tmp", "trash")
 	if err != nil {
 		return nil, err
 	}
@@ -113,16 +90,19 @@ func New(store, mountRoot, poolName string) (*Driver, error) {
 	return d, nil
 }
 
-func resolve(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", fmt.Errorf("open btrfs pool: %w", err)
+// checkStore wants store to be the root of a subvolume on btrfs.
+func checkStore(store string) error {
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(store, &sfs); err != nil {
+		return err
 	}
-	r, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", fmt.Errorf("open btrfs pool: %w", err)
+	if sfs.Type != unix.BTRFS_SUPER_MAGIC {
+		return fmt.Errorf("%s is not on btrfs", store)
 	}
-	return r, nil
+	if !isSubvolume(store) {
+		return fmt.Errorf("%s is not the root of a subvolume", store)
+	}
+	return nil
 }
 
 // Name is "btrfs".
@@ -137,9 +117,8 @@ func (d *Driver) snapsDir(n string) string    { return filepath.Join(d.dsDir(n),
 func (d *Driver) snapPath(n, s string) string { return filepath.Join(d.snapsDir(n), s) }
 func (d *Driver) mountpoint(n string) string  { return filepath.Join(d.mountRoot, n) }
 func (d *Driver) full(n string) string        { return d.pool + "/" + n }
-func notFound(full string) error              { return fmt.Errorf("%s: %w", full, pool.ErrNotFound) }
 func exists(p string) bool                    { _, err := os.Lstat(p); return err == nil }
-func (d *Driver) trashPath() string           { return filepath.Join(d.store, "trash", newID()) }
+func (d *Driver) trashPath() string           { return filepath.Join(d.store, "trash", storedir.NewID()) }
 func (d *Driver) withStore(fn func(int) error) error {
 	fd, err := openDir(d.store)
 	if err != nil {
@@ -161,42 +140,19 @@ func (d *Driver) Path(full string) (string, error) {
 		p = d.snapPath(name, snap)
 	}
 	if !exists(p) {
-		return "", notFound(full)
+		return "", pool.NotFound(full)
 	}
 	return p, nil
 }
 
 // parse splits a full name; kind is "dataset", "snapshot" or "" (either).
 func (d *Driver) parse(full, kind string) (name, snap string, err error) {
-	name, snap, err = pool.ParseName(d.pool, full)
-	if err != nil {
-		return "", "", err
-	}
-	if kind == "dataset" && snap != "" || kind == "snapshot" && snap == "" {
-		return "", "", fmt.Errorf("%q is not a %s: %w", full, kind, pool.ErrInvalidName)
-	}
-	return name, snap, nil
+	return pool.ParseKind(d.pool, full, kind)
 }
 
 // lock takes the pool's exclusive lock (an flock the kernel drops when a
 // process dies).
-func (d *Driver) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(d.store, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock pool: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock pool: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
+func (d *Driver) lock() (func(), error) { return storedir.Lock(d.store) }
 
 // Create makes an empty dataset mounted at mountRoot/<name>.
 func (d *Driver) Create(full string) (*pool.Dataset, error) {
@@ -233,13 +189,13 @@ func (d *Driver) make(full, origin string, fill func(data string) error) (_ *poo
 		oname, osnap, _ := d.parse(origin, "snapshot")
 		src = d.snapPath(oname, osnap)
 		if !exists(src) {
-			return nil, fmt.Errorf("%s %s: %w", op, full, notFound(origin))
+			return nil, fmt.Errorf("%s %s: %w", op, full, pool.NotFound(origin))
 		}
 	}
 	if exists(d.dsDir(name)) {
 		return nil, fmt.Errorf("%s %s: %w", op, full, pool.ErrExists)
 	}
-	tmp := filepath.Join(d.store, "tmp", newID())
+	tmp := filepath.Join(d.store, "tmp", storedir.NewID())
 	defer func() {
 		if err != nil {
 			purge(tmp)
@@ -312,7 +268,7 @@ func (d *Driver) build(tmp, src string, fill func(string) error) error {
 
 // discard destroys a published dataset at once (the undo of make).
 func (d *Driver) discard(name string) error {
-	unmount(d.mountpoint(name), true)
+	mounts.Unmount(d.mountpoint(name), true)
 	trash := d.trashPath()
 	if err := os.Rename(d.dsDir(name), trash); err != nil {
 		return err
@@ -340,7 +296,7 @@ func (d *Driver) Snapshot(full, snap string) error {
 	}
 	defer unlock()
 	if !exists(d.dsDir(name)) {
-		return fmt.Errorf("snapshot %s@%s: %w", full, snap, notFound(full))
+		return fmt.Errorf("snapshot %s@%s: %w", full, snap, pool.NotFound(full))
 	}
 	if exists(d.snapPath(name, snap)) {
 		return fmt.Errorf("snapshot %s@%s: %w", full, snap, pool.ErrExists)
@@ -465,7 +421,7 @@ func (d *Driver) Destroy(full string) error {
 	}
 	defer unlock()
 	if !exists(d.dsDir(name)) || snap != "" && !exists(d.snapPath(name, snap)) {
-		return fmt.Errorf("destroy: %w", notFound(full))
+		return fmt.Errorf("destroy: %w", pool.NotFound(full))
 	}
 	all, err := d.scan()
 	if err != nil {
@@ -493,7 +449,7 @@ func (d *Driver) Destroy(full string) error {
 		return nil
 	}
 	mp := d.mountpoint(name)
-	if err := unmount(mp, true); err != nil {
+	if err := mounts.Unmount(mp, true); err != nil {
 		return fmt.Errorf("destroy %s: %w", full, err)
 	}
 	trash := d.trashPath()
@@ -523,7 +479,7 @@ func (d *Driver) Rollback(snapFull string) error {
 	}
 	defer unlock()
 	if !exists(d.dsDir(name)) || !exists(d.snapPath(name, snap)) {
-		return fmt.Errorf("rollback: %w", notFound(snapFull))
+		return fmt.Errorf("rollback: %w", pool.NotFound(snapFull))
 	}
 	all, err := d.scan()
 	if err != nil {
@@ -536,7 +492,7 @@ func (d *Driver) Rollback(snapFull string) error {
 		}
 	}
 	if me == nil {
-		return fmt.Errorf("rollback: %w", notFound(snapFull))
+		return fmt.Errorf("rollback: %w", pool.NotFound(snapFull))
 	}
 	for _, s := range newer(me.Snaps, snap) {
 		if c := clonesOf(all, map[string]bool{s.UUID: true}); len(c) > 0 {
@@ -549,7 +505,7 @@ func (d *Driver) Rollback(snapFull string) error {
 		purge(next)
 		return fmt.Errorf("rollback %s: %w", snapFull, err)
 	}
-	if err := unmount(d.mountpoint(name), true); err != nil {
+	if err := mounts.Unmount(d.mountpoint(name), true); err != nil {
 		purge(next)
 		return fmt.Errorf("rollback %s: %w", snapFull, err)
 	}
@@ -647,17 +603,9 @@ func (d *Driver) finishRollback(name, snap, next string) error {
 // within one dataset, a snapshot. Clones follow: they name their origin
 // by uuid.
 func (d *Driver) Rename(oldFull, newFull string) error {
-	oldName, oldSnap, err := d.parse(oldFull, "")
+	oldName, oldSnap, newName, newSnap, err := pool.ParseRename(d.pool, oldFull, newFull)
 	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	newName, newSnap, err := d.parse(newFull, "")
-	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if (oldSnap == "") != (newSnap == "") || oldSnap != "" && oldName != newName {
-		return fmt.Errorf("rename %s to %s: a snapshot stays a snapshot of the same dataset: %w",
-			oldFull, newFull, pool.ErrInvalidName)
+		return err
 	}
 	unlock, err := d.lock()
 	if err != nil {
@@ -669,7 +617,7 @@ func (d *Driver) Rename(oldFull, newFull string) error {
 		from, to = d.snapPath(oldName, oldSnap), d.snapPath(newName, newSnap)
 	}
 	if !exists(from) {
-		return fmt.Errorf("rename: %w", notFound(oldFull))
+		return fmt.Errorf("rename: %w", pool.NotFound(oldFull))
 	}
 	if exists(to) {
 		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
@@ -681,7 +629,7 @@ func (d *Driver) Rename(oldFull, newFull string) error {
 		return nil
 	}
 	oldMP := d.mountpoint(oldName)
-	if err := unmount(oldMP, false); err != nil {
+	if err := mounts.Unmount(oldMP, false); err != nil {
 		return fmt.Errorf("rename %s: %w", oldFull, err)
 	}
 	err = renameNoReplace(from, to)
@@ -702,12 +650,9 @@ func (d *Driver) Rename(oldFull, newFull string) error {
 // Mount bind-mounts the dataset at its mountpoint if it is not there
 // already, and remembers that it should stay mounted.
 func (d *Driver) Mount(full string) (*pool.Dataset, error) {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "mount", "mount "+full+": snapshots have no mountpoint")
 	if err != nil {
-		return nil, fmt.Errorf("mount: %w", err)
-	}
-	if snap != "" {
-		return nil, fmt.Errorf("mount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+		return nil, err
 	}
 	unlock, err := d.lock()
 	if err != nil {
@@ -716,7 +661,7 @@ func (d *Driver) Mount(full string) (*pool.Dataset, error) {
 	defer unlock()
 	dir := d.dsDir(name)
 	if !exists(dir) {
-		return nil, fmt.Errorf("mount: %w", notFound(full))
+		return nil, fmt.Errorf("mount: %w", pool.NotFound(full))
 	}
 	if err := unix.Lremovexattr(dir, xattrUnmounted); err != nil && !errors.Is(err, unix.ENODATA) {
 		return nil, fmt.Errorf("mount %s: %w", full, err)
@@ -730,12 +675,9 @@ func (d *Driver) Mount(full string) (*pool.Dataset, error) {
 // Unmount unmounts the dataset (EBUSY while it is in use) and remembers
 // that it should stay unmounted.
 func (d *Driver) Unmount(full string) error {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "unmount", "unmount "+full+": snapshots have no mountpoint")
 	if err != nil {
-		return fmt.Errorf("unmount: %w", err)
-	}
-	if snap != "" {
-		return fmt.Errorf("unmount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+		return err
 	}
 	unlock, err := d.lock()
 	if err != nil {
@@ -744,12 +686,12 @@ func (d *Driver) Unmount(full string) error {
 	defer unlock()
 	dir := d.dsDir(name)
 	if !exists(dir) {
-		return fmt.Errorf("unmount: %w", notFound(full))
+		return fmt.Errorf("unmount: %w", pool.NotFound(full))
 	}
 	if err := unix.Lsetxattr(dir, xattrUnmounted, []byte("1"), 0); err != nil {
 		return fmt.Errorf("unmount %s: %w", full, err)
 	}
-	if err := unmount(d.mountpoint(name), false); err != nil {
+	if err := mounts.Unmount(d.mountpoint(name), false); err != nil {
 		return fmt.Errorf("unmount %s: %w", full, err)
 	}
 	return nil
@@ -766,19 +708,19 @@ func (d *Driver) mountIfWanted(name string) error {
 // whatever else is mounted there (a stale view) is taken down first.
 func (d *Driver) mount(name string) error {
 	target := d.mountpoint(name)
-	if isMountRoot(target) {
-		mounts, err := readMounts()
+	if mounts.IsMountRoot(target) {
+		table, err := mounts.Read()
 		if err != nil {
 			return err
 		}
-		top := topAt(mounts, target)
+		top := mounts.TopAt(table, target)
 		if top == nil {
 			return fmt.Errorf("%s: a mount root missing from the mount table", target)
 		}
 		if top.FSType == "btrfs" && top.Root == "/datasets/"+name+"/data" {
 			return nil
 		}
-		if err := unmount(target, true); err != nil {
+		if err := mounts.Unmount(target, true); err != nil {
 			return err
 		}
 	}
@@ -794,19 +736,16 @@ func (d *Driver) mount(name string) error {
 // SetQuota limits the bytes the dataset references (0 removes the
 // limit). It applies at once, to a running zone too.
 func (d *Driver) SetQuota(full string, bytes int64) error {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "set quota", "set quota on "+full)
 	if err != nil {
-		return fmt.Errorf("set quota: %w", err)
-	}
-	if snap != "" {
-		return fmt.Errorf("set quota on %s: %w", full, pool.ErrSnapshotNotRO)
+		return err
 	}
 	if bytes < 0 {
 		return fmt.Errorf("set quota on %s: negative size", full)
 	}
 	si, err := infoAt(d.dataPath(name))
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("set quota: %w", notFound(full))
+		return fmt.Errorf("set quota: %w", pool.NotFound(full))
 	}
 	if err != nil {
 		return fmt.Errorf("set quota on %s: %w", full, err)
@@ -837,7 +776,7 @@ func (d *Driver) Get(full string) (*pool.Dataset, error) {
 		return nil, fmt.Errorf("get: %w", err)
 	}
 	if !exists(d.dsDir(name)) || snap != "" && !exists(d.snapPath(name, snap)) {
-		return nil, fmt.Errorf("get: %w", notFound(full))
+		return nil, fmt.Errorf("get: %w", pool.NotFound(full))
 	}
 	qs, err := d.usage()
 	if err != nil {
@@ -845,7 +784,7 @@ func (d *Driver) Get(full string) (*pool.Dataset, error) {
 	}
 	ds, err := d.describe(name, snap, qs, true)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("get: %w", notFound(full))
+		return nil, fmt.Errorf("get: %w", pool.NotFound(full))
 	}
 	return ds, err
 }

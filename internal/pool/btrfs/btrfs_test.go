@@ -3,12 +3,12 @@ package btrfs
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"hull/internal/pool"
 	"hull/internal/pool/loop"
+	"hull/internal/pool/mounts"
 	"hull/internal/pool/pooltest"
 )
 
@@ -33,11 +33,9 @@ func exportPool(t testing.TB, d *Driver, base string) {
 	if err := d.Export(); err != nil {
 		t.Errorf("export: %v", err)
 	}
-	ms, _ := readMounts()
-	for _, m := range ms {
-		if strings.HasPrefix(m.Target, base+"/") {
-			t.Errorf("mount left after export: %s", m.Target)
-		}
+	left, _ := mounts.Under(base)
+	for _, m := range left {
+		t.Errorf("mount left after export: %s", m)
 	}
 	// The kernel frees an autoclear device once the unmounted superblock
 	// lets go of it, which may be a moment after umount returns.

@@ -2,16 +2,15 @@ package btrfs
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/pool"
+	"hull/internal/pool/mounts"
 	"hull/internal/pool/pooltest"
 )
 
@@ -20,45 +19,12 @@ import (
 // and once everything is destroyed no subvolume, qgroup or mount of it
 // may be left.
 func TestCrash(t *testing.T) {
-	if env := os.Getenv("HULL_BTRFS_CRASH_CHILD"); env != "" {
-		store, mroot, _ := strings.Cut(env, ":")
-		d, err := New(store, mroot, pooltest.Pool)
-		if err == nil {
-			err = pooltest.Churn(d, 1000)
-		}
-		fmt.Fprintln(os.Stderr, "churn:", err)
-		os.Exit(1)
-	}
+	const env = "HULL_BTRFS_CRASH_CHILD"
+	open := func(store, mroot string) (pool.Driver, error) { return New(store, mroot, pooltest.Pool) }
+	pooltest.CrashChild(env, open)
 	pooltest.RequireRoot(t)
 	d, base := newPool(t, 1<<30)
-	store, mroot := d.store, d.mountRoot
-	rounds := 20
-	if testing.Short() {
-		rounds = 5
-	}
-	for i := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
-		cmd.Env = append(os.Environ(), "HULL_BTRFS_CRASH_CHILD="+store+":"+mroot)
-		out := new(strings.Builder)
-		cmd.Stderr = out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(30+rand.IntN(300)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if strings.Contains(out.String(), "churn:") {
-			t.Fatalf("round %d: child stopped before the kill: %s", i, out)
-		}
-		d2, err := New(store, mroot, pooltest.Pool)
-		if err != nil {
-			t.Fatalf("round %d: reopen: %v", i, err)
-		}
-		pooltest.CheckChurn(t, d2)
-		if t.Failed() {
-			t.Fatalf("round %d: pool inconsistent after the kill", i)
-		}
-	}
+	pooltest.Crash(t, env, d.store, d.mountRoot, 20, 30*time.Millisecond, open)
 	checkEmpty(t, d, base)
 }
 
@@ -111,10 +77,8 @@ func checkEmpty(t *testing.T, d *Driver, base string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ms, _ := readMounts()
-	for _, m := range ms {
-		if strings.HasPrefix(m.Target, d.mountRoot+"/") {
-			t.Errorf("mount left: %s", m.Target)
-		}
+	left, _ := mounts.Under(d.mountRoot)
+	for _, m := range left {
+		t.Errorf("mount left: %s", m)
 	}
 }

@@ -48,7 +48,7 @@ func (d *Driver) SetCompression(full, zfs string) error {
 	}
 	p := d.dataPath(name)
 	if !exists(p) {
-		return fmt.Errorf("set compression: %w", notFound(full))
+		return fmt.Errorf("set compression: %w", pool.NotFound(full))
 	}
 	if alg == "" {
 		err = unix.Lremovexattr(p, xattrCompress)

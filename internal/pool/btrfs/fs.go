@@ -1,15 +1,10 @@
 package btrfs
 
 import (
-	"bufio"
-	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,14 +26,6 @@ func getXattr(path, name string) (string, bool) {
 		return "", false
 	}
 	return string(buf[:n]), true
-}
-
-func newID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	return hex.EncodeToString(b[:])
 }
 
 func openDir(p string) (int, error) {
@@ -153,87 +140,4 @@ func renameNoReplace(oldPath, newPath string) error {
 		return &os.LinkError{Op: "rename", Old: oldPath, New: newPath, Err: err}
 	}
 	return nil
-}
-
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	Root, Target, FSType, Source string
-}
-
-func readMounts() ([]mountEntry, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
-	}
-	var out []mountEntry
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 2 {
-			continue
-		}
-		out = append(out, mountEntry{Root: unescape(f[3]), Target: unescape(f[4]), FSType: g[0], Source: unescape(g[1])})
-	}
-	return out, sc.Err()
-}
-
-// unescape undoes the kernel's octal escapes (\040 for space, …).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && s[i+1] >= '0' && s[i+1] <= '3' {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// topAt is the visible mount at target, nil if none.
-func topAt(mounts []mountEntry, target string) *mountEntry {
-	var top *mountEntry
-	for i := range mounts {
-		if mounts[i].Target == target {
-			top = &mounts[i]
-		}
-	}
-	return top
-}
-
-// unmount removes every mount stacked on target. With detach, a busy
-// mount is detached lazily; without, EBUSY is returned.
-func unmount(target string, detach bool) error {
-	for range 64 {
-		err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
-		if errors.Is(err, unix.EBUSY) && detach {
-			err = unix.Unmount(target, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH)
-		}
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
-			return nil
-		default:
-			return fmt.Errorf("unmount %s: %w", target, err)
-		}
-	}
-	return fmt.Errorf("unmount %s: too many stacked mounts", target)
-}
-
-// isMountRoot tells whether p is the root of a mount (statx: no walk of
-// the mount table, which is slow on hosts with many mounts).
-func isMountRoot(p string) bool {
-	var stx unix.Statx_t
-	err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, 0, &stx)
-	return err == nil && stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 && stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0
 }

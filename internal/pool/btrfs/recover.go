@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool/mounts"
 )
 
 // enableQuota turns qgroup accounting on unless it is.
@@ -80,18 +81,18 @@ func (d *Driver) recover() error {
 	d.cleanQgroups()
 	// Bind mounts at mountRoot that no dataset explains come down, and
 	// the datasets that should be mounted are.
-	mounts, err := readMounts()
+	table, err := mounts.Read()
 	if err != nil {
 		return err
 	}
-	for _, m := range mounts {
+	for _, m := range table {
 		if filepath.Dir(m.Target) != d.mountRoot || m.FSType != "btrfs" || !strings.HasPrefix(m.Root, "/datasets/") {
 			continue
 		}
 		n := filepath.Base(m.Target)
 		_, off := getXattr(d.dsDir(n), xattrUnmounted)
 		if !names[n] || off || m.Root != "/datasets/"+n+"/data" {
-			unmount(m.Target, true)
+			mounts.Unmount(m.Target, true)
 		}
 	}
 	for n := range names {

@@ -13,6 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/pool/loop"
+	"hull/internal/pool/mounts"
+	"hull/internal/pool/storedir"
 )
 
 // Options say where a pool's filesystem lives and where to mount it.
@@ -42,23 +44,23 @@ func Open(o Options) (*Driver, error) {
 	if err := os.MkdirAll(o.Store, 0o700); err != nil {
 		return nil, fmt.Errorf("open btrfs pool: %w", err)
 	}
-	store, err := resolve(o.Store)
+	store, err := storedir.Resolve(o.Store)
+	if err != nil {
+		return nil, fmt.Errorf("open btrfs pool: %w", err)
+	}
+	table, err := mounts.Read()
 	if err != nil {
 		return nil, err
 	}
-	mounts, err := readMounts()
-	if err != nil {
-		return nil, err
-	}
-	top := topAt(mounts, store)
+	top := mounts.TopAt(table, store)
 	if top == nil || top.FSType != "btrfs" {
 		if err := mountFS(o, store); err != nil {
 			return nil, fmt.Errorf("open btrfs pool: %w", err)
 		}
-		if mounts, err = readMounts(); err != nil {
+		if table, err = mounts.Read(); err != nil {
 			return nil, err
 		}
-		top = topAt(mounts, store)
+		top = mounts.TopAt(table, store)
 	}
 	d, err := New(store, o.MountRoot, o.Pool)
 	if err != nil {
@@ -206,7 +208,7 @@ func (d *Driver) Export() error {
 	}
 	err = unmountDatasets(d.mountRoot)
 	unlock() // the lock file is on the filesystem going away
-	return errors.Join(err, unmount(d.store, true))
+	return errors.Join(err, mounts.Unmount(d.store, true))
 }
 
 // Export exports the pool mounted at store (datasets under mountRoot)
@@ -216,26 +218,26 @@ func Export(store, mountRoot string) error {
 	if err := unix.Statfs(store, &sfs); err != nil || sfs.Type != unix.BTRFS_SUPER_MAGIC || !isSubvolume(store) {
 		return nil
 	}
-	store, err := resolve(store)
+	store, err := storedir.Resolve(store)
 	if err != nil {
-		return err
+		return fmt.Errorf("open btrfs pool: %w", err)
 	}
-	mroot, err := resolve(mountRoot)
+	mroot, err := storedir.Resolve(mountRoot)
 	if err != nil {
-		return err
+		return fmt.Errorf("open btrfs pool: %w", err)
 	}
-	return errors.Join(unmountDatasets(mroot), unmount(store, true))
+	return errors.Join(unmountDatasets(mroot), mounts.Unmount(store, true))
 }
 
 func unmountDatasets(mountRoot string) error {
-	mounts, err := readMounts()
+	table, err := mounts.Read()
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, m := range mounts {
+	for _, m := range table {
 		if filepath.Dir(m.Target) == mountRoot && m.FSType == "btrfs" && strings.HasPrefix(m.Root, "/datasets/") {
-			errs = append(errs, unmount(m.Target, true))
+			errs = append(errs, mounts.Unmount(m.Target, true))
 		}
 	}
 	return errors.Join(errs...)

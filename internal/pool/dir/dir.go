@@ -72,6 +72,8 @@ import (
 	"time"
 
 	"hull/internal/pool"
+	"hull/internal/pool/mounts"
+	"hull/internal/pool/storedir"
 )
 
 // maxDepth bounds a chain's length (overlayfs stacks at most 500 layers);
@@ -92,23 +94,7 @@ var _ pool.Driver = (*Driver)(nil)
 // datasets mounted under mountRoot, and recovers from any interrupted
 // operation: see the package comment.
 func New(storeDir, mountRoot, poolName string) (*Driver, error) {
-	if poolName == "" || strings.ContainsAny(poolName, "/@") {
-		return nil, fmt.Errorf("open dir pool: bad pool name %q", poolName)
-	}
-	for _, p := range []string{"meta", "layers", "work", "empty"} {
-		if err := os.MkdirAll(filepath.Join(storeDir, p), 0o700); err != nil {
-			return nil, fmt.Errorf("open dir pool: %w", err)
-		}
-	}
-	if err := os.MkdirAll(mountRoot, 0o755); err != nil {
-		return nil, fmt.Errorf("open dir pool: %w", err)
-	}
-	// The mount table shows resolved paths; so must our comparisons.
-	store, err := resolve(storeDir)
-	if err != nil {
-		return nil, err
-	}
-	mroot, err := resolve(mountRoot)
+	store, mroot, err := storedir.Open("dir", storeDir, mountRoot, poolName, nil, "meta", "layers", "work", "empty")
 	if err != nil {
 		return nil, err
 	}
@@ -117,18 +103,6 @@ func New(storeDir, mountRoot, poolName string) (*Driver, error) {
 		return nil, fmt.Errorf("open dir pool: %w", err)
 	}
 	return d, nil
-}
-
-func resolve(p string) (string, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return "", fmt.Errorf("open dir pool: %w", err)
-	}
-	r, err := filepath.EvalSymlinks(abs)
-	if err != nil {
-		return "", fmt.Errorf("open dir pool: %w", err)
-	}
-	return r, nil
 }
 
 // Name is "dir".
@@ -152,14 +126,7 @@ func (d *Driver) lowers(r *record) []string {
 
 // parse splits a full name; kind is "dataset", "snapshot" or "" (either).
 func (d *Driver) parse(full, kind string) (name, snap string, err error) {
-	name, snap, err = pool.ParseName(d.pool, full)
-	if err != nil {
-		return "", "", err
-	}
-	if kind == "dataset" && snap != "" || kind == "snapshot" && snap == "" {
-		return "", "", fmt.Errorf("%q is not a %s: %w", full, kind, pool.ErrInvalidName)
-	}
-	return name, snap, nil
+	return pool.ParseKind(d.pool, full, kind)
 }
 
 // begin takes the pool lock and loads the records; done releases the
@@ -183,13 +150,11 @@ func (d *Driver) begin() (rs records, done func(collect bool), err error) {
 	}, nil
 }
 
-func notFound(full string) error { return fmt.Errorf("%s: %w", full, pool.ErrNotFound) }
-
 // newUpper makes an empty layer and its work directory. The layer's root
 // takes the attributes of from's root (the layer it will cover), since an
 // overlay's root shows the upper's owner and mode.
 func (d *Driver) newUpper(from string) (string, error) {
-	id := newID()
+	id := storedir.NewID()
 	if err := os.Mkdir(d.layerPath(id), 0o755); err != nil {
 		return "", err
 	}
@@ -222,7 +187,7 @@ func (d *Driver) Create(full string) (_ *pool.Dataset, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", full, err)
 	}
-	r := &record{ID: newID(), Name: name, Created: time.Now().Unix(), Upper: up, Mounted: true}
+	r := &record{ID: storedir.NewID(), Name: name, Created: time.Now().Unix(), Upper: up, Mounted: true}
 	if err := d.commitMounted(r); err != nil {
 		return nil, fmt.Errorf("create %s: %w", full, err)
 	}
@@ -260,12 +225,12 @@ func (d *Driver) Snapshot(full, snapName string) (err error) {
 	defer func() { done(err != nil) }()
 	r := rs.byName(name)
 	if r == nil {
-		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, notFound(full))
+		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, pool.NotFound(full))
 	}
 	if _, s := r.snap(snapName); s != nil {
 		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, pool.ErrExists)
 	}
-	s := snapshot{ID: newID(), Name: snapName, Created: time.Now().Unix()}
+	s := snapshot{ID: storedir.NewID(), Name: snapName, Created: time.Now().Unix()}
 	if err := d.takeSnapshot(r, &s); err != nil {
 		return fmt.Errorf("snapshot %s@%s: %w", full, snapName, err)
 	}
@@ -300,13 +265,13 @@ func (d *Driver) takeSnapshot(r *record, s *snapshot) error {
 // freeze turns r's upper into s's top layer if nothing uses it; it
 // reports false (and changes nothing) when the dataset is busy.
 func (d *Driver) freeze(r *record, s *snapshot) (bool, error) {
-	mounts, err := readMounts()
+	table, err := mounts.Read()
 	if err != nil {
 		return false, err
 	}
 	target := d.mountpoint(r.Name)
 	mountedHere := false
-	for _, m := range mounts {
+	for _, m := range table {
 		// By suffix: views made by MountIDMapped name the upper through
 		// /proc/self/fd/N/, and layer ids are unique.
 		if !strings.HasSuffix(m.Upper, "/layers/"+r.Upper) {
@@ -318,7 +283,7 @@ func (d *Driver) freeze(r *record, s *snapshot) (bool, error) {
 		mountedHere = true
 	}
 	if mountedHere {
-		if err := unmount(target, false); err != nil {
+		if err := mounts.Unmount(target, false); err != nil {
 			return false, nil // open files: busy
 		}
 	}
@@ -344,7 +309,7 @@ func (d *Driver) freeze(r *record, s *snapshot) (bool, error) {
 // copyLayer makes a new read-only layer holding a copy of layers (raw,
 // or their merged view).
 func (d *Driver) copyLayer(layers []string, merge bool) (string, error) {
-	id := newID()
+	id := storedir.NewID()
 	dst := d.layerPath(id)
 	src := make([]string, len(layers))
 	for i, l := range layers {
@@ -377,7 +342,7 @@ func (d *Driver) Clone(snapFull, full string) (_ *pool.Dataset, err error) {
 		_, s = src.snap(snapName)
 	}
 	if s == nil {
-		return nil, fmt.Errorf("clone %s: %w", full, notFound(snapFull))
+		return nil, fmt.Errorf("clone %s: %w", full, pool.NotFound(snapFull))
 	}
 	if rs.byName(name) != nil {
 		return nil, fmt.Errorf("clone %s: %w", full, pool.ErrExists)
@@ -387,7 +352,7 @@ func (d *Driver) Clone(snapFull, full string) (_ *pool.Dataset, err error) {
 		return nil, fmt.Errorf("clone %s: %w", full, err)
 	}
 	r := &record{
-		ID: newID(), Name: name, Created: time.Now().Unix(), Upper: up,
+		ID: storedir.NewID(), Name: name, Created: time.Now().Unix(), Upper: up,
 		Layers:  append([]string(nil), s.Layers...),
 		Origin:  &origin{Dataset: src.ID, Snapshot: s.ID},
 		Mounted: true,
@@ -417,7 +382,7 @@ func (d *Driver) Rollback(snapFull string) (err error) {
 		i, s = r.snap(snapName)
 	}
 	if s == nil {
-		return fmt.Errorf("rollback: %w", notFound(snapFull))
+		return fmt.Errorf("rollback: %w", pool.NotFound(snapFull))
 	}
 	for _, newer := range r.Snapshots[i+1:] {
 		if c := rs.clonesOf(r, newer.ID); len(c) > 0 {
@@ -425,7 +390,7 @@ func (d *Driver) Rollback(snapFull string) (err error) {
 				snapFull, d.full(name), newer.Name, strings.Join(c, ", "), pool.ErrHasDependents)
 		}
 	}
-	if err := unmount(d.mountpoint(name), true); err != nil {
+	if err := mounts.Unmount(d.mountpoint(name), true); err != nil {
 		return fmt.Errorf("rollback %s: %w", snapFull, err)
 	}
 	up, err := d.newUpper(s.Layers[0])
@@ -462,12 +427,12 @@ func (d *Driver) Destroy(full string) (err error) {
 	defer func() { done(true) }()
 	r := rs.byName(name)
 	if r == nil {
-		return fmt.Errorf("destroy: %w", notFound(full))
+		return fmt.Errorf("destroy: %w", pool.NotFound(full))
 	}
 	if snapName != "" {
 		i, s := r.snap(snapName)
 		if s == nil {
-			return fmt.Errorf("destroy: %w", notFound(full))
+			return fmt.Errorf("destroy: %w", pool.NotFound(full))
 		}
 		if c := rs.clonesOf(r, s.ID); len(c) > 0 {
 			return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
@@ -482,7 +447,7 @@ func (d *Driver) Destroy(full string) (err error) {
 		return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
 	}
 	mp := d.mountpoint(name)
-	if err := unmount(mp, true); err != nil {
+	if err := mounts.Unmount(mp, true); err != nil {
 		return fmt.Errorf("destroy %s: %w", full, err)
 	}
 	if err := d.remove(r); err != nil {
@@ -495,17 +460,9 @@ func (d *Driver) Destroy(full string) (err error) {
 // Rename renames a dataset (moving its mount) or, within one dataset, a
 // snapshot. Clones follow, since they refer to their origin by id.
 func (d *Driver) Rename(oldFull, newFull string) (err error) {
-	oldName, oldSnap, err := d.parse(oldFull, "")
+	oldName, oldSnap, newName, newSnap, err := pool.ParseRename(d.pool, oldFull, newFull)
 	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	newName, newSnap, err := d.parse(newFull, "")
-	if err != nil {
-		return fmt.Errorf("rename: %w", err)
-	}
-	if (oldSnap == "") != (newSnap == "") || oldSnap != "" && oldName != newName {
-		return fmt.Errorf("rename %s to %s: a snapshot stays a snapshot of the same dataset: %w",
-			oldFull, newFull, pool.ErrInvalidName)
+		return err
 	}
 	rs, done, err := d.begin()
 	if err != nil {
@@ -514,12 +471,12 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 	defer func() { done(err != nil) }()
 	r := rs.byName(oldName)
 	if r == nil {
-		return fmt.Errorf("rename: %w", notFound(oldFull))
+		return fmt.Errorf("rename: %w", pool.NotFound(oldFull))
 	}
 	if oldSnap != "" {
 		_, s := r.snap(oldSnap)
 		if s == nil {
-			return fmt.Errorf("rename: %w", notFound(oldFull))
+			return fmt.Errorf("rename: %w", pool.NotFound(oldFull))
 		}
 		if _, t := r.snap(newSnap); t != nil {
 			return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
@@ -534,7 +491,7 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
 	}
 	oldMP := d.mountpoint(oldName)
-	if err := unmount(oldMP, false); err != nil {
+	if err := mounts.Unmount(oldMP, false); err != nil {
 		return fmt.Errorf("rename %s: %w", oldFull, err)
 	}
 	r.Name = newName
@@ -556,12 +513,9 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 // Mount mounts the dataset if it is not already (after a reboot, or an
 // Unmount) and remembers that it should stay mounted.
 func (d *Driver) Mount(full string) (_ *pool.Dataset, err error) {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "mount", "mount "+full+": snapshots have no mountpoint")
 	if err != nil {
-		return nil, fmt.Errorf("mount: %w", err)
-	}
-	if snap != "" {
-		return nil, fmt.Errorf("mount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+		return nil, err
 	}
 	rs, done, err := d.begin()
 	if err != nil {
@@ -570,7 +524,7 @@ func (d *Driver) Mount(full string) (_ *pool.Dataset, err error) {
 	defer func() { done(false) }()
 	r := rs.byName(name)
 	if r == nil {
-		return nil, fmt.Errorf("mount: %w", notFound(full))
+		return nil, fmt.Errorf("mount: %w", pool.NotFound(full))
 	}
 	if !r.Mounted {
 		r.Mounted = true
@@ -587,12 +541,9 @@ func (d *Driver) Mount(full string) (_ *pool.Dataset, err error) {
 // Unmount unmounts the dataset (fails with EBUSY while it is in use) and
 // remembers that it should stay unmounted.
 func (d *Driver) Unmount(full string) (err error) {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "unmount", "unmount "+full+": snapshots have no mountpoint")
 	if err != nil {
-		return fmt.Errorf("unmount: %w", err)
-	}
-	if snap != "" {
-		return fmt.Errorf("unmount %s: snapshots have no mountpoint: %w", full, pool.ErrSnapshotNotRO)
+		return err
 	}
 	rs, done, err := d.begin()
 	if err != nil {
@@ -601,7 +552,7 @@ func (d *Driver) Unmount(full string) (err error) {
 	defer func() { done(false) }()
 	r := rs.byName(name)
 	if r == nil {
-		return fmt.Errorf("unmount: %w", notFound(full))
+		return fmt.Errorf("unmount: %w", pool.NotFound(full))
 	}
 	if r.Mounted {
 		r.Mounted = false
@@ -609,7 +560,7 @@ func (d *Driver) Unmount(full string) (err error) {
 			return fmt.Errorf("unmount %s: %w", full, err)
 		}
 	}
-	if err := unmount(d.mountpoint(name), false); err != nil {
+	if err := mounts.Unmount(d.mountpoint(name), false); err != nil {
 		return fmt.Errorf("unmount %s: %w", full, err)
 	}
 	return nil
@@ -618,16 +569,16 @@ func (d *Driver) Unmount(full string) (err error) {
 // mount mounts r at its mountpoint unless it is there already; whatever
 // else is mounted there (a stale view) is taken down first.
 func (d *Driver) mount(r *record) error {
-	mounts, err := readMounts()
+	table, err := mounts.Read()
 	if err != nil {
 		return err
 	}
 	target := d.mountpoint(r.Name)
-	if top := topAt(mounts, target); top != nil {
+	if top := mounts.TopAt(table, target); top != nil {
 		if top.Upper == d.layerPath(r.Upper) {
 			return nil
 		}
-		if err := unmount(target, true); err != nil {
+		if err := mounts.Unmount(target, true); err != nil {
 			return err
 		}
 	}
@@ -640,33 +591,19 @@ func (d *Driver) mount(r *record) error {
 	return mountOverlay(target, d.lowers(r), d.layerPath(r.Upper), d.workPath(r.Upper))
 }
 
-// topAt is the visible mount at target, nil if none.
-func topAt(mounts []mountEntry, target string) *mountEntry {
-	var top *mountEntry
-	for i := range mounts {
-		if mounts[i].Target == target {
-			top = &mounts[i]
-		}
-	}
-	return top
-}
-
 // SetQuota is not supported by the dir driver: a directory has no size
 // limit of its own. Removing a quota (0) succeeds, as there is none.
 func (d *Driver) SetQuota(full string, bytes int64) error {
-	name, snap, err := d.parse(full, "")
+	name, err := pool.ParseDataset(d.pool, full, "set quota", "set quota on "+full)
 	if err != nil {
-		return fmt.Errorf("set quota: %w", err)
-	}
-	if snap != "" {
-		return fmt.Errorf("set quota on %s: %w", full, pool.ErrSnapshotNotRO)
+		return err
 	}
 	rs, err := d.load()
 	if err != nil {
 		return fmt.Errorf("set quota on %s: %w", full, err)
 	}
 	if rs.byName(name) == nil {
-		return fmt.Errorf("set quota: %w", notFound(full))
+		return fmt.Errorf("set quota: %w", pool.NotFound(full))
 	}
 	if bytes == 0 {
 		return nil
@@ -709,12 +646,12 @@ func (d *Driver) find(full string) (records, *record, *snapshot, error) {
 	}
 	r := rs.byName(name)
 	if r == nil {
-		return nil, nil, nil, notFound(full)
+		return nil, nil, nil, pool.NotFound(full)
 	}
 	var s *snapshot
 	if snapName != "" {
 		if _, s = r.snap(snapName); s == nil {
-			return nil, nil, nil, notFound(full)
+			return nil, nil, nil, pool.NotFound(full)
 		}
 	}
 	return rs, r, s, nil

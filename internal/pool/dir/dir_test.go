@@ -3,12 +3,9 @@ package dir
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/pool"
+	"hull/internal/pool/mounts"
 	"hull/internal/pool/pooltest"
 )
 
@@ -35,18 +33,11 @@ func newPool(t testing.TB) (*Driver, string) {
 // mountsUnder lists mount targets under base, deepest first.
 func mountsUnder(t testing.TB, base string) []string {
 	t.Helper()
-	ms, err := readMounts()
+	ms, err := mounts.Under(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, m := range ms {
-		if strings.HasPrefix(m.Target, base+"/") {
-			out = append(out, m.Target)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
+	return ms
 }
 
 func unmountUnder(t testing.TB, base string) {
@@ -346,45 +337,13 @@ func TestRecover(t *testing.T) {
 // after each kill, the reopened pool must be whole (pooltest.CheckChurn)
 // and, once everything is destroyed, hold nothing at all.
 func TestCrash(t *testing.T) {
-	if env := os.Getenv("HULL_POOL_CRASH_CHILD"); env != "" {
-		store, mroot, _ := strings.Cut(env, ":")
-		d, err := New(store, mroot, pooltest.Pool)
-		if err == nil {
-			err = pooltest.Churn(d, 1000)
-		}
-		fmt.Fprintln(os.Stderr, "churn:", err)
-		os.Exit(1)
-	}
+	const env = "HULL_POOL_CRASH_CHILD"
+	open := func(store, mroot string) (pool.Driver, error) { return New(store, mroot, pooltest.Pool) }
+	pooltest.CrashChild(env, open)
 	pooltest.RequireRoot(t)
 	_, base := newPool(t)
 	store, mroot := filepath.Join(base, "pool"), filepath.Join(base, "zones")
-	rounds := 25
-	if testing.Short() {
-		rounds = 5
-	}
-	for i := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestCrash$")
-		cmd.Env = append(os.Environ(), "HULL_POOL_CRASH_CHILD="+store+":"+mroot)
-		out := new(strings.Builder)
-		cmd.Stderr = out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Duration(20+rand.IntN(300)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		if strings.Contains(out.String(), "churn:") {
-			t.Fatalf("round %d: child stopped before the kill: %s", i, out)
-		}
-		d, err := New(store, mroot, pooltest.Pool)
-		if err != nil {
-			t.Fatalf("round %d: reopen: %v", i, err)
-		}
-		pooltest.CheckChurn(t, d)
-		if t.Failed() {
-			t.Fatalf("round %d: pool inconsistent after the kill", i)
-		}
-	}
+	pooltest.Crash(t, env, store, mroot, 25, 20*time.Millisecond, open)
 	for _, sub := range []string{"layers", "work", "meta"} {
 		if ents, _ := os.ReadDir(filepath.Join(store, sub)); len(ents) > 0 {
 			t.Errorf("%s/ holds %d entries after destroying everything", sub, len(ents))

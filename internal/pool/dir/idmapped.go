@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool"
 )
 
 // idmapSuffix names the work directory of a dataset's idmapped view.
@@ -37,7 +38,7 @@ func (d *Driver) MountIDMapped(full, target string, usernsFD int) (err error) {
 	defer func() { done(err != nil) }()
 	r := rs.byName(name)
 	if r == nil {
-		return fmt.Errorf("idmapped mount: %w", notFound(full))
+		return fmt.Errorf("idmapped mount: %w", pool.NotFound(full))
 	}
 	tree, err := unix.OpenTree(unix.AT_FDCWD, d.store, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {

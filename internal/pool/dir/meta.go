@@ -1,8 +1,6 @@
 package dir
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool/storedir"
 )
 
 // record is one dataset's metadata, meta/<ID>.json. It is keyed by an ID
@@ -107,14 +106,6 @@ func (rs records) layerRefs() map[string]int {
 	return refs
 }
 
-func newID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on Linux
-	}
-	return hex.EncodeToString(b[:])
-}
-
 func (d *Driver) metaPath(id string) string { return filepath.Join(d.store, "meta", id+".json") }
 
 // load reads every record. It takes no lock: records are replaced by
@@ -199,27 +190,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// lock takes the pool's exclusive lock, shared by every process and
-// goroutine using this store (flock conflicts between separate opens).
-// The kernel drops it when a process dies, so a crash never leaves the
-// pool locked.
-func (d *Driver) lock() (unlock func(), err error) {
-	f, err := os.OpenFile(filepath.Join(d.store, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("lock pool: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("lock pool: %w", err)
-	}
-	return func() { f.Close() }, nil
-}
+// lock takes the pool's exclusive lock (storedir.Lock).
+func (d *Driver) lock() (unlock func(), err error) { return storedir.Lock(d.store) }
 
 // readSmall reads a metadata file with plain syscalls: os.ReadFile's
 // poller setup costs more than the read, and load reads every record.

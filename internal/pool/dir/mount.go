@@ -1,8 +1,6 @@
 package dir
 
 import (
-	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -105,88 +103,4 @@ func legacyMountOverlay(target string, lowers []string, upper, work string) erro
 		return fmt.Errorf("%d layers do not fit in one mount option string", len(lowers))
 	}
 	return unix.Mount("overlay", target, "overlay", 0, data)
-}
-
-// unmount removes every mount stacked on target. With detach, a busy
-// mount is detached lazily (callers use it when the dataset's content is
-// about to be thrown away or replaced); without, EBUSY is returned.
-func unmount(target string, detach bool) error {
-	for range 64 {
-		err := unix.Unmount(target, unix.UMOUNT_NOFOLLOW)
-		if errors.Is(err, unix.EBUSY) && detach {
-			err = unix.Unmount(target, unix.UMOUNT_NOFOLLOW|unix.MNT_DETACH)
-		}
-		switch {
-		case err == nil:
-			continue
-		case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOENT):
-			return nil // not (or no longer) a mount point
-		default:
-			return fmt.Errorf("unmount %s: %w", target, err)
-		}
-	}
-	return fmt.Errorf("unmount %s: too many stacked mounts", target)
-}
-
-// mountEntry is one line of /proc/self/mountinfo.
-type mountEntry struct {
-	Target string
-	FSType string
-	Upper  string // overlay upperdir, "" otherwise
-}
-
-func readMounts() ([]mountEntry, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("read mount table: %w", err)
-	}
-	var out []mountEntry
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		if !ok {
-			continue
-		}
-		f, g := strings.Fields(pre), strings.Fields(post)
-		if len(f) < 5 || len(g) < 3 {
-			continue
-		}
-		m := mountEntry{Target: unescape(f[4]), FSType: g[0]}
-		if m.FSType == "overlay" {
-			for _, o := range strings.Split(g[2], ",") {
-				if v, ok := strings.CutPrefix(o, "upperdir="); ok {
-					m.Upper = unescape(v)
-				}
-			}
-		}
-		out = append(out, m)
-	}
-	return out, sc.Err()
-}
-
-// unescape undoes the kernel's octal escapes (\040 for space, …).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) && isOctal(s[i+1:i+4]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '7' {
-			return false
-		}
-	}
-	return true
 }

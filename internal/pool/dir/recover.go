@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool/mounts"
 )
 
 // gc removes layers, work directories and metadata temp files that no
@@ -51,20 +52,20 @@ func (d *Driver) recover() error {
 	if err != nil {
 		return err
 	}
-	mounts, err := readMounts()
+	table, err := mounts.Read()
 	if err != nil {
 		return err
 	}
 	// Overlays of ours at mountRoot that no record explains (a renamed or
 	// destroyed dataset, an old upper) come down.
 	layers := filepath.Join(d.store, "layers") + "/"
-	for _, m := range mounts {
+	for _, m := range table {
 		if filepath.Dir(m.Target) != d.mountRoot || !strings.HasPrefix(m.Upper, layers) {
 			continue
 		}
 		r := rs.byName(filepath.Base(m.Target))
 		if r == nil || !r.Mounted || m.Upper != d.layerPath(r.Upper) {
-			unmount(m.Target, true)
+			mounts.Unmount(m.Target, true)
 		}
 	}
 	for _, r := range rs {
