@@ -219,15 +219,11 @@ func (n *Node) applyStorage(v *vm.VM) error {
 // Delete halts and removes a VM with its dataset, id range and logs. Once
 // begun it is finished even across a crash.
 func (n *Node) Delete(ctx context.Context, uuid string) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.loadVM(uuid)
-	if err != nil {
-		return err
-	}
 	op, err := n.Journal.Begin("delete", uuid)
 	if err != nil {
 		return err

@@ -41,15 +41,11 @@ func failpoint(name string) {
 
 // Start boots a stopped VM and sets autoboot, as vmadm start does.
 func (n *Node) Start(ctx context.Context, uuid string) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.loadVM(uuid)
-	if err != nil {
-		return err
-	}
 	op, err := n.Journal.Begin("start", uuid)
 	if err != nil {
 		return err
@@ -277,15 +273,11 @@ func (n *Node) mayHaveContainer(uuid string) bool {
 // forced halt after the grace period (or at once with force). It clears
 // autoboot, as vmadm stop does.
 func (n *Node) Stop(ctx context.Context, uuid string, force bool, grace time.Duration) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.loadVM(uuid)
-	if err != nil {
-		return err
-	}
 	if vm.Bool(v.Autoboot, true) {
 		v.Autoboot = ptr(false)
 		if err := n.saveVM(v); err != nil {
@@ -365,15 +357,11 @@ func waitGone(r *runState, d time.Duration) {
 
 // Reboot stops the VM (gracefully unless force) and boots it again.
 func (n *Node) Reboot(ctx context.Context, uuid string, force bool) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.loadVM(uuid)
-	if err != nil {
-		return err
-	}
 	if err := n.stop(ctx, v, force, StopGrace); err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 	"hull/internal/image"
 	"hull/internal/journal"
 	"hull/internal/pool"
+	"hull/internal/vm"
 	"hull/internal/zone"
 )
 
@@ -196,6 +197,21 @@ func hullBinary(root string) (string, error) {
 		return "", err
 	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// lockedVM takes the VM's lock and loads its object; the caller calls
+// unlock when done.
+func (n *Node) lockedVM(uuid string) (*vm.VM, func(), error) {
+	unlock, err := n.lock(uuid)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, err := n.loadVM(uuid)
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return v, unlock, nil
 }
 
 // checkStatic refuses a dynamically linked hull: zones run it as their

@@ -22,15 +22,11 @@ import (
 // Send changes nothing else: a crash or a broken pipe leaves the VM as it
 // was (the receiver rejects the incomplete stream).
 func (n *Node) Send(ctx context.Context, uuid string, w io.Writer) error {
-	unlock, err := n.lock(uuid)
+	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	v, err := n.loadVM(uuid)
-	if err != nil {
-		return err
-	}
 	if r, _ := n.loadRun(uuid); r.alive() {
 		if vm.Bool(v.Autoboot, true) {
 			v.Autoboot = ptr(false)

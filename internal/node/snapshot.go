@@ -54,11 +54,10 @@ func (n *Node) snapshotVM(uuid, name string) (v *vm.VM, unlock func(), err error
 	if !ValidSnapName(name) {
 		return nil, nil, ErrInvalidSnapName
 	}
-	if unlock, err = n.lock(uuid); err != nil {
+	if v, unlock, err = n.lockedVM(uuid); err != nil {
 		return nil, nil, err
 	}
-	v, err = n.loadVM(uuid)
-	if err == nil && (vm.BrandType(v.Brand) == "KVM" || vm.BrandType(v.Brand) == "BHYVE") {
+	if vm.BrandType(v.Brand) == "KVM" || vm.BrandType(v.Brand) == "BHYVE" {
 		err = fmt.Errorf("snapshots for %s VMs currently unsupported", v.Brand)
 	}
 	if err == nil {
