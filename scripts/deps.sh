@@ -3,7 +3,7 @@
 # packages test images are built from, and the peers the benchmark
 # compares against. Safe to run again.
 set -euo pipefail
-need=(runc btrfs-progs iputils-ping busybox-static curl zstd xz-utils ca-certificates make gcc lxc iproute2 procps util-linux psmisc)
+need=(runc btrfs-progs iputils-ping docker-registry apache2-utils busybox-static curl zstd xz-utils ca-certificates make gcc lxc iproute2 procps util-linux psmisc)
 missing=()
 for p in "${need[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

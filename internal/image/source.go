@@ -39,8 +39,8 @@ var ErrNotInSource = errors.New("image not found in source")
 // SmartOS does.
 const DefaultSourceURL = "https://images.smartos.org"
 
-// SourceTypes are the source types imgadm knows; only imgapi is
-// implemented here.
+// SourceTypes are the source types imgadm knows; imgapi and docker are
+// implemented.
 var SourceTypes = []string{"imgapi", "docker", "dsapi"}
 
 // SourceConfig is one entry of imgadm.conf's "sources".
@@ -133,7 +133,9 @@ func NewSource(c SourceConfig) (Source, error) {
 	switch c.Type {
 	case "imgapi", "":
 		return NewIMGAPI(c.URL, c.Insecure)
-	case "docker", "dsapi":
+	case "docker":
+		return NewDocker(c.URL, c.Insecure)
+	case "dsapi":
 		return nil, fmt.Errorf("source %s: %s sources are not supported yet", c.URL, c.Type)
 	}
 	return nil, fmt.Errorf("source %s: unknown source type %q (must be one of: %s)", c.URL, c.Type, strings.Join(SourceTypes, ", "))

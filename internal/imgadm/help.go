@@ -47,7 +47,7 @@ Filters: as for "imgadm list".
 	"show": `Show the manifest for an available image.
 
 Usage:
-    imgadm show <uuid>
+    imgadm show <uuid|repo[:tag]>
 
 Options:
     -h, --help        Show this help.
@@ -57,14 +57,19 @@ Options:
 The image and any missing ancestors (its "origin" chain) are downloaded,
 checked against their manifests' size and sha1, and installed.
 
+A docker image, "repo[:tag]" or "repo@digest", comes from the docker
+sources (imgadm sources -a URL -t docker): each layer is installed as an
+image of type "docker" whose origin is the layer below.
+
 Usage:
-    imgadm import [<options>] <uuid>
+    imgadm import [<options>] <uuid|repo[:tag]>
 
 Options:
     -h, --help        Show this help.
     -q, --quiet       Disable progress bar.
     -P <pool>         Name of zpool in which to import the image. Default is "zones".
-    -S <url>          URL of the source IMGAPI to use instead of the configured ones.
+    -S <url>          URL of the source to use instead of the configured ones
+                      (an IMGAPI, or a docker registry for repo[:tag]).
 `,
 	"update": `Update installed images.
 

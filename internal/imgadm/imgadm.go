@@ -87,6 +87,13 @@ Options:
     -f <file>         Required. Path to the image file to import.
     -q, --quiet       Disable progress bar.
     -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+
+    imgadm install [-q] [-P <pool>] --docker-archive <path> [<repo:tag>]
+
+    --docker-archive <path>
+                      Install a docker image from a "docker save" archive or
+                      an OCI image layout directory, one image per layer.
+                      <repo:tag> picks an image when there are several.
 `,
 	"list": `List locally installed images.
 
@@ -295,17 +302,27 @@ func checkUUID(u string) error {
 
 func (c *cli) install(args []string) error {
 	var o struct {
-		m, f, p     string
-		quiet, help bool
+		m, f, p, docker string
+		quiet, help     bool
 	}
 	rest, err := parseFlags(args, map[string]*bool{"q": &o.quiet, "quiet": &o.quiet, "h": &o.help, "help": &o.help},
-		map[string]*string{"m": &o.m, "f": &o.f, "P": &o.p})
+		map[string]*string{"m": &o.m, "f": &o.f, "P": &o.p, "docker-archive": &o.docker})
 	if err != nil {
 		return err
 	}
 	if o.help {
 		fmt.Fprint(c.stdout, commandUsage["install"])
 		return nil
+	}
+	if o.docker != "" {
+		if len(rest) > 1 || o.m != "" || o.f != "" {
+			return usageErr("--docker-archive takes no -m or -f, and at most one <repo:tag>")
+		}
+		ref := ""
+		if len(rest) == 1 {
+			ref = rest[0]
+		}
+		return c.installDocker(o.docker, ref, o.p, o.quiet)
 	}
 	if len(rest) != 0 {
 		return usageErr("unexpected args (%d): %q", len(rest), strings.Join(rest, " "))

@@ -132,6 +132,9 @@ func (c *cli) show(args []string) error {
 	if len(rest) != 1 {
 		return usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
 	}
+	if !image.ValidUUID(rest[0]) && isDockerRef(rest[0]) {
+		return c.showDocker(rest[0])
+	}
 	if err := checkUUID(rest[0]); err != nil {
 		return err
 	}
@@ -209,8 +212,8 @@ func (c *cli) importImage(args []string) error {
 	}
 	uuid := rest[0]
 	if !image.ValidUUID(uuid) {
-		if strings.Contains(uuid, ":") || strings.Contains(uuid, "/") {
-			return &cmdError{code: "NotSupported", status: 1, err: fmt.Errorf("importing docker images (%q) is not supported yet", uuid)}
+		if isDockerRef(uuid) {
+			return c.importDocker(uuid, o.p, o.src, o.quiet)
 		}
 		return checkUUID(uuid)
 	}

@@ -92,11 +92,25 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	st.mark("normalize")
 	if v.ImageUUID != "" {
-		if _, err := n.Images.Get(v.ImageUUID); err != nil {
+		img, err := n.Images.Get(v.ImageUUID)
+		if err != nil {
 			if errors.Is(err, image.ErrNotInstalled) {
 				return nil, fmt.Errorf("image %s is not installed (imgadm install or import it first)", v.ImageUUID)
 			}
 			return nil, err
+		}
+		if vm.Bool(v.Docker, false) {
+			// A docker zone runs its image's entrypoint, cmd, env, workdir
+			// and user unless the payload says otherwise, as SmartOS's
+			// docker API fills them in.
+			for k, val := range image.DockerInternalMetadata(img.Manifest) {
+				if _, ok := v.InternalMetadata[k]; !ok {
+					if v.InternalMetadata == nil {
+						v.InternalMetadata = map[string]string{}
+					}
+					v.InternalMetadata[k] = val
+				}
+			}
 		}
 	}
 	if err := n.checkNicTags(v); err != nil {

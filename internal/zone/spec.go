@@ -64,6 +64,9 @@ var Capabilities = []string{
 
 // Init returns the argv of the zone's PID 1 for its brand.
 func Init(v *vm.VM) []string {
+	if IsDocker(v) && v.InitName == "" {
+		return DockerInit(v)
+	}
 	switch v.Brand {
 	case "lx":
 		if v.InitName != "" {
@@ -149,6 +152,7 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 		}
 		s.Process.Env = append(s.Process.Env, "HULL_NET_WAIT="+strings.Join(names, ","))
 	}
+	applyDocker(v, s)
 	if v.MaxLockedMemory > 0 {
 		b := uint64(v.MaxLockedMemory) << 20
 		if in.MemlockHard > 0 {

@@ -165,3 +165,55 @@ func TestHostROFor(t *testing.T) {
 		t.Errorf("%v", got)
 	}
 }
+
+func TestRenderDocker(t *testing.T) {
+	yes := true
+	tests := []struct {
+		name   string
+		md     map[string]string
+		init   string
+		argv   []string
+		cwd    string
+		envHas []string
+		envNot []string
+	}{
+		{name: "entrypoint+cmd", md: map[string]string{
+			"docker:entrypoint": `["/app/run.sh"]`, "docker:cmd": `["a b","c"]`,
+			"docker:env": `["GREETING=hi","PATH=/bin"]`, "docker:workdir": "/app"},
+			argv: []string{HullBin, "dockerinit", "--", "/app/run.sh", "a b", "c"}, cwd: "/app",
+			envHas: []string{"GREETING=hi", "PATH=/bin", "HOSTNAME=0a1b2c3d-0000-4000-8000-000000000001", "container=hull"},
+			envNot: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
+		{name: "cmd only, user", md: map[string]string{"docker:cmd": `["sh"]`, "docker:user": "nobody:nogroup", "docker:workdir": "relative"},
+			argv: []string{HullBin, "dockerinit", "-u", "nobody:nogroup", "--", "sh"}, cwd: "/"},
+		{name: "init_name wins", md: map[string]string{"docker:cmd": `["sh"]`}, init: "/bin/other",
+			argv: []string{HullBin, "svc.startd"}, cwd: "/"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := baseVM()
+			v.Docker, v.InternalMetadata, v.InitName = &yes, tt.md, tt.init
+			s, err := Render(v, testInputs())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(s.Process.Args, tt.argv) || s.Process.Cwd != tt.cwd {
+				t.Errorf("args %q cwd %q, want %q %q", s.Process.Args, s.Process.Cwd, tt.argv, tt.cwd)
+			}
+			for _, e := range tt.envHas {
+				if !slices.Contains(s.Process.Env, e) {
+					t.Errorf("env %q lacks %q", s.Process.Env, e)
+				}
+			}
+			for _, e := range tt.envNot {
+				if slices.Contains(s.Process.Env, e) {
+					t.Errorf("env %q has %q", s.Process.Env, e)
+				}
+			}
+		})
+	}
+	// Not docker: unchanged.
+	s, _ := Render(baseVM(), testInputs())
+	if s.Process.Args[1] != "svc.startd" || s.Process.Cwd != "/" {
+		t.Errorf("non-docker zone: %q %q", s.Process.Args, s.Process.Cwd)
+	}
+}

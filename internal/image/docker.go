@@ -1,0 +1,328 @@
+package image
+
+import (
+	"context"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Docker images are stored as SmartOS stores them: every layer is an
+// image of type "docker" whose uuid is derived from the digests of the
+// layer and all layers below it, with origin set to the layer below. A
+// base layer shared by two images is therefore one dataset.
+
+// DockerOwner is the owner of synthesised docker layer manifests.
+const DockerOwner = "00000000-0000-0000-0000-000000000000"
+
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// DockerLayerUUIDs gives the image uuid of each layer, base first: the
+// first 32 hex digits of sha256 over the digests up to and including the
+// layer, joined by spaces, formatted 8-4-4-4-12.
+func DockerLayerUUIDs(digests []string) ([]string, error) {
+	out := make([]string, len(digests))
+	for i, d := range digests {
+		if !digestRE.MatchString(d) {
+			return nil, fmt.Errorf("docker layer %d: invalid digest %q (must be sha256:<64 hex>)", i, d)
+		}
+		sum := sha256.Sum256([]byte(strings.Join(digests[:i+1], " ")))
+		h := hex.EncodeToString(sum[:16])
+		out[i] = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	}
+	return out, nil
+}
+
+// DockerConfig is the part of an image's config a docker zone runs with;
+// it is kept in the top layer's manifest as tag "docker:config".
+type DockerConfig struct {
+	Cmd        []string `json:"Cmd"`
+	Entrypoint []string `json:"Entrypoint"`
+	Env        []string `json:"Env"`
+	WorkingDir string   `json:"WorkingDir"`
+	User       string   `json:"User,omitempty"`
+}
+
+// DockerConfigOf reads the docker:config tag of a docker image's manifest;
+// nil when it has none.
+func DockerConfigOf(m *Manifest) *DockerConfig {
+	raw, ok := m.Tags["docker:config"]
+	if !ok {
+		return nil
+	}
+	b, err := json.Marshal(raw)
+	if err != nil {
+		return nil
+	}
+	c := &DockerConfig{}
+	if json.Unmarshal(b, c) != nil {
+		return nil
+	}
+	return c
+}
+
+// DockerInternalMetadata is the internal_metadata a docker VM made from
+// the image runs with (docker:entrypoint, docker:cmd as JSON arrays,
+// docker:env as a JSON array of K=V, docker:workdir, docker:user), as the
+// docker API puts it into a SmartOS VM at create.
+func DockerInternalMetadata(m *Manifest) map[string]string {
+	c := DockerConfigOf(m)
+	if c == nil {
+		return nil
+	}
+	out := map[string]string{}
+	js := func(v []string) string { b, _ := json.Marshal(v); return string(b) }
+	if c.Entrypoint != nil {
+		out["docker:entrypoint"] = js(c.Entrypoint)
+	}
+	if c.Cmd != nil {
+		out["docker:cmd"] = js(c.Cmd)
+	}
+	if c.Env != nil {
+		out["docker:env"] = js(c.Env)
+	}
+	if c.WorkingDir != "" {
+		out["docker:workdir"] = c.WorkingDir
+	}
+	if c.User != "" {
+		out["docker:user"] = c.User
+	}
+	return out
+}
+
+// dockerLayer is one layer to install.
+type dockerLayer struct {
+	manifest *Manifest
+	layer    v1.Layer
+}
+
+// dockerPlan checks an image's manifest and config and synthesises the
+// layer manifests, base first. repo and tag name the image ("" if none).
+func dockerPlan(img v1.Image, repo, tag string) ([]dockerLayer, error) {
+	mf, err := img.Manifest()
+	if err != nil {
+		return nil, fmt.Errorf("docker image manifest: %w", err)
+	}
+	if mf.SchemaVersion != 2 {
+		return nil, fmt.Errorf("docker image manifest: unsupported schemaVersion %d", mf.SchemaVersion)
+	}
+	if len(mf.Layers) == 0 {
+		return nil, errors.New("docker image manifest: no layers")
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("docker image config: %w", err)
+	}
+	if cfg.OS != "" && cfg.OS != "linux" {
+		return nil, fmt.Errorf("docker image config: os %q is not supported (must be linux)", cfg.OS)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, fmt.Errorf("docker image layers: %w", err)
+	}
+	if len(layers) != len(mf.Layers) {
+		return nil, fmt.Errorf("docker image: %d layers in the manifest, %d found", len(mf.Layers), len(layers))
+	}
+	digests := make([]string, len(mf.Layers))
+	for i, d := range mf.Layers {
+		digests[i] = d.Digest.String()
+		if d.Size < 0 {
+			return nil, fmt.Errorf("docker image manifest: layer %d: invalid size %d", i, d.Size)
+		}
+		switch d.MediaType {
+		case types.DockerLayer, types.OCILayer, types.OCILayerZStd, types.OCIUncompressedLayer, types.DockerUncompressedLayer, "":
+		default:
+			return nil, fmt.Errorf("docker image manifest: layer %d: unsupported media type %q", i, d.MediaType)
+		}
+	}
+	uuids, err := DockerLayerUUIDs(digests)
+	if err != nil {
+		return nil, fmt.Errorf("docker image manifest: %w", err)
+	}
+	published := cfg.Created.UTC()
+	if published.IsZero() || published.Year() < 1970 {
+		published = time.Unix(0, 0).UTC()
+	}
+	descText := strings.Join(append(append([]string(nil), cfg.Config.Entrypoint...), cfg.Config.Cmd...), " ")
+	if len(descText) > MaxDescriptionLength {
+		descText = descText[:MaxDescriptionLength]
+	}
+	dc := DockerConfig{Cmd: cfg.Config.Cmd, Entrypoint: cfg.Config.Entrypoint, Env: cfg.Config.Env,
+		WorkingDir: cfg.Config.WorkingDir, User: cfg.Config.User}
+	pub := true
+	out := make([]dockerLayer, len(layers))
+	for i, l := range layers {
+		d := mf.Layers[i]
+		m := &Manifest{
+			V: 2, UUID: uuids[i], Owner: DockerOwner, Name: "docker-layer",
+			Version: strings.TrimPrefix(digests[i], "sha256:")[:12], Description: descText,
+			State: "active", Public: &pub, Type: "docker", OS: "linux",
+			PublishedAt: published.Format("2006-01-02T15:04:05.000Z"),
+			Files:       []File{{Size: d.Size, Compression: layerCompression(d.MediaType), Digest: digests[i]}},
+			Tags: map[string]any{
+				"docker:id":           digests[i],
+				"docker:architecture": cfg.Architecture,
+			},
+		}
+		if i < len(cfg.RootFS.DiffIDs) {
+			m.Files[0].UncompressedDigest = cfg.RootFS.DiffIDs[i].String()
+		}
+		if i > 0 {
+			m.Origin = uuids[i-1]
+		}
+		if repo != "" {
+			m.Tags["docker:repo"] = repo
+		}
+		if i == len(layers)-1 {
+			if tag != "" {
+				m.Tags["docker:tag:"+tag] = true
+			}
+			m.Tags["docker:config"] = dc
+		}
+		out[i] = dockerLayer{manifest: m, layer: l}
+	}
+	return out, nil
+}
+
+func layerCompression(mt types.MediaType) string {
+	switch mt {
+	case types.OCILayerZStd:
+		return "zstd"
+	case types.OCIUncompressedLayer, types.DockerUncompressedLayer:
+		return "none"
+	}
+	return "gzip"
+}
+
+// ImportDockerImage installs a docker image's layers that are not yet
+// installed, base first, each as a crash-safe install of its own (a crash
+// leaves whole lower layers, never part of one). It returns the top
+// layer's image. source is recorded as where the layers came from.
+func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, tag, source string) (*Image, error) {
+	plan, err := dockerPlan(img, repo, tag)
+	if err != nil {
+		return nil, err
+	}
+	top := plan[len(plan)-1].manifest
+	name := repo
+	if tag != "" {
+		name += ":" + tag
+	}
+	from := ""
+	if source != "" {
+		from = fmt.Sprintf(" from %q", source)
+	}
+	im.logf("Importing %s (%s)%s", top.UUID, name, from)
+	var last *Image
+	for _, dl := range plan {
+		m := dl.manifest
+		if have, err := im.Store.Get(m.UUID); err == nil {
+			last = have
+			continue
+		}
+		img, err := im.installLayer(ctx, m, dl.layer.Compressed, source)
+		if errors.Is(err, ErrAlreadyInstalled) {
+			var ai *AlreadyInstalledError
+			errors.As(err, &ai)
+			last = ai.Image
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
+		last = img
+	}
+	// A top layer installed before (by an image with the same layers)
+	// gains this image's tag.
+	if tag != "" {
+		if _, ok := last.Manifest.Tags["docker:tag:"+tag]; !ok {
+			m := *last.Manifest
+			m.Tags = map[string]any{}
+			for k, v := range last.Manifest.Tags {
+				m.Tags[k] = v
+			}
+			m.Tags["docker:tag:"+tag] = true
+			if err := im.Store.UpdateManifest(&m, ""); err != nil {
+				return nil, err
+			}
+			last.Manifest = &m
+		}
+	}
+	return last, nil
+}
+
+// installLayer downloads one layer blob and unpacks it on top of a clone
+// of its origin, checking the blob's size and digest; sha1 is computed on
+// the way and recorded in the manifest, as IMGAPI manifests carry one.
+func (im *Importer) installLayer(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), source string) (*Image, error) {
+	return im.Store.install(ctx, m, InstallOptions{Source: source}, func(mountpoint string) error {
+		rc, err := open()
+		if err != nil {
+			return fmt.Errorf("docker layer %s: %w", m.Files[0].Digest, err)
+		}
+		defer rc.Close()
+		var r io.Reader = rc
+		if im.Progress != nil {
+			pw := &lazyWriter{open: func() io.WriteCloser { return im.Progress(m) }}
+			defer pw.Close()
+			r = io.TeeReader(r, pw)
+		}
+		sum := sha256.New()
+		hr := &hashReader{r: ctxReader{ctx, io.TeeReader(r, sum)}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
+		ra := newReadAhead(hr)
+		defer ra.Close()
+		name := "docker layer " + m.Files[0].Digest
+		xerr := extractLayer(ra, mountpoint)
+		// The rest of the blob counts too; a failed read is said first.
+		if _, err := io.Copy(io.Discard, ra); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		want := m.Files[0]
+		if want.Size > 0 && hr.n != want.Size {
+			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, hr.n)}
+		}
+		if got := "sha256:" + hex.EncodeToString(sum.Sum(nil)); got != want.Digest {
+			return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
+		}
+		if xerr != nil {
+			return fmt.Errorf("%s: %w", name, xerr)
+		}
+		m.Files[0].Size = hr.n
+		m.Files[0].SHA1 = hex.EncodeToString(hr.h.Sum(nil))
+		return nil
+	})
+}
+
+// extractLayer unpacks a layer blob into mountpoint/root as it is, with
+// whiteouts applied: a docker layer is always the root filesystem itself
+// (a top-level "root/" is the image's /root), never a SmartOS dataset
+// layout.
+func extractLayer(r io.Reader, mountpoint string) error {
+	zr, err := decompress(r)
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	root := filepath.Join(mountpoint, "root")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	_, err = extractTar(zr, root, extractOptions{whiteouts: true})
+	return err
+}

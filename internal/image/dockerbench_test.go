@@ -1,0 +1,118 @@
+package image_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"hull/internal/image"
+	"hull/internal/image/registrytest"
+	"hull/internal/pool/dir"
+	"hull/internal/testenv"
+)
+
+// BenchmarkDockerPullVsCrane pulls a 4-layer image (HULL_BENCH_MB MiB of
+// content in all, 200 by default, half of it incompressible) from a
+// docker-registry on loopback, once with `imgadm import` (download,
+// verify and unpack every layer into the pool) and once as `crane pull`
+// does it (go-containerregistry's crane.Pull + crane.Save into a tarball
+// on the same filesystem), and reports import time / crane time (target
+// <= 1.2). HULL_BENCH_DIR picks the filesystem (default /var/tmp).
+//
+//	go test -run '^$' -bench DockerPullVsCrane -benchtime 1x ./internal/image
+func BenchmarkDockerPullVsCrane(b *testing.B) {
+	testenv.RequireRoot(b)
+	mb := 200
+	if v, err := strconv.Atoi(os.Getenv("HULL_BENCH_MB")); err == nil && v > 0 {
+		mb = v
+	}
+	parent := os.Getenv("HULL_BENCH_DIR")
+	if parent == "" {
+		parent = "/var/tmp"
+	}
+	reg := registrytest.Start(b, false)
+	var layers []v1.Layer
+	for i := 0; i < 4; i++ {
+		layers = append(layers, benchLayer(b, i, mb<<20/4))
+	}
+	img := registrytest.Image(b, v1.Config{Cmd: []string{"/bin/true"}}, layers...)
+	reg.Push(b, "bench/multi:1", img)
+	ref := reg.Host + "/bench/multi:1"
+
+	var importTime, craneTime time.Duration
+	for i := 0; i < b.N; i++ {
+		base, err := os.MkdirTemp(parent, "hull-bench-docker-")
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
+		if err != nil {
+			b.Fatal(err)
+		}
+		store, err := image.Open(filepath.Join(base, "images"), p, "zones")
+		if err != nil {
+			b.Fatal(err)
+		}
+		src, _ := image.NewDocker(reg.URL, false)
+		im := &image.Importer{Store: store, Sources: []image.Source{src}}
+
+		start := time.Now()
+		if _, err := im.ImportDocker(context.Background(), "bench/multi:1"); err != nil {
+			b.Fatal(err)
+		}
+		importTime += time.Since(start)
+
+		start = time.Now()
+		pulled, err := crane.Pull(ref, crane.Insecure)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := crane.Save(pulled, ref, filepath.Join(base, "crane.tar")); err != nil {
+			b.Fatal(err)
+		}
+		craneTime += time.Since(start)
+
+		ds, _ := p.List()
+		for j := len(ds) - 1; j >= 0; j-- {
+			p.Destroy(ds[j].Name)
+		}
+		os.RemoveAll(base)
+	}
+	b.ReportMetric(importTime.Seconds()/float64(b.N), "import-s")
+	b.ReportMetric(craneTime.Seconds()/float64(b.N), "crane-s")
+	b.ReportMetric(importTime.Seconds()/craneTime.Seconds(), "import/crane")
+}
+
+// benchLayer is a gzip'd layer of files, half random, half zeros.
+func benchLayer(b *testing.B, n, size int) v1.Layer {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	const fileSize = 4 << 20
+	for i := 0; i*fileSize < size; i++ {
+		body := make([]byte, fileSize)
+		if i%2 == 0 {
+			rand.Read(body)
+		}
+		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("layer%d/file%04d", n, i), Mode: 0o644, Size: fileSize, Typeflag: tar.TypeReg})
+		tw.Write(body)
+	}
+	tw.Close()
+	data := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+	if err != nil {
+		b.Fatal(err)
+	}
+	return l
+}

@@ -1,0 +1,280 @@
+package image
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// DockerSource is a registry speaking the distribution API (v2). It holds
+// no IMGAPI images: avail, show and import by uuid pass it by, and images
+// are imported from it by "repo[:tag]".
+type DockerSource struct {
+	url      string
+	host     string
+	insecure bool // plain http, or TLS without verification
+	tr       http.RoundTripper
+}
+
+// NewDocker makes a source for the registry at rawURL (http or https).
+func NewDocker(rawURL string, insecure bool) (*DockerSource, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("invalid docker source url: %q", rawURL)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if insecure {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return &DockerSource{url: rawURL, host: u.Host, insecure: insecure || u.Scheme == "http", tr: tr}, nil
+}
+
+func (d *DockerSource) URL() string  { return d.url }
+func (d *DockerSource) Type() string { return "docker" }
+
+// Ping checks that the URL answers the distribution API's base endpoint.
+// A registry that wants credentials still is one.
+func (d *DockerSource) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(d.url, "/")+"/v2/", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: d.tr, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
+		return nil
+	}
+	return fmt.Errorf("%s/v2/: %s (not a docker registry?)", d.url, resp.Status)
+}
+
+// List: SmartOS's avail does not list docker sources.
+func (d *DockerSource) List(context.Context) ([]*Manifest, error) { return nil, nil }
+
+// Get: a registry has no images by uuid.
+func (d *DockerSource) Get(context.Context, string) (*Manifest, error) { return nil, ErrNotInSource }
+
+func (d *DockerSource) OpenFile(context.Context, string, int64) (io.ReadCloser, error) {
+	return nil, errors.New("docker sources have no image files by uuid")
+}
+
+// Reference resolves "repo[:tag|@digest]" against the registry.
+func (d *DockerSource) Reference(ref string) (name.Reference, error) {
+	opts := []name.Option{name.WithDefaultRegistry(d.host)}
+	if d.insecure {
+		opts = append(opts, name.Insecure)
+	}
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("invalid docker image reference %q: %w", ref, err)
+	}
+	return r, nil
+}
+
+// Image opens an image's manifest and config; layers are fetched as they
+// are read. Credentials come from the docker config (DOCKER_CONFIG or
+// ~/.docker/config.json), anonymous otherwise.
+func (d *DockerSource) Image(ctx context.Context, ref name.Reference) (v1.Image, error) {
+	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithTransport(d.tr),
+		remote.WithAuthFromKeychain(authn.DefaultKeychain))
+	if err != nil {
+		return nil, explainRegistry(d.url, ref, err)
+	}
+	return img, nil
+}
+
+// ErrDockerNotFound: no docker source has the repo:tag.
+var ErrDockerNotFound = errors.New("docker image not found")
+
+// explainRegistry gives registry errors a message naming source and image.
+func explainRegistry(src string, ref name.Reference, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return fmt.Errorf("docker source %s: access to %s denied (authentication required or credentials wrong): %w", src, ref, err)
+		case http.StatusNotFound:
+			return fmt.Errorf("docker source %s: image %s: %w: %v", src, ref, ErrDockerNotFound, err)
+		}
+		for _, d := range te.Errors {
+			if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode {
+				return fmt.Errorf("docker source %s: image %s: %w: %v", src, ref, ErrDockerNotFound, err)
+			}
+		}
+	}
+	return fmt.Errorf("docker source %s: image %s: %w", src, ref, err)
+}
+
+// ImportDocker imports "repo[:tag]" from the first docker source that has
+// it and returns the top layer's image.
+func (im *Importer) ImportDocker(ctx context.Context, ref string) (*Image, error) {
+	var errs []error
+	for _, s := range im.Sources {
+		ds, ok := s.(*DockerSource)
+		if !ok {
+			continue
+		}
+		r, err := ds.Reference(ref)
+		if err != nil {
+			return nil, err
+		}
+		img, err := ds.Image(ctx, r)
+		if err != nil {
+			if errors.Is(err, ErrDockerNotFound) {
+				continue
+			}
+			errs = append(errs, err)
+			continue
+		}
+		repo := r.Context().RepositoryStr()
+		tag := ""
+		if t, ok := r.(name.Tag); ok {
+			tag = t.TagStr()
+		}
+		return im.ImportDockerImage(ctx, img, repo, tag, ds.URL())
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
+}
+
+// DockerManifest returns the manifest the top layer of "repo[:tag]" would
+// be installed with (imgadm show for docker images).
+func (im *Importer) DockerManifest(ctx context.Context, ref string) (*Manifest, error) {
+	for _, s := range im.Sources {
+		ds, ok := s.(*DockerSource)
+		if !ok {
+			continue
+		}
+		r, err := ds.Reference(ref)
+		if err != nil {
+			return nil, err
+		}
+		img, err := ds.Image(ctx, r)
+		if errors.Is(err, ErrDockerNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		tag := ""
+		if t, ok := r.(name.Tag); ok {
+			tag = t.TagStr()
+		}
+		plan, err := dockerPlan(img, r.Context().RepositoryStr(), tag)
+		if err != nil {
+			return nil, err
+		}
+		return plan[len(plan)-1].manifest, nil
+	}
+	return nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
+}
+
+// OpenDockerArchive opens an image from a file: a `docker save` archive,
+// or an OCI image layout (a directory). want ("repo:tag", or "") picks
+// one image when the archive holds several. It returns the image with
+// its repo and tag ("" when the archive names none).
+func OpenDockerArchive(path, want string) (img v1.Image, repo, tag string, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("docker archive: %w", err)
+	}
+	if st.IsDir() {
+		return openOCILayout(path, want)
+	}
+	var wantTag *name.Tag
+	if want != "" {
+		t, err := name.NewTag(want)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("invalid docker image reference %q: %w", want, err)
+		}
+		wantTag = &t
+	}
+	mf, err := tarball.LoadManifest(func() (io.ReadCloser, error) { return os.Open(path) })
+	if err != nil {
+		return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
+	}
+	img, err = tarball.ImageFromPath(path, wantTag)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
+	}
+	if want != "" {
+		repo, tag = splitRepoTag(want)
+	} else if len(mf) == 1 && len(mf[0].RepoTags) > 0 {
+		repo, tag = splitRepoTag(mf[0].RepoTags[0])
+	}
+	return img, repo, tag, nil
+}
+
+// openOCILayout picks the image of an OCI layout whose ref.name
+// annotation is want's tag (or want), or its only image.
+func openOCILayout(dir, want string) (v1.Image, string, string, error) {
+	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+		return nil, "", "", fmt.Errorf("docker archive %s: not an OCI image layout (no oci-layout file)", dir)
+	}
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("OCI layout %s: %w", dir, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, "", "", fmt.Errorf("OCI layout %s: %w", dir, err)
+	}
+	wantRepo, wantTag := splitRepoTag(want)
+	var picked []v1.Descriptor
+	for _, d := range im.Manifests {
+		if !d.MediaType.IsImage() {
+			continue
+		}
+		refName := d.Annotations["org.opencontainers.image.ref.name"]
+		if want == "" || refName == want || refName == wantTag {
+			picked = append(picked, d)
+		}
+	}
+	if len(picked) != 1 {
+		return nil, "", "", fmt.Errorf("OCI layout %s: %d images match %q (name one with repo:tag)", dir, len(picked), want)
+	}
+	img, err := idx.Image(picked[0].Digest)
+	if err != nil {
+		return nil, "", "", fmt.Errorf("OCI layout %s: %w", dir, err)
+	}
+	repo, tag := wantRepo, wantTag
+	if want == "" {
+		if n := picked[0].Annotations["org.opencontainers.image.ref.name"]; n != "" {
+			if strings.Contains(n, ":") {
+				repo, tag = splitRepoTag(n)
+			} else {
+				tag = n
+			}
+		}
+	}
+	return img, repo, tag, nil
+}
+
+// splitRepoTag splits "repo:tag" (a registry host may have a port).
+func splitRepoTag(s string) (string, string) {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.Contains(s[i:], "/") {
+		return s, ""
+	}
+	return s[:i], s[i+1:]
+}

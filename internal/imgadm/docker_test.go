@@ -1,0 +1,320 @@
+package imgadm
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"hull/internal/image"
+	"hull/internal/image/registrytest"
+	"hull/internal/node"
+	"hull/internal/testenv"
+)
+
+// datasets lists the pool's datasets (not snapshots).
+func (rm *remote) datasets() []string {
+	ds, _ := rm.pool.List()
+	var out []string
+	for _, d := range ds {
+		if !strings.Contains(d.Name, "@") {
+			out = append(out, d.Name)
+		}
+	}
+	return out
+}
+
+func (rm *remote) cleanAll() {
+	for i := 0; i < 5; i++ {
+		imgs, _ := rm.store.Images()
+		for _, img := range imgs {
+			rm.store.Delete(img.Manifest.UUID)
+		}
+	}
+}
+
+func TestDockerRegistry(t *testing.T) {
+	rm := newRemote(t)
+	reg := registrytest.Start(t, false)
+	a, b := registrytest.TestImages(t)
+	reg.Push(t, "hull/a:1.0", a)
+	reg.Push(t, "hull/b:latest", b)
+	ua, ub := registrytest.LayerUUIDs(t, a), registrytest.LayerUUIDs(t, b)
+	if ua[0] != ub[0] || ua[1] == ub[1] {
+		t.Fatalf("layer uuids: a %v b %v", ua, ub)
+	}
+	t.Cleanup(rm.cleanAll)
+
+	out := rm.ok("sources", "-a", reg.URL, "-t", "docker")
+	if out != "Added \"docker\" image source \""+reg.URL+"\"\n" {
+		t.Errorf("sources -a: %q", out)
+	}
+	out = rm.ok("import", "-q", "hull/a:1.0")
+	want := "Importing " + ua[1] + " (hull/a:1.0) from \"" + reg.URL + "\"\n" +
+		"Imported image " + ua[0] + " (docker-layer@"
+	if !strings.HasPrefix(out, want) || strings.Count(out, "Imported image") != 2 {
+		t.Errorf("import a:\n%s\nwant prefix\n%s", out, want)
+	}
+	top, err := rm.store.Get(ua[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := top.Manifest
+	if m.Origin != ua[0] || m.Type != "docker" || m.Name != "docker-layer" || m.Tags["docker:repo"] != "hull/a" || m.Tags["docker:tag:1.0"] != true {
+		t.Errorf("top manifest: %+v", m)
+	}
+	if c := image.DockerConfigOf(m); c == nil || c.WorkingDir != "/app" || c.Entrypoint[0] != "/app/run.sh" {
+		t.Errorf("docker:config: %+v", c)
+	}
+	if len(m.Files) != 1 || len(m.Files[0].SHA1) != 40 || !strings.HasPrefix(m.Files[0].Digest, "sha256:") {
+		t.Errorf("files: %+v", m.Files)
+	}
+	// Whiteout applied in the top layer only.
+	topRoot := filepath.Join(rm.base, "zones", ua[1], "root")
+	baseRoot := filepath.Join(rm.base, "zones", ua[0], "root")
+	if _, err := os.Stat(filepath.Join(topRoot, "bin", "vi")); !os.IsNotExist(err) {
+		t.Errorf("bin/vi in top layer: %v", err)
+	}
+	if _, err := os.Lstat(filepath.Join(baseRoot, "bin", "vi")); err != nil {
+		t.Errorf("bin/vi in base layer: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(topRoot, "app", "run.sh")); err != nil || string(b) != registrytest.RunScript {
+		t.Errorf("app/run.sh: %q %v", b, err)
+	}
+
+	// The second image shares the base: only its top layer is fetched,
+	// and the pool holds three layer datasets.
+	out = rm.ok("import", "-q", "hull/b:latest")
+	if strings.Count(out, "Imported image") != 1 || !strings.Contains(out, ub[1]) {
+		t.Errorf("import b:\n%s", out)
+	}
+	if ds := rm.datasets(); len(ds) != 3 {
+		t.Errorf("datasets after importing two images with a shared base: %v", ds)
+	}
+	if clones, _ := rm.store.Clones(ua[0]); len(clones) != 2 {
+		t.Errorf("clones of the base: %v", clones)
+	}
+	// Again: nothing to do.
+	if out := rm.ok("import", "-q", "hull/a:1.0"); strings.Contains(out, "Imported image") {
+		t.Errorf("second import of a: %s", out)
+	}
+	// show gives the top layer's manifest without installing anything.
+	var shown image.Manifest
+	if err := json.Unmarshal([]byte(rm.ok("show", "hull/b:latest")), &shown); err != nil || shown.UUID != ub[1] || shown.Origin != ub[0] {
+		t.Errorf("show: %+v %v", shown, err)
+	}
+	// Listing shows docker layers like any image; the base has clones.
+	out = rm.ok("list", "-H", "-o", "uuid,type,clones", "type=docker")
+	if strings.Count(out, "docker") != 3 {
+		t.Errorf("list:\n%s", out)
+	}
+	if code, _, errOut := rm.run("delete", ua[0]); code != 1 || !strings.Contains(errOut, "has dependent clones") {
+		t.Errorf("delete base: %d %s", code, errOut)
+	}
+	// Not in the registry.
+	if code, _, errOut := rm.run("import", "-q", "hull/nope:1"); code != 1 || !strings.Contains(errOut, "ActiveImageNotFound") {
+		t.Errorf("import missing: %d %s", code, errOut)
+	}
+}
+
+// faultProxy sits in front of a registry and spoils answers on request.
+type faultProxy struct {
+	mu   sync.Mutex
+	mode string // "", "badmanifest", "truncate"
+	srv  *httptest.Server
+}
+
+func newFaultProxy(t *testing.T, target string) *faultProxy {
+	u, _ := url.Parse(target)
+	fp := &faultProxy{}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = func(resp *http.Response) error {
+		fp.mu.Lock()
+		mode := fp.mode
+		fp.mu.Unlock()
+		p := resp.Request.URL.Path
+		switch {
+		case mode == "badmanifest" && strings.Contains(p, "/manifests/") && resp.Request.Method == http.MethodGet:
+			body, _ := io.ReadAll(resp.Body)
+			var mf map[string]any
+			json.Unmarshal(body, &mf)
+			mf["layers"].([]any)[0].(map[string]any)["digest"] = "sha256:not-hex"
+			body, _ = json.Marshal(mf)
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+			resp.Header.Del("Docker-Content-Digest")
+		case mode == "truncate" && strings.Contains(p, "/blobs/") && resp.Request.Method == http.MethodGet && resp.StatusCode == 200:
+			body, _ := io.ReadAll(resp.Body)
+			if len(body) > 100000 { // layers, not configs
+				body = body[:len(body)/2]
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			resp.ContentLength = int64(len(body))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		}
+		return nil
+	}
+	fp.srv = httptest.NewServer(rp)
+	t.Cleanup(fp.srv.Close)
+	return fp
+}
+
+func (fp *faultProxy) set(mode string) { fp.mu.Lock(); fp.mode = mode; fp.mu.Unlock() }
+
+func TestDockerImportFaults(t *testing.T) {
+	rm := newRemote(t)
+	t.Cleanup(rm.cleanAll)
+	a, _ := registrytest.TestImages(t)
+
+	// Auth: a registry wanting credentials refuses an anonymous import.
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	sec := registrytest.Start(t, true)
+	sec.Push(t, "hull/a:1.0", a)
+	code, _, errOut := rm.run("import", "-q", "-S", sec.URL, "hull/a:1.0")
+	if code != 1 || !strings.Contains(errOut, "access to hull/a:1.0 denied") {
+		t.Errorf("import without credentials: %d %s", code, errOut)
+	}
+	if ds := rm.datasets(); len(ds) != 0 {
+		t.Errorf("datasets after auth failure: %v", ds)
+	}
+	// With the credentials in the docker config it works.
+	cfg := `{"auths":{"` + sec.Host + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(sec.User+":"+sec.Pass)) + `"}}}`
+	os.WriteFile(filepath.Join(os.Getenv("DOCKER_CONFIG"), "config.json"), []byte(cfg), 0o600)
+	rm.ok("import", "-q", "-S", sec.URL, "hull/a:1.0")
+	rm.cleanAll()
+
+	reg := registrytest.Start(t, false)
+	reg.Push(t, "hull/a:1.0", a)
+	fp := newFaultProxy(t, reg.URL)
+	for _, tt := range []struct{ mode, want string }{
+		{"badmanifest", "docker image manifest: found non-hex character"},
+		{"truncate", "docker layer sha256:"},
+	} {
+		fp.set(tt.mode)
+		code, _, errOut := rm.run("import", "-q", "-S", fp.srv.URL, "hull/a:1.0")
+		if code != 1 || !strings.Contains(errOut, tt.want) {
+			t.Errorf("%s: exit %d, %s", tt.mode, code, errOut)
+		}
+		if ds := rm.datasets(); len(ds) != 0 {
+			t.Errorf("%s: datasets left: %v", tt.mode, ds)
+		}
+		if ents, _ := os.ReadDir(filepath.Join(rm.base, "images")); len(ents) > 0 {
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), ".json") || strings.HasSuffix(e.Name(), ".installing") {
+					t.Errorf("%s: image database left: %s", tt.mode, e.Name())
+				}
+			}
+		}
+	}
+	// A config that is not for linux is refused before anything is made.
+	cf, _ := a.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS = "windows"
+	win, _ := mutate.ConfigFile(a, cf)
+	reg.Push(t, "hull/win:1", win)
+	if code, _, errOut := rm.run("import", "-q", "-S", reg.URL, "hull/win:1"); code != 1 || !strings.Contains(errOut, `os "windows" is not supported`) {
+		t.Errorf("windows image: %d %s", code, errOut)
+	}
+	if ds := rm.datasets(); len(ds) != 0 {
+		t.Errorf("datasets left: %v", ds)
+	}
+}
+
+// TestDockerArchives installs from a `docker save` archive and an OCI
+// layout; the same layers from either are one set of datasets.
+func TestDockerArchives(t *testing.T) {
+	rm := newRemote(t)
+	t.Cleanup(rm.cleanAll)
+	a, b := registrytest.TestImages(t)
+	dir := t.TempDir()
+	tag, _ := name.NewTag("hull/a:1.0")
+	tarPath := filepath.Join(dir, "a.tar")
+	if err := tarball.WriteToFile(tarPath, tag, a); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.Write(filepath.Join(dir, "oci"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(b, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "hull/b:2"})); err != nil {
+		t.Fatal(err)
+	}
+	out := rm.ok("install", "-q", "--docker-archive", tarPath)
+	if !strings.Contains(out, "(hull/a:1.0)") || strings.Count(out, "Imported image") != 2 {
+		t.Errorf("install docker archive:\n%s", out)
+	}
+	out = rm.ok("install", "-q", "--docker-archive", filepath.Join(dir, "oci"))
+	if !strings.Contains(out, "(hull/b:2)") || strings.Count(out, "Imported image") != 1 {
+		t.Errorf("install OCI layout:\n%s", out)
+	}
+	ub := registrytest.LayerUUIDs(t, b)
+	img, err := rm.store.Get(ub[1])
+	if err != nil || img.Manifest.Tags["docker:tag:2"] != true || img.Manifest.Origin != ub[0] {
+		t.Errorf("OCI image top: %+v %v", img, err)
+	}
+	if ds := rm.datasets(); len(ds) != 3 {
+		t.Errorf("datasets: %v", ds)
+	}
+	if code, _, _ := rm.run("install", "--docker-archive", filepath.Join(dir, "missing.tar")); code != 1 {
+		t.Errorf("missing archive: exit %d", code)
+	}
+}
+
+// TestKillDuringDockerImport kills `hull imgadm import repo:tag` half-way
+// through a layer; reopening the node leaves no trace of that layer and
+// a new import completes.
+func TestKillDuringDockerImport(t *testing.T) {
+	reg := registrytest.Start(t, false)
+	a, _ := registrytest.TestImages(t)
+	reg.Push(t, "hull/a:1.0", a)
+	root := t.TempDir()
+	os.Chmod(filepath.Dir(root), 0o711)
+	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
+	t.Cleanup(func() { node.ExportPool(root) })
+	cmd := exec.Command(testenv.HullBinary(t), "imgadm", "import", "-q", "-S", reg.URL, "hull/a:1.0")
+	cmd.Env = append(os.Environ(), "HULL_ROOT="+root, "HULL_FAILPOINT=image/mid-extract")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("import survived its failpoint: %s", out)
+	}
+	n, err := node.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ua := registrytest.LayerUUIDs(t, a)
+	t.Cleanup(func() {
+		n.Images.Delete(ua[1])
+		n.Images.Delete(ua[0])
+		n.ClosePool()
+	})
+	if ds, _ := n.Pool.List(); len(ds) != 0 {
+		t.Errorf("datasets left after reopening: %v", ds)
+	}
+	src, err := image.NewDocker(reg.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := &image.Importer{Store: n.Images, Sources: []image.Source{src}}
+	if _, err := im.ImportDocker(context.Background(), "hull/a:1.0"); err != nil {
+		t.Fatalf("import after the crash: %v", err)
+	}
+}

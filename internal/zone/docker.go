@@ -1,0 +1,74 @@
+package zone
+
+import (
+	"encoding/json"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"hull/internal/vm"
+)
+
+// IsDocker reports whether the VM is a docker zone.
+func IsDocker(v *vm.VM) bool { return vm.Bool(v.Docker, false) }
+
+// dockerArray decodes a docker:cmd or docker:entrypoint value (a JSON
+// array of strings); a value that is not one is taken as one word.
+func dockerArray(v *vm.VM, key string) []string {
+	s, ok := v.InternalMetadata[key]
+	if !ok {
+		return nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return []string{s}
+	}
+	return out
+}
+
+// DockerInit is the argv of a docker zone's PID 1: hull's dockerinit
+// running docker:entrypoint followed by docker:cmd, as docker:user.
+func DockerInit(v *vm.VM) []string {
+	argv := []string{HullBin, "dockerinit"}
+	if u := v.InternalMetadata["docker:user"]; u != "" {
+		argv = append(argv, "-u", u)
+	}
+	argv = append(argv, "--")
+	argv = append(argv, dockerArray(v, "docker:entrypoint")...)
+	return append(argv, dockerArray(v, "docker:cmd")...)
+}
+
+// applyDocker gives a docker zone's process docker's environment
+// (docker:env on top of hull's, which it may override, plus HOSTNAME)
+// and working directory (docker:workdir).
+func applyDocker(v *vm.VM, s *specs.Spec) {
+	if !IsDocker(v) {
+		return
+	}
+	env := append([]string(nil), s.Process.Env...)
+	env = setEnv(env, "HOSTNAME="+s.Hostname)
+	for _, kv := range dockerArray(v, "docker:env") {
+		env = setEnv(env, kv)
+	}
+	s.Process.Env = env
+	if wd := v.InternalMetadata["docker:workdir"]; wd != "" && wd[0] == '/' {
+		s.Process.Cwd = wd
+	}
+}
+
+// setEnv sets K=V in env, replacing an earlier K.
+func setEnv(env []string, kv string) []string {
+	k := kv
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			k = kv[:i]
+			break
+		}
+	}
+	for i, e := range env {
+		if len(e) > len(k) && e[:len(k)] == k && e[len(k)] == '=' {
+			env[i] = kv
+			return env
+		}
+	}
+	return append(env, kv)
+}
