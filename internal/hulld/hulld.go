@@ -64,6 +64,8 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	}
 	defer os.Remove(sock)
 	os.Chmod(sock, 0o600)
+	md := StartMetadata(ctx, n, log)
+	defer md.Close()
 
 	adopted := n.Reconcile(ctx, log)
 	vms, _ := n.List()

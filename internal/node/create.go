@@ -277,6 +277,9 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 	if err := n.IDs.Free(uuid); err != nil {
 		return err
 	}
+	if err := n.RemoveZonecontrol(uuid); err != nil {
+		return err
+	}
 	os.Remove(n.ConsoleLog(uuid))
 	os.Remove(n.ConsoleLog(uuid) + ".0")
 	os.Remove(n.ConsoleInput(uuid))

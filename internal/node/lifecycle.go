@@ -101,6 +101,10 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		return fmt.Errorf("map root of %s: %w", uuid, err)
 	}
 	steps.mark("maproot")
+	zc, err := n.PrepareZonecontrol(uuid)
+	if err != nil {
+		return err
+	}
 	spec, err := zone.Render(v, zone.Inputs{
 		RootFS:      n.zoneRoot(uuid),
 		HullBinary:  n.HullBinary,
@@ -108,6 +112,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		CgroupsPath: zone.CgroupsPath(uuid),
 		HostRO:      zone.HostROFor(isRealDir),
 		MemlockHard: zone.MemlockHard(),
+		Zonecontrol: zc,
 	})
 	if err != nil {
 		return err

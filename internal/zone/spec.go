@@ -46,6 +46,9 @@ type Inputs struct {
 	// MemlockHard is the host's hard RLIMIT_MEMLOCK that the runtime runs
 	// with: a zone's limit can only be lowered from it (0: no cap).
 	MemlockHard uint64
+	// Zonecontrol is the host directory holding the zone's metadata
+	// socket, mounted at /.zonecontrol ("" for none).
+	Zonecontrol string
 }
 
 // SparseHostDirs are the host trees a sparse zone shares read-only.
@@ -236,6 +239,34 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 	}
 	ms = append(ms, specs.Mount{Destination: HullBin, Type: "bind", Source: in.HullBinary,
 		Options: []string{"bind", "ro", "nosuid", "nodev"}})
+	return append(ms, metadataMounts(v, in)...)
+}
+
+// MdataTools are the in-zone metadata commands, the hull binary under
+// their names.
+var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"}
+
+// metadataMounts give the zone its metadata socket's directory where
+// SmartOS clients look (/native/... in lx zones) and the mdata tools in
+// /usr/sbin. A sparse zone's /usr is the host's, read-only: the tools
+// cannot be put there.
+func metadataMounts(v *vm.VM, in Inputs) []specs.Mount {
+	if in.Zonecontrol == "" {
+		return nil
+	}
+	prefix := ""
+	if v.Brand == "lx" {
+		prefix = "/native"
+	}
+	ms := []specs.Mount{{Destination: prefix + "/.zonecontrol", Type: "bind", Source: in.Zonecontrol,
+		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}}
+	if v.Brand == "sparse" {
+		return ms
+	}
+	for _, t := range MdataTools {
+		ms = append(ms, specs.Mount{Destination: prefix + "/usr/sbin/" + t, Type: "bind", Source: in.HullBinary,
+			Options: []string{"bind", "ro", "nosuid", "nodev"}})
+	}
 	return ms
 }
 

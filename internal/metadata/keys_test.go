@@ -1,0 +1,164 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestGetKeys(t *testing.T) {
+	v := testVM(testUUID)
+	h := Host{ServerUUID: "44454c4c-3200-1048-8033-b2c04f4b4e31", DatacenterName: "dc1"}
+	for _, tc := range []struct {
+		key  string
+		want Reply
+	}{
+		{"sdc:uuid", Reply{Success, testUUID}},
+		{"sdc:hostname", Reply{Success, "web01"}},
+		{"sdc:alias", Reply{Success, "web"}},
+		{"sdc:image_uuid", Reply{Success, "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"}},
+		{"sdc:owner_uuid", Reply{Success, "930896af-bf8c-48d4-885c-6573a94b1853"}},
+		{"sdc:server_uuid", Reply{Success, h.ServerUUID}},
+		{"sdc:datacenter_name", Reply{Success, "dc1"}},
+		{"sdc:dns_domain", Reply{Success, "example.com"}},
+		{"sdc:brand", Reply{Success, "joyent"}},
+		{"sdc:resolvers", Reply{Success, `["8.8.8.8","1.1.1.1"]`}},
+		{"sdc:tmpfs", Reply{Success, "256"}},
+		{"sdc:nics", Reply{Success, `[{"mac":"02:08:20:aa:bb:cc","interface":"net0","nic_tag":"admin","ip":"10.0.0.5","netmask":"255.255.255.0","gateway":"10.0.0.1","primary":true}]`}},
+		{"sdc:nics.0.ip", Reply{Success, "10.0.0.5"}},
+		{"sdc:routes", Reply{Success, `[{"linklocal":true,"dst":"10.1.0.0/16","gateway":"10.0.0.5"},{"linklocal":true,"dst":"172.16.0.0/12","gateway":"10.0.0.5"},{"linklocal":false,"dst":"192.168.0.0/24","gateway":"10.0.0.254"}]`}},
+		{"sdc:tags.role", Reply{Success, "db"}},
+		{"sdc:tags.n", Reply{Success, "3"}},
+		{"sdc:tags.none", Reply{Code: NotFound}},
+		{"sdc:operator-script", Reply{Success, "echo op"}},
+		{"sdc:volumes", Reply{Success, "[]"}},
+		{"sdc:vendor-data", Reply{Code: NotFound}},
+		{"sdc:customer_metadata.user-data", Reply{Code: NotFound}},
+		{"sdc:internal_metadata.hidden", Reply{Code: NotFound}},
+		{"user-data", Reply{Success, "hello"}},
+		{"cloud-init:user-data", Reply{Success, "#cloud-config\nhostname: web01\n"}},
+		{"root_pw", Reply{Success, "secret"}},
+		{"customer_pw", Reply{Code: NotFound}}, // _pw keys come from internal_metadata only
+		{"docker:cmd", Reply{Success, `["sh"]`}},
+		{"hidden", Reply{Code: NotFound}},
+		{"operator-script", Reply{Code: NotFound}},
+		{"missing", Reply{Code: NotFound}},
+		{"", Reply{Code: NotFound}},
+	} {
+		if got := Get(v, tc.key, h); got != tc.want {
+			t.Errorf("GET %q = %+v, want %+v", tc.key, got, tc.want)
+		}
+	}
+	for _, obj := range []string{"sdc:tags", "sdc:nics.0"} {
+		if got := Get(v, obj, h); got.Code != Failure {
+			t.Errorf("GET %q = %+v, want FAILURE (an object)", obj, got)
+		}
+	}
+	// The VM's own values win over the host's.
+	v.ServerUUID = "11111111-2222-3333-4444-555555555555"
+	if got := Get(v, "sdc:server_uuid", h); got.Data != v.ServerUUID {
+		t.Errorf("sdc:server_uuid = %q", got.Data)
+	}
+}
+
+func TestKeysList(t *testing.T) {
+	got := Keys(testVM(testUUID))
+	want := "cloud-init:user-data\ndots\nroot_authorized_keys\nuser-data\nuser-script\ndocker:cmd\nroot_pw"
+	if got.Code != Success || got.Data != want {
+		t.Errorf("KEYS = %+v\nwant %q", got, want)
+	}
+}
+
+func TestWriteRules(t *testing.T) {
+	v := testVM(testUUID)
+	for _, tc := range []struct {
+		key, want string // want: payload, or the error
+		readOnly  bool
+	}{
+		{key: "foo", want: `{"set_customer_metadata":{"foo":"bar"}}`},
+		{key: "user-script", want: `{"set_customer_metadata":{"user-script":"bar"}}`},
+		{key: "com.example:key", want: `{"set_customer_metadata":{"com.example:key":"bar"}}`},
+		{key: "admin_pw", want: `{"set_internal_metadata":{"admin_pw":"bar"}}`},
+		{key: "operator-script", want: `{"set_internal_metadata":{"operator-script":"bar"}}`},
+		{key: "sdc:hostname", want: `Cannot update the "sdc" Namespace.`, readOnly: true},
+		{key: "sdc:anything", want: `Cannot update the "sdc" Namespace.`, readOnly: true},
+		{key: "docker:cmd", want: `Cannot update the "docker" Namespace.`, readOnly: true},
+		{key: "", want: "Invalid key: empty"},
+	} {
+		p, err := PutPayload(v, tc.key, "bar")
+		got := string(p)
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want || errors.Is(err, ErrReadOnly) != tc.readOnly {
+			t.Errorf("PUT %q: %s (read-only %v), want %s", tc.key, got, errors.Is(err, ErrReadOnly), tc.want)
+		}
+	}
+	if p, _ := DeletePayload(v, "foo"); string(p) != `{"remove_customer_metadata":["foo"]}` {
+		t.Errorf("DELETE payload %s", p)
+	}
+	if _, err := DeletePayload(v, "sdc:uuid"); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("DELETE sdc:uuid: %v", err)
+	}
+}
+
+func TestRoutesErrors(t *testing.T) {
+	v := testVM(testUUID)
+	v.Routes = map[string]string{"10.9.0.0/16": "nics[3]"}
+	if _, err := Routes(v); err == nil {
+		t.Error("a route through a missing NIC rendered")
+	}
+	if r := Get(v, "sdc:routes", Host{}); r.Code != Failure {
+		t.Errorf("sdc:routes = %+v", r)
+	}
+	v.Routes = nil
+	if r := Get(v, "sdc:routes", Host{}); r != (Reply{Success, "[]"}) {
+		t.Errorf("sdc:routes without routes = %+v", r)
+	}
+}
+
+// The server's answers to whole lines, as they go on the wire.
+func TestHandleLineExact(t *testing.T) {
+	src := newFake(testVM(testUUID))
+	s := &Server{Source: src}
+	ctx := context.Background()
+	b64put := func(k, v string) string {
+		return strings.TrimSuffix(Frame("0000abcd PUT "+encode(encode(k)+" "+encode(v))), "\n")
+	}
+	for _, tc := range []struct{ line, want string }{
+		{"NEGOTIATE V2", "V2_OK\n"},
+		{"NEGOTIATE V3", "FAILURE\n"},
+		{"", "invalid command\n"},
+		{"HELLO", "invalid command\n"},
+		{"GET sdc:hostname", "SUCCESS\nweb01\n.\n"},
+		{"GET dots", "SUCCESS\n..\n...x\nend\n.\n"},
+		{"GET missing", "NOTFOUND\n"},
+		{"GET sdc:tags", "FAILURE\n"},
+		{"KEYS", "SUCCESS\ncloud-init:user-data\ndots\nroot_authorized_keys\nuser-data\nuser-script\ndocker:cmd\nroot_pw\n.\n"},
+		{"PUT Zm9v YmFy", "invalid command\n"}, // V1 has no PUT
+		{"DELETE foo", "invalid command\n"},
+		// "hostname" is a customer_metadata key; the VM's is sdc:hostname.
+		{"V2 25 136e7713 1a2b3c4d GET aG9zdG5hbWU=", "V2 17 b68286f0 1a2b3c4d NOTFOUND\n"},
+		{"V2 29 360d282f 1a2b3c4d GET c2RjOmhvc3RuYW1l", "V2 25 505ea93e 1a2b3c4d SUCCESS d2ViMDE=\n"},
+		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=", Frame(Body("1a2b3c4d", Failure, errChecksum))},
+		{"V2 26 136e7713 1a2b3c4d GET aG9zdG5hbWU=", Frame(Body("1a2b3c4d", Failure, errLength))},
+		{"V2 garbage", "invalid command\n"},
+		{strings.TrimSuffix(Frame("1a2b3c4d GET "+encode("missing")), "\n"), "V2 17 b68286f0 1a2b3c4d NOTFOUND\n"},
+		{strings.TrimSuffix(Frame("1a2b3c4d FROB"), "\n"), Frame(Body("1a2b3c4d", Failure, "Unknown command FROB"))},
+		{b64put("sdc:hostname", "evil"), "V2 65 3f29e4f4 0000abcd FAILURE Q2Fubm90IHVwZGF0ZSB0aGUgInNkYyIgTmFtZXNwYWNlLg==\n"},
+		{b64put("docker:cmd", "evil"), Frame(Body("0000abcd", Failure, `Cannot update the "docker" Namespace.`))},
+		{b64put("foo", "bar"), Frame("0000abcd SUCCESS")},
+		{strings.TrimSuffix(Frame("0000abcd PUT "+encode("Zm9v")), "\n"), Frame(Body("0000abcd", Failure, "Invalid PUT Request"))},
+		{"GET foo", "SUCCESS\nbar\n.\n"},
+		{strings.TrimSuffix(Frame("0000abce DELETE "+encode("foo")), "\n"), Frame("0000abce SUCCESS")},
+		{"GET foo", "NOTFOUND\n"},
+	} {
+		if got := s.HandleLine(ctx, testUUID, tc.line); got != tc.want {
+			t.Errorf("%q → %q, want %q", tc.line, got, tc.want)
+		}
+	}
+	if got := s.HandleLine(ctx, otherUUID, "GET sdc:uuid"); got != "FAILURE\n" {
+		t.Errorf("GET for a VM that is gone = %q", got)
+	}
+}
