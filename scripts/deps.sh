@@ -3,7 +3,7 @@
 # packages test images are built from, and the peers the benchmark
 # compares against. Safe to run again.
 set -euo pipefail
-need=(runc btrfs-progs iputils-ping docker-registry apache2-utils busybox-static curl zstd xz-utils ca-certificates make gcc lxc iproute2 procps util-linux psmisc)
+need=(runc btrfs-progs iputils-ping iperf3 docker-registry apache2-utils busybox-static curl zstd xz-utils ca-certificates make gcc lxc iproute2 procps util-linux psmisc)
 # cloud-init is here for its SmartOS datasource, which the metadata tests
 # run against hull's server; it must never configure this host.
 mkdir -p /etc/cloud && touch /etc/cloud/cloud-init.disabled

@@ -68,6 +68,18 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	defer md.Close()
 
 	adopted := n.Reconcile(ctx, log)
+	// Managed networks' bridges, gateway addresses and NAT, made again
+	// after a node reboot; addresses whose VM never came to be go back.
+	if err := n.AllNetworksUp(); err != nil {
+		log.Warn("managed networks", "err", err)
+	}
+	if err := n.PruneNetworks(); err != nil {
+		log.Warn("managed networks: prune", "err", err)
+	}
+	if dh, err := n.DHCPServer(); err == nil {
+		dh.Log = log
+		go dh.Run(ctx)
+	}
 	vms, _ := n.List()
 	running := 0
 	for _, v := range vms {

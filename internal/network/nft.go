@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	mnl "github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,13 +23,24 @@ const Table = "hull"
 
 const baseChain = "ports"
 
+// conn is a connection whose receive buffer holds the acknowledgements of
+// a zone with many NICs: a batch for 32 NICs overflows the default one
+// (ENOBUFS).
+func conn() *nftables.Conn {
+	c, err := nftables.New(nftables.WithSockOptions(func(nc *mnl.Conn) error { return nc.SetReadBuffer(4 << 20) }))
+	if err != nil {
+		return &nftables.Conn{}
+	}
+	return c
+}
+
 func table() *nftables.Table {
 	return &nftables.Table{Family: nftables.TableFamilyBridge, Name: Table}
 }
 
 // ApplyFilter replaces the VM's filter with the one its VNICs render.
 func ApplyFilter(uuid string, vnics []VNIC) error {
-	c := &nftables.Conn{}
+	c := conn()
 	t := c.AddTable(table())
 	accept := nftables.ChainPolicyAccept
 	base := c.AddChain(&nftables.Chain{
@@ -69,7 +81,7 @@ func ApplyFilter(uuid string, vnics []VNIC) error {
 
 // RemoveFilter deletes the VM's rules and chains (nothing to do is fine).
 func RemoveFilter(uuid string) error {
-	c := &nftables.Conn{}
+	c := conn()
 	if _, err := c.ListTableOfFamily(Table, nftables.TableFamilyBridge); err != nil {
 		return nil // no table: nothing of anyone's
 	}
@@ -170,7 +182,7 @@ func exprs(r Rule) ([]expr.Any, error) {
 // Dropped sums the drop counters of the VM's chains: frames its filter
 // refused.
 func Dropped(uuid string) (uint64, error) {
-	c := &nftables.Conn{}
+	c := conn()
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
 	if err != nil {
 		return 0, err
@@ -197,7 +209,7 @@ func Dropped(uuid string) (uint64, error) {
 
 // ChainsOf lists the VM's filter chains (for leak checks).
 func ChainsOf(uuid string) []string {
-	c := &nftables.Conn{}
+	c := conn()
 	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyBridge)
 	if err != nil {
 		return nil

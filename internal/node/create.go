@@ -36,6 +36,7 @@ func (n *Node) registerUndos() {
 		return err
 	})
 	n.Journal.Handle("container", func(a []string) error { return n.cleanupContainer(ctx, a[0]) })
+	n.Journal.Handle("leases", func(a []string) error { return n.releaseNetworks(a) })
 	n.Journal.Handle("vm", func(a []string) error {
 		var v vm.VM
 		if err := json.Unmarshal([]byte(a[1]), &v); err != nil {
@@ -86,6 +87,10 @@ func (n *Node) finish(rec journal.Record) error {
 // set. Any failure, or a crash at any point, leaves no trace.
 func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	st := startSteps("create")
+	payload, err := n.fillNetworkTags(payload)
+	if err != nil {
+		return nil, err
+	}
 	v, err := vm.NormalizeCreate(payload, time.Now())
 	if err != nil {
 		return nil, err
@@ -113,7 +118,13 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 			}
 		}
 	}
+	if err := n.networksUp(v); err != nil {
+		return nil, err
+	}
 	if err := n.checkNicTags(v); err != nil {
+		return nil, err
+	}
+	if err := n.checkNICConflicts(v); err != nil {
 		return nil, err
 	}
 	st.mark("image")
@@ -134,6 +145,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 		journal.Step{Kind: "dataset", Args: []string{dataset(v.UUID)}},
 		journal.Step{Kind: "file", Args: []string{n.vmFile(v.UUID)}},
 		journal.Step{Kind: "container", Args: []string{v.UUID}},
+		journal.Step{Kind: "leases", Args: nicMACs(v)},
 	)
 	if err != nil {
 		return nil, err
@@ -145,6 +157,11 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	failpoint("create/after-ids")
 	st.mark("ids")
+	// Addresses (and resolvers) from managed networks come before the
+	// dataset: its /etc/hosts and resolv.conf are written from them.
+	if err := n.assignNetworks(v); err != nil {
+		return nil, err
+	}
 	if err := n.makeDataset(v); err != nil {
 		return nil, err
 	}
@@ -279,6 +296,11 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 	}
 	if err := n.RemoveZonecontrol(uuid); err != nil {
 		return err
+	}
+	if v, err := n.loadVM(uuid); err == nil {
+		if err := n.releaseNetworks(nicMACs(v)); err != nil {
+			return err
+		}
 	}
 	os.Remove(n.ConsoleLog(uuid))
 	os.Remove(n.ConsoleLog(uuid) + ".0")

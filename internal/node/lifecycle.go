@@ -137,6 +137,9 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	defer in.Close()
 	defer out.Close()
 	steps.mark("bundle+console")
+	if err := n.networksUp(v); err != nil {
+		return err
+	}
 	failpoint("start/before-run")
 	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
 	if err != nil {

@@ -25,11 +25,18 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err != nil {
 		return err
 	}
+	n.leaseFilter(v, vnics)
 	if err := network.Plumb(pid, vnics, tags); err != nil {
 		return fmt.Errorf("plumb %s: %w", v.UUID, err)
 	}
+	if err := addRoutes(v, vnics, pid); err != nil {
+		return err
+	}
 	failpoint("start/mid-plumb")
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
+		return err
+	}
+	if err := applyBandwidth(v, vnics); err != nil {
 		return err
 	}
 	return network.Ready(pid, vnics)
@@ -67,6 +74,9 @@ func unplumb(uuid string) error {
 	if ferr := network.RemoveFilter(uuid); ferr != nil && err == nil {
 		err = ferr
 	}
+	if berr := removeBandwidth(uuid); berr != nil && err == nil {
+		err = berr
+	}
 	return err
 }
 
@@ -82,6 +92,7 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	if err != nil {
 		return err
 	}
+	n.leaseFilter(v, vnics)
 	have := network.HostLinks(v.UUID)
 	var add []network.VNIC
 	var keep []string
@@ -103,11 +114,27 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 			return err
 		}
 	}
-	return network.ApplyFilter(v.UUID, vnics)
+	if err := addRoutes(v, vnics, pid); err != nil {
+		return err
+	}
+	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
+		return err
+	}
+	return applyBandwidth(v, vnics)
 }
 
 // zoneLinks lists the VM's host links and filter chains, for leak
 // checks.
 func zoneLinks(uuid string) []string {
-	return append(network.HostLinks(uuid), network.ChainsOf(uuid)...)
+	return append(append(network.HostLinks(uuid), network.ChainsOf(uuid)...), bandwidthLinks(uuid)...)
+}
+
+// addRoutes installs the VM's static routes (its routes property) in the
+// zone.
+func addRoutes(v *vm.VM, vnics []network.VNIC, pid int) error {
+	routes, err := network.Routes(v, vnics)
+	if err != nil {
+		return err
+	}
+	return network.AddRoutes(pid, routes)
 }

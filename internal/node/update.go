@@ -28,9 +28,27 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	if err != nil {
 		return nil, err
 	}
+	payload, err = n.fillNetworkTags(payload)
+	if err != nil {
+		return nil, err
+	}
 	next, changed, err := vm.ApplyUpdate(cur, payload, time.Now())
 	if err != nil {
 		return nil, err
+	}
+	if slices.Contains(changed, "nics") {
+		if err := n.networksUp(next); err != nil {
+			return nil, err
+		}
+		if err := n.checkNicTags(next); err != nil {
+			return nil, err
+		}
+		if err := n.assignNetworks(next); err != nil {
+			return nil, err
+		}
+		if err := n.checkNICConflicts(next); err != nil {
+			return nil, err
+		}
 	}
 	if len(changed) == 0 {
 		return n.Get(uuid)
@@ -47,7 +65,7 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	// "live" is recorded before "vm" so that, undone in reverse, the old
 	// object is back before the old limits are re-applied from it.
 	storage := slices.Contains(changed, "quota") || slices.Contains(changed, "zfs_root_compression")
-	nics := slices.Contains(changed, "nics")
+	nics := slices.Contains(changed, "nics") || slices.Contains(changed, "routes")
 	if nics {
 		if err := op.Undo("nics", uuid); err != nil {
 			return nil, err
@@ -91,6 +109,16 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	}
 	if err := op.Commit(); err != nil {
 		return nil, err
+	}
+	if nics {
+		// Addresses of removed NICs go back to their networks.
+		var gone []string
+		for _, m := range nicMACs(cur) {
+			if !slices.Contains(nicMACs(next), m) {
+				gone = append(gone, m)
+			}
+		}
+		_ = n.releaseNetworks(gone)
 	}
 	var cs []Change
 	for _, p := range changed {

@@ -233,6 +233,7 @@ var SubProperties = []SubProp{
 	{Name: "nics.*.ip", Kind: KindString, Add: brandsAll, Upd: brandsAll},
 	{Name: "nics.*.ips", Kind: KindList, Add: brandsAll, Upd: brandsAll},
 	{Name: "nics.*.mac", Kind: KindString, Add: brandsAll, Upd: brandsAll, Valid: validMAC},
+	{Name: "nics.*.maxbw", Kind: KindString, Add: brandsAll, Upd: brandsAll, Valid: validMaxBW},
 	{Name: "nics.*.model", Kind: KindString, Add: brandsHVM, Upd: brandsHVM},
 	{Name: "nics.*.mtu", Kind: KindInt, Add: brandsAll, Upd: brandsAll, Min: 576, Max: 9000},
 	{Name: "nics.*.netmask", Kind: KindString, Add: brandsAll, Upd: brandsAll},

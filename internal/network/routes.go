@@ -1,0 +1,133 @@
+package network
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"hull/internal/vm"
+)
+
+// Route is one of a VM's static routes (its routes property) as it is
+// installed in the zone: through a gateway, or on a NIC's link when the
+// gateway names a NIC (nics[N], macs[MAC]).
+type Route struct {
+	Dst  *net.IPNet
+	Gw   net.IP // nil for a link route
+	Link string // the zone's interface, for a link route
+}
+
+func (r Route) String() string {
+	if r.Gw == nil {
+		return r.Dst.String() + " dev " + r.Link
+	}
+	return r.Dst.String() + " via " + r.Gw.String()
+}
+
+var (
+	routeNicRE = regexp.MustCompile(`^nics\[(\d+)\]$`)
+	routeMacRE = regexp.MustCompile(`^macs\[(.+)\]$`)
+)
+
+// Routes renders the VM's routes (checked by vm at create and update),
+// sorted by destination, for its plumbed VNICs.
+func Routes(v *vm.VM, vnics []VNIC) ([]Route, error) {
+	dsts := make([]string, 0, len(v.Routes))
+	for d := range v.Routes {
+		dsts = append(dsts, d)
+	}
+	sort.Strings(dsts)
+	var out []Route
+	for _, d := range dsts {
+		gw := v.Routes[d]
+		if !strings.Contains(d, "/") {
+			d += "/32"
+		}
+		_, dst, err := net.ParseCIDR(d)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: bad destination", d)
+		}
+		if ip := net.ParseIP(gw); ip != nil {
+			out = append(out, Route{Dst: dst, Gw: ip})
+			continue
+		}
+		idx := -1
+		if m := routeNicRE.FindStringSubmatch(gw); m != nil {
+			idx, _ = strconv.Atoi(m[1])
+		} else if m := routeMacRE.FindStringSubmatch(gw); m != nil {
+			mac, ok := shortMAC(m[1])
+			if !ok {
+				return nil, fmt.Errorf("route %s: bad gateway %q", d, gw)
+			}
+			for i, x := range vnics {
+				if x.MAC.String() == mac {
+					idx = i
+				}
+			}
+		}
+		if idx < 0 || idx >= len(vnics) {
+			return nil, fmt.Errorf("route %s: gateway %q is no NIC of the VM", d, gw)
+		}
+		out = append(out, Route{Dst: dst, Link: vnics[idx].Zone})
+	}
+	return out, nil
+}
+
+// AddRoutes installs routes in the zone whose init is pid, replacing
+// any route to the same destination (idempotent, and live on update).
+func AddRoutes(pid int, routes []Route) error {
+	if len(routes) == 0 {
+		return nil
+	}
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return fmt.Errorf("zone network namespace: %w", err)
+	}
+	defer ns.Close()
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return fmt.Errorf("netlink in zone: %w", err)
+	}
+	defer h.Close()
+	var errs []error
+	for _, r := range routes {
+		nr := &netlink.Route{Dst: r.Dst, Gw: r.Gw}
+		if r.Gw == nil {
+			l, err := h.LinkByName(r.Link)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("route %s: %w", r, err))
+				continue
+			}
+			nr.LinkIndex, nr.Scope = l.Attrs().Index, netlink.SCOPE_LINK
+		}
+		if err := h.RouteReplace(nr); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("route %s: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// shortMAC reads a MAC as SmartOS writes it, leading zeros optional
+// (2:8:20:a:b:c), in Go's form (02:08:20:0a:0b:0c).
+func shortMAC(s string) (string, bool) {
+	parts := strings.Split(s, ":")
+	if len(parts) != 6 {
+		return "", false
+	}
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 16, 8)
+		if err != nil || len(p) == 0 || len(p) > 2 {
+			return "", false
+		}
+		parts[i] = fmt.Sprintf("%02x", n)
+	}
+	return strings.Join(parts, ":"), true
+}

@@ -1,0 +1,309 @@
+// Package wire checks the anti-spoofing filter on the wire: a zone (a
+// network namespace plumbed as the node plumbs zones) sends forged frames
+// through a raw socket, and a raw-socket listener in its neighbour sees
+// whether they arrive — before and after the matching allow_* update.
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"hull/internal/network"
+	"hull/internal/network/nettest"
+	"hull/internal/testenv"
+	"hull/internal/vm"
+)
+
+// zone is a plumbed namespace with a raw socket on its net0.
+type zone struct {
+	*nettest.Zone
+	vm  *vm.VM
+	pid int
+	fd  int
+	idx int
+	mac net.HardwareAddr
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+func newZone(t *testing.T, stub, cidr string) *zone {
+	t.Helper()
+	v := &vm.VM{UUID: uuid.NewString(), Brand: "joyent-minimal", Nics: []vm.NIC{{NicTag: stub, IPs: []string{cidr}, Interface: "net0", Primary: true}}}
+	v.Nics[0].MAC = vm.GenerateMAC(v.UUID, nil)
+	z := &zone{Zone: nettest.NewZone(t, nettest.Name("wz")), vm: v}
+	c := z.Command("sleep", "600")
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+	time.Sleep(50 * time.Millisecond)
+	z.pid = c.Process.Pid
+	t.Cleanup(func() { network.Unplumb(v.UUID); network.RemoveFilter(v.UUID) })
+	tags := network.Tags{Uplinks: map[string]string{}, Etherstubs: map[string]bool{stub: true}}
+	vnics, err := network.Plan(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := network.Plumb(c.Process.Pid, vnics, tags); err != nil {
+		t.Fatal(err)
+	}
+	z.apply(t)
+	err = z.Do(func() error {
+		l, err := netlink.LinkByName("net0")
+		if err != nil {
+			return err
+		}
+		z.idx, z.mac = l.Attrs().Index, l.Attrs().HardwareAddr
+		z.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, int(htons(unix.ETH_P_ALL)))
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(z.fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: z.idx}); err != nil {
+			return err
+		}
+		return unix.SetsockoptTimeval(z.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 50000})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(z.fd) })
+	return z
+}
+
+// apply renders the zone's VM into its filter again (a live update).
+func (z *zone) apply(t *testing.T) {
+	t.Helper()
+	vnics, err := network.Plan(z.vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := network.ApplyFilter(z.vm.UUID, vnics); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (z *zone) send(t *testing.T, frame []byte) {
+	t.Helper()
+	if err := unix.Sendto(z.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: z.idx, Halen: 6, Addr: [8]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain forgets what the socket has received so far.
+func (z *zone) drain() {
+	buf := make([]byte, 65536)
+	for {
+		if n, _, err := unix.Recvfrom(z.fd, buf, unix.MSG_DONTWAIT); err != nil || n < 0 {
+			return
+		}
+	}
+}
+
+// saw tells whether a frame containing marker arrives within 300 ms.
+func (z *zone) saw(marker []byte) bool {
+	buf := make([]byte, 65536)
+	end := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(end) {
+		n, _, err := unix.Recvfrom(z.fd, buf, 0)
+		if err == nil && n > 0 && bytes.Contains(buf[:n], marker) {
+			return true
+		}
+	}
+	return false
+}
+
+var broadcast = net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
+
+func ether(dst, src net.HardwareAddr, typ uint16, payload []byte) []byte {
+	b := append(append(append([]byte{}, dst...), src...), byte(typ>>8), byte(typ))
+	return append(b, payload...)
+}
+
+func udp4(src, dst net.IP, sport, dport uint16, payload []byte) []byte {
+	u := make([]byte, 8, 8+len(payload))
+	binary.BigEndian.PutUint16(u[0:], sport)
+	binary.BigEndian.PutUint16(u[2:], dport)
+	binary.BigEndian.PutUint16(u[4:], uint16(8+len(payload)))
+	u = append(u, payload...)
+	h := make([]byte, 20)
+	h[0], h[8], h[9] = 0x45, 64, unix.IPPROTO_UDP
+	binary.BigEndian.PutUint16(h[2:], uint16(20+len(u)))
+	copy(h[12:], src.To4())
+	copy(h[16:], dst.To4())
+	var sum uint32
+	for i := 0; i < 20; i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	return append(h, u...)
+}
+
+// arpReply is a gratuitous ARP: sender (sha, spa) announced to all.
+func arpReply(sha net.HardwareAddr, spa net.IP) []byte {
+	b := []byte{0, 1, 8, 0, 6, 4, 0, 2}
+	b = append(append(b, sha...), spa.To4()...)
+	return append(append(b, broadcast...), spa.To4()...)
+}
+
+func TestForgedFramesDroppedThenAllowed(t *testing.T) {
+	testenv.RequireRoot(t)
+	stub := nettest.Name("ws")
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(stub); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	a := newZone(t, stub, "10.230.0.2/24")
+	b := newZone(t, stub, "10.230.0.3/24")
+	ipA, ipB := net.ParseIP("10.230.0.2"), net.ParseIP("10.230.0.3")
+	forged := net.ParseIP("10.230.0.99")
+	fakeMAC := net.HardwareAddr{0x02, 0xde, 0xad, 0xbe, 0xef, 0x01}
+	nic := &a.vm.Nics[0]
+
+	cases := []struct {
+		name  string
+		frame func(marker []byte) []byte
+		allow func(bool)
+	}{
+		{"honest frame", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(ipA, ipB, 5000, 5001, m))
+		}, nil},
+		{"forged source IP", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(forged, ipB, 5000, 5001, m))
+		}, func(on bool) { nic.AllowIPSpoofing = on }},
+		{"allowed_ips", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(forged, ipB, 5000, 5001, m))
+		}, func(on bool) {
+			nic.AllowedIPs = nil
+			if on {
+				nic.AllowedIPs = []string{"10.230.0.96/30"}
+			}
+		}},
+		{"forged MAC", func(m []byte) []byte {
+			return ether(broadcast, fakeMAC, 0x0800, udp4(ipA, ipB, 5000, 5001, m))
+		}, func(on bool) { nic.AllowMACSpoofing = on }},
+		{"gratuitous ARP for another's address", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0806, arpReply(a.mac, ipB))
+		}, func(on bool) { nic.AllowIPSpoofing = on }},
+		{"DHCP offer", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(ipA, net.IPv4bcast, 67, 68, m))
+		}, func(on bool) { nic.AllowDHCPSpoofing = on }},
+		{"restricted ethertype", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x88b5, m)
+		}, func(on bool) { nic.AllowRestrictedTraffic = on }},
+	}
+	for i, c := range cases {
+		marker := []byte("hull-wire-marker-" + string(rune('a'+i)))
+		frame := c.frame(marker)
+		if c.name == "gratuitous ARP for another's address" {
+			marker = append(append([]byte{}, a.mac...), ipB.To4()...)
+		}
+		b.drain()
+		a.send(t, frame)
+		got := b.saw(marker)
+		if c.allow == nil {
+			if !got {
+				t.Fatalf("%s: not delivered", c.name)
+			}
+			continue
+		}
+		if got {
+			t.Errorf("%s: delivered, want dropped", c.name)
+		}
+		c.allow(true)
+		a.apply(t)
+		b.drain()
+		a.send(t, frame)
+		if !b.saw(marker) {
+			t.Errorf("%s: still dropped after the allow update", c.name)
+		}
+		c.allow(false)
+		a.apply(t)
+	}
+}
+
+// TestEtherstubsIsolated: a zone on one etherstub does not reach a zone
+// on another.
+func TestEtherstubsIsolated(t *testing.T) {
+	testenv.RequireRoot(t)
+	s1, s2 := nettest.Name("ws"), nettest.Name("ws")
+	t.Cleanup(func() {
+		for _, s := range []string{s1, s2} {
+			if l, err := netlink.LinkByName(s); err == nil {
+				netlink.LinkDel(l)
+			}
+		}
+	})
+	a := newZone(t, s1, "10.231.0.2/24")
+	b := newZone(t, s1, "10.231.0.3/24")
+	c := newZone(t, s2, "10.231.0.4/24")
+	marker := []byte("hull-wire-isolation")
+	frame := ether(broadcast, a.mac, 0x0800, udp4(net.ParseIP("10.231.0.2"), net.IPv4bcast, 5000, 5001, marker))
+	b.drain()
+	c.drain()
+	a.send(t, frame)
+	if !b.saw(marker) {
+		t.Fatal("zone on the same etherstub did not get the frame")
+	}
+	if c.saw(marker) {
+		t.Fatal("zone on another etherstub got the frame")
+	}
+}
+
+// TestStaticRoutes: a VM's routes, through a gateway and on a NIC's link,
+// are in the zone's routing table after plumbing, and applying them again
+// changes nothing.
+func TestStaticRoutes(t *testing.T) {
+	testenv.RequireRoot(t)
+	stub := nettest.Name("ws")
+	t.Cleanup(func() {
+		if l, err := netlink.LinkByName(stub); err == nil {
+			netlink.LinkDel(l)
+		}
+	})
+	z := newZone(t, stub, "10.232.0.2/24")
+	z.vm.Routes = map[string]string{"192.168.50.0/24": "10.232.0.1", "10.99.0.0/16": "nics[0]"}
+	vnics, _ := network.Plan(z.vm)
+	routes, err := network.Routes(z.vm, vnics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := network.AddRoutes(z.pid, routes); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	err = z.Do(func() error {
+		rs, err := netlink.RouteList(nil, netlink.FAMILY_V4)
+		for _, r := range rs {
+			if r.Dst != nil && (r.Gw != nil || r.Scope == netlink.SCOPE_LINK) {
+				got = append(got, r.Dst.String()+" "+r.Gw.String())
+			}
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"192.168.50.0/24 10.232.0.1": true, "10.99.0.0/16 <nil>": true}
+	n := 0
+	for _, g := range got {
+		if want[g] {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("routes in the zone: %v", got)
+	}
+}
