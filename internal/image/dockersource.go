@@ -126,40 +126,34 @@ func explainRegistry(src string, ref name.Reference, err error) error {
 // ImportDocker imports "repo[:tag]" from the first docker source that has
 // it and returns the top layer's image.
 func (im *Importer) ImportDocker(ctx context.Context, ref string) (*Image, error) {
-	var errs []error
-	for _, s := range im.Sources {
-		ds, ok := s.(*DockerSource)
-		if !ok {
-			continue
-		}
-		r, err := ds.Reference(ref)
-		if err != nil {
-			return nil, err
-		}
-		img, err := ds.Image(ctx, r)
-		if err != nil {
-			if errors.Is(err, ErrDockerNotFound) {
-				continue
-			}
-			errs = append(errs, err)
-			continue
-		}
-		repo := r.Context().RepositoryStr()
-		tag := ""
-		if t, ok := r.(name.Tag); ok {
-			tag = t.TagStr()
-		}
-		return im.ImportDockerImage(ctx, img, repo, tag, ds.URL())
+	img, repo, tag, ds, err := im.findDocker(ctx, ref, true)
+	if err != nil {
+		return nil, err
 	}
-	if len(errs) > 0 {
-		return nil, errs[0]
-	}
-	return nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
+	return im.ImportDockerImage(ctx, img, repo, tag, ds.URL())
 }
 
 // DockerManifest returns the manifest the top layer of "repo[:tag]" would
 // be installed with (imgadm show for docker images).
 func (im *Importer) DockerManifest(ctx context.Context, ref string) (*Manifest, error) {
+	img, repo, tag, _, err := im.findDocker(ctx, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := dockerPlan(img, repo, tag)
+	if err != nil {
+		return nil, err
+	}
+	return plan[len(plan)-1].manifest, nil
+}
+
+// findDocker looks "repo[:tag]" up in the docker sources, in order, and
+// returns the image of the first that has it, with its repo and tag ("" for
+// a digest). A source that fails otherwise than with ErrDockerNotFound ends
+// the search, or with skipFailed is passed over; its error is returned
+// then when no later source has the image.
+func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool) (img v1.Image, repo, tag string, ds *DockerSource, err error) {
+	var firstErr error
 	for _, s := range im.Sources {
 		ds, ok := s.(*DockerSource)
 		if !ok {
@@ -167,26 +161,30 @@ func (im *Importer) DockerManifest(ctx context.Context, ref string) (*Manifest, 
 		}
 		r, err := ds.Reference(ref)
 		if err != nil {
-			return nil, err
+			return nil, "", "", nil, err
 		}
 		img, err := ds.Image(ctx, r)
 		if errors.Is(err, ErrDockerNotFound) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			if !skipFailed {
+				return nil, "", "", nil, err
+			}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
-		tag := ""
 		if t, ok := r.(name.Tag); ok {
 			tag = t.TagStr()
 		}
-		plan, err := dockerPlan(img, r.Context().RepositoryStr(), tag)
-		if err != nil {
-			return nil, err
-		}
-		return plan[len(plan)-1].manifest, nil
+		return img, r.Context().RepositoryStr(), tag, ds, nil
 	}
-	return nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
+	if firstErr != nil {
+		return nil, "", "", nil, firstErr
+	}
+	return nil, "", "", nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
 }
 
 // OpenDockerArchive opens an image from a file: a `docker save` archive,

@@ -1,6 +1,7 @@
 package imgadm
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -56,18 +57,27 @@ func (c *cli) importDocker(ref, pool, override string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(pool)
+	im, ctx, cancel, err := c.importerInto(pool, srcs, quiet)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
 	defer cancel()
-	im := c.importer(s, srcs, quiet)
 	_, err = im.ImportDocker(ctx, ref)
 	if errors.Is(err, image.ErrDockerNotFound) {
 		return &cmdError{code: "ActiveImageNotFound", status: 1, err: err}
 	}
 	return err
+}
+
+// importerInto opens pool and returns an importer into it from srcs, with
+// a context that SIGINT and SIGTERM cancel.
+func (c *cli) importerInto(pool string, srcs []image.Source, quiet bool) (*image.Importer, context.Context, context.CancelFunc, error) {
+	s, err := c.open(pool)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := signalContext()
+	return c.importer(s, srcs, quiet), ctx, cancel, nil
 }
 
 // showDocker prints the manifest the image's top layer gets.
@@ -99,13 +109,11 @@ func (c *cli) installDocker(path, ref, pool string, quiet bool) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.open(pool)
+	im, ctx, cancel, err := c.importerInto(pool, nil, quiet)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
 	defer cancel()
-	im := c.importer(s, nil, quiet)
 	_, err = im.ImportDockerImage(ctx, img, repo, tag, "")
 	return err
 }

@@ -11,7 +11,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -26,8 +25,6 @@ import (
 
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
-	"hull/internal/node"
-	"hull/internal/testenv"
 )
 
 // datasets lists the pool's datasets (not snapshots).
@@ -286,29 +283,13 @@ func TestKillDuringDockerImport(t *testing.T) {
 	reg := registrytest.Start(t, false)
 	a, _ := registrytest.TestImages(t)
 	reg.Push(t, "hull/a:1.0", a)
-	root := t.TempDir()
-	os.Chmod(filepath.Dir(root), 0o711)
-	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
-	t.Cleanup(func() { node.ExportPool(root) })
-	cmd := exec.Command(testenv.HullBinary(t), "imgadm", "import", "-q", "-S", reg.URL, "hull/a:1.0")
-	cmd.Env = append(os.Environ(), "HULL_ROOT="+root, "HULL_FAILPOINT=image/mid-extract")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("import survived its failpoint: %s", out)
-	}
-	n, err := node.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, _ := importKilledMidExtract(t, reg.URL, "hull/a:1.0")
 	ua := registrytest.LayerUUIDs(t, a)
 	t.Cleanup(func() {
 		n.Images.Delete(ua[1])
 		n.Images.Delete(ua[0])
 		n.ClosePool()
 	})
-	if ds, _ := n.Pool.List(); len(ds) != 0 {
-		t.Errorf("datasets left after reopening: %v", ds)
-	}
 	src, err := image.NewDocker(reg.URL, false)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,20 @@ func init() {
 	}
 }
 
+// tableOptions are the options of a command that prints a table, whose
+// default columns are cols.
+func tableOptions(cols string) string {
+	return `    -h, --help        Show this help.
+    -j, --json        JSON output.
+    -H                Do not print table header row.
+    -o FIELD,...      Specify fields (columns) to output. Default is
+                      "` + cols + `".
+`
+}
+
+// sortOption is the -s option of list and avail.
+const sortOption = `    -s FIELD,...      Sort on the given fields. Default is "published_at,name".`
+
 var moreUsage = map[string]string{
 	"sources": `List and edit image sources.
 
@@ -35,12 +49,7 @@ Usage:
     imgadm avail [<options>...] [<filters>]
 
 Options:
-    -h, --help        Show this help.
-    -j, --json        JSON output.
-    -H                Do not print table header row.
-    -o FIELD,...      Specify fields (columns) to output. Default is
-                      "uuid,name,version,os,published".
-    -s FIELD,...      Sort on the given fields. Default is "published_at,name".
+` + tableOptions("uuid,name,version,os,published") + sortOption + `
 
 Filters: as for "imgadm list".
 `,
@@ -90,12 +99,7 @@ Usage:
     imgadm ancestry [<options>] <uuid>
 
 Options:
-    -h, --help        Show this help.
-    -j, --json        JSON output.
-    -H                Do not print table header row.
-    -o FIELD,...      Specify fields (columns) to output. Default is
-                      "uuid,name,version,published".
-    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+` + tableOptions("uuid,name,version,published") + `    -P <pool>         Name of zpool in which to look for the image. Default is "zones".
 `,
 	"vacuum": `Remove unused images -- i.e. not used for any VMs or child images.
 

@@ -101,12 +101,7 @@ Usage:
     imgadm list [<options>...] [<filters>]
 
 Options:
-    -h, --help        Show this help.
-    -j, --json        JSON output.
-    -H                Do not print table header row.
-    -o FIELD,...      Specify fields (columns) to output. Default is
-                      "uuid,name,version,os,type,pub".
-    -s FIELD,...      Sort on the given fields. Default is "published_at,name".
+` + tableOptions("uuid,name,version,os,type,pub") + sortOption + `
 
 Filters:
     FIELD=VALUE               exact string match

@@ -22,23 +22,8 @@ type listEntry struct {
 }
 
 func (c *cli) list(args []string) error {
-	var o struct {
-		json, noHeader, help bool
-		cols, sort           string
-	}
-	o.cols, o.sort = "uuid,name,version,os,type,pub", "published_at,name"
-	rest, err := parseFlags(args,
-		map[string]*bool{"j": &o.json, "json": &o.json, "H": &o.noHeader, "h": &o.help, "help": &o.help},
-		map[string]*string{"o": &o.cols, "s": &o.sort})
-	if err != nil {
-		return err
-	}
-	if o.help {
-		fmt.Fprint(c.stdout, commandUsage["list"])
-		return nil
-	}
-	filters, err := parseFilters(rest)
-	if err != nil {
+	o, err := c.parseListArgs("list", args, "uuid,name,version,os,type,pub")
+	if o == nil || err != nil {
 		return err
 	}
 	s, err := c.open("")
@@ -56,7 +41,7 @@ func (c *cli) list(args []string) error {
 		if err != nil {
 			return err
 		}
-		if filters.match(r) {
+		if o.filters.match(r) {
 			rows = append(rows, r)
 			kept = append(kept, img)
 		}
@@ -70,6 +55,34 @@ func (c *cli) list(args []string) error {
 		return writeJSON(c.stdout, out)
 	}
 	return writeTable(c.stdout, rows, splitFields(o.cols), splitFields(o.sort), o.noHeader)
+}
+
+// listOpts are the options list and avail share.
+type listOpts struct {
+	json, noHeader, help bool
+	cols, sort           string
+	filters              filters
+}
+
+// parseListArgs parses the flags and filters of list or avail (cmd), with
+// cols the default columns. A nil result with a nil error means the usage
+// was asked for and has been printed.
+func (c *cli) parseListArgs(cmd string, args []string, cols string) (*listOpts, error) {
+	o := &listOpts{cols: cols, sort: "published_at,name"}
+	rest, err := parseFlags(args,
+		map[string]*bool{"j": &o.json, "json": &o.json, "H": &o.noHeader, "h": &o.help, "help": &o.help},
+		map[string]*string{"o": &o.cols, "s": &o.sort})
+	if err != nil {
+		return nil, err
+	}
+	if o.help {
+		fmt.Fprint(c.stdout, commandUsage[cmd])
+		return nil, nil
+	}
+	if o.filters, err = parseFilters(rest); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func splitFields(s string) []string {

@@ -55,31 +55,26 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-func (c *cli) avail(args []string) error {
-	var o struct {
-		json, noHeader, help bool
-		cols, sort           string
-	}
-	o.cols, o.sort = "uuid,name,version,os,published", "published_at,name"
-	rest, err := parseFlags(args,
-		map[string]*bool{"j": &o.json, "json": &o.json, "H": &o.noHeader, "h": &o.help, "help": &o.help},
-		map[string]*string{"o": &o.cols, "s": &o.sort})
-	if err != nil {
-		return err
-	}
-	if o.help {
-		fmt.Fprint(c.stdout, commandUsage["avail"])
-		return nil
-	}
-	filters, err := parseFilters(rest)
-	if err != nil {
-		return err
-	}
+// sourcesContext returns the configured sources and a context that
+// SIGINT and SIGTERM cancel.
+func (c *cli) sourcesContext() ([]image.Source, context.Context, context.CancelFunc, error) {
 	srcs, err := c.sourcesFor("")
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	ctx, cancel := signalContext()
+	return srcs, ctx, cancel, nil
+}
+
+func (c *cli) avail(args []string) error {
+	o, err := c.parseListArgs("avail", args, "uuid,name,version,os,published")
+	if o == nil || err != nil {
+		return err
+	}
+	srcs, ctx, cancel, err := c.sourcesContext()
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	seen := map[string]bool{}
 	var rows []map[string]any
@@ -101,7 +96,7 @@ func (c *cli) avail(args []string) error {
 			if err != nil {
 				return err
 			}
-			if filters.match(r) {
+			if o.filters.match(r) {
 				rows = append(rows, r)
 				kept = append(kept, m)
 			}
@@ -138,11 +133,10 @@ func (c *cli) show(args []string) error {
 	if err := checkUUID(rest[0]); err != nil {
 		return err
 	}
-	srcs, err := c.sourcesFor("")
+	srcs, ctx, cancel, err := c.sourcesContext()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
 	defer cancel()
 	im := &image.Importer{Sources: srcs}
 	m, _, err := im.Find(ctx, rest[0])
@@ -280,11 +274,10 @@ func (c *cli) update(args []string) error {
 			imgs = append(imgs, img)
 		}
 	}
-	srcs, err := c.sourcesFor("")
+	srcs, ctx, cancel, err := c.sourcesContext()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := signalContext()
 	defer cancel()
 	im := &image.Importer{Sources: srcs}
 	prefix := ""

@@ -412,28 +412,12 @@ func TestKillDuringImport(t *testing.T) {
 		big[i] = byte(i * 13 % 241)
 	}
 	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z", tgz(map[string]string{"big": string(big)}, "big"))
-	root := t.TempDir()
-	os.Chmod(filepath.Dir(root), 0o711) // zones must reach their roots
-	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
-	t.Cleanup(func() { node.ExportPool(root) })
-	cmd := exec.Command(testenv.HullBinary(t), "imgadm", "import", "-q", "-S", rm.srv.URL, baseUUID)
-	cmd.Env = append(os.Environ(), "HULL_ROOT="+root, "HULL_FAILPOINT=image/mid-extract")
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("import survived its failpoint: %s", out)
-	}
 	// The next command to open the node finds no trace of the import.
-	n, err := node.Open(root)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, root := importKilledMidExtract(t, rm.srv.URL, baseUUID)
 	t.Cleanup(func() {
 		n.Images.Delete(baseUUID)
 		n.ClosePool()
 	})
-	if ds, _ := n.Pool.List(); len(ds) != 0 {
-		t.Errorf("datasets left after reopening: %v", ds)
-	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "images")); len(ents) != 1 {
 		t.Errorf("image database after reopening: %v", ents)
 	}
@@ -442,6 +426,32 @@ func TestKillDuringImport(t *testing.T) {
 	if _, err := im.Import(context.Background(), baseUUID); err != nil {
 		t.Fatalf("import after the crash: %v", err)
 	}
+}
+
+// importKilledMidExtract runs `imgadm import -q -S source ref` on a new
+// node with a failpoint that kills it mid-extract, then opens the node
+// again and checks that no dataset is left. The caller deletes what it
+// imports later and closes the pool.
+func importKilledMidExtract(t *testing.T, source, ref string) (n *node.Node, root string) {
+	t.Helper()
+	root = t.TempDir()
+	os.Chmod(filepath.Dir(root), 0o711) // zones must reach their roots
+	t.Setenv("HULL_BINARY", testenv.HullBinary(t))
+	t.Cleanup(func() { node.ExportPool(root) })
+	cmd := exec.Command(testenv.HullBinary(t), "imgadm", "import", "-q", "-S", source, ref)
+	cmd.Env = append(os.Environ(), "HULL_ROOT="+root, "HULL_FAILPOINT=image/mid-extract")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("import survived its failpoint: %s", out)
+	}
+	n, err = node.Open(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds, _ := n.Pool.List(); len(ds) != 0 {
+		t.Errorf("datasets left after reopening: %v", ds)
+	}
+	return n, root
 }
 
 func mustSource(t *testing.T, url string) []image.Source {

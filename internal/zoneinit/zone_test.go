@@ -1,7 +1,6 @@
 package zoneinit
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,9 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"hull/internal/testenv"
+	"hull/internal/zoneinit/zoneinittest"
 )
 
 // TestMain turns the test binary into a zone's PID 1 when the zone test
@@ -22,26 +20,18 @@ import (
 // (with rc scripts) over /etc, privately, and runs Main.
 func TestMain(m *testing.M) {
 	if etc := os.Getenv("HULL_ZONEINIT_ETC"); etc != "" {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			fmt.Fprintln(os.Stderr, "make mounts private:", err)
-			os.Exit(100)
-		}
-		if err := unix.Mount(etc, "/etc", "", unix.MS_BIND, ""); err != nil {
-			fmt.Fprintln(os.Stderr, "mount /etc:", err)
-			os.Exit(100)
-		}
+		zoneinittest.Bind([2]string{etc, "/etc"})
 		os.Exit(Main(nil))
 	}
 	os.Exit(m.Run())
 }
 
 type zone struct {
-	t     *testing.T
-	cmd   *exec.Cmd
-	lines chan string
-	out   []string
-	log   string
-	exit  chan error
+	*zoneinittest.Console
+	t    *testing.T
+	cmd  *exec.Cmd
+	log  string
+	exit chan error
 }
 
 // startZone runs PID 1 in new namespaces with the given /etc files
@@ -64,34 +54,18 @@ func startZone(t *testing.T, files map[string]string) *zone {
 			t.Fatal(err)
 		}
 	}
-	z := &zone{t: t, lines: make(chan string, 100), log: filepath.Join(tmp, "log"), exit: make(chan error, 1)}
-	z.cmd = exec.Command(os.Args[0])
-	z.cmd.Env = []string{
+	z := &zone{t: t, log: filepath.Join(tmp, "log"), exit: make(chan error, 1)}
+	var err error
+	z.cmd, z.Console, err = zoneinittest.Start([]string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 		"HULL_ZONEINIT_ETC=" + etc,
 		"HULL_HOSTNAME=testzone",
 		"HULL_STOP_GRACE=1",
 		"LOG=" + z.log,
-	}
-	z.cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS,
-		Pdeathsig:  syscall.SIGKILL,
-	}
-	z.cmd.Stderr = os.Stderr
-	stdout, err := z.cmd.StdoutPipe()
+	}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := z.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			z.lines <- sc.Text()
-		}
-		close(z.lines)
-	}()
 	t.Cleanup(func() {
 		_ = z.cmd.Process.Kill() // a no-op once it has exited
 		select {
@@ -105,29 +79,13 @@ func startZone(t *testing.T, files map[string]string) *zone {
 // waitLine reads stdout until a line equal to want.
 func (z *zone) waitLine(want string) {
 	z.t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case l, ok := <-z.lines:
-			if !ok {
-				z.t.Fatalf("stdout ended before %q; got %q", want, z.out)
-			}
-			z.out = append(z.out, l)
-			if l == want {
-				return
-			}
-		case <-timeout:
-			z.t.Fatalf("no %q after 20s; got %q", want, z.out)
-		}
-	}
+	z.WaitLine(z.t, want, func(l string) bool { return l == want }, 20*time.Second)
 }
 
 // wait waits for PID 1 to exit and returns its code.
 func (z *zone) wait() int {
 	z.t.Helper()
-	for l := range z.lines {
-		z.out = append(z.out, l)
-	}
+	z.Drain()
 	err := z.cmd.Wait()
 	z.exit <- err
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -189,8 +147,8 @@ echo "S20orphans $1" >> "$LOG"
 		t.Errorf("start log:\n%s\nwant:\n%s", got, want)
 	}
 	for _, l := range []string{"zoneinit: S10first start: exit 0", "zoneinit: S30fail start: exit 3", "zoneinit: rc.local start: exit 0"} {
-		if !strings.Contains(strings.Join(z.out, "\n"), l) {
-			t.Errorf("stdout lacks %q: %q", l, z.out)
+		if !strings.Contains(strings.Join(z.Out, "\n"), l) {
+			t.Errorf("stdout lacks %q: %q", l, z.Out)
 		}
 	}
 
@@ -238,11 +196,11 @@ echo "S20orphans $1" >> "$LOG"
 	}
 	code := z.wait()
 	took := time.Since(start)
-	t.Logf("console:\n%s", strings.Join(z.out, "\n"))
+	t.Logf("console:\n%s", strings.Join(z.Out, "\n"))
 	if code != 0 {
-		t.Errorf("exit code %d, want 0; stdout %q", code, z.out)
+		t.Errorf("exit code %d, want 0; stdout %q", code, z.Out)
 	}
-	if last := z.out[len(z.out)-1]; last != "zoneinit: halted" {
+	if last := z.Out[len(z.Out)-1]; last != "zoneinit: halted" {
 		t.Errorf("last line %q, want zoneinit: halted", last)
 	}
 	if got := z.readLog(); got != want+"K10stop stop\nK20second stop\n" {
@@ -270,7 +228,7 @@ func TestZoneReboot(t *testing.T) {
 	if code := z.wait(); code != ExitReboot {
 		t.Errorf("exit code %d, want %d", code, ExitReboot)
 	}
-	if last := z.out[len(z.out)-1]; last != "zoneinit: rebooting" {
+	if last := z.Out[len(z.Out)-1]; last != "zoneinit: rebooting" {
 		t.Errorf("last line %q", last)
 	}
 	if got := z.readLog(); got != "K10stop stop\n" {

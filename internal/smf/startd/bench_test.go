@@ -39,8 +39,7 @@ func BenchmarkBoot20(b *testing.B) {
 			}
 		}
 		z.cmd.Process.Signal(syscall.SIGTERM)
-		for range z.lines {
-		}
+		z.Drain()
 		z.cmd.Wait()
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })

@@ -1,7 +1,6 @@
 package startd
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"hull/internal/smf/svcadm"
 	"hull/internal/smf/svcs"
 	"hull/internal/testenv"
+	"hull/internal/zoneinit/zoneinittest"
 )
 
 // TestMain turns the test binary into PID 1 of new pid and mount
@@ -26,16 +26,7 @@ import (
 // /etc and /run, SMF's directories point into the test's tree.
 func TestMain(m *testing.M) {
 	if root := os.Getenv("SMF_TEST_ROOT"); root != "" {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			fmt.Fprintln(os.Stderr, "make mounts private:", err)
-			os.Exit(100)
-		}
-		for _, d := range []string{"etc", "run"} {
-			if err := unix.Mount(filepath.Join(root, d), "/"+d, "", unix.MS_BIND, ""); err != nil {
-				fmt.Fprintln(os.Stderr, "mount", d, err)
-				os.Exit(100)
-			}
-		}
+		zoneinittest.Bind([2]string{filepath.Join(root, "etc"), "/etc"}, [2]string{filepath.Join(root, "run"), "/run"})
 		if err := unix.Mount("proc", "/proc", "proc", 0, ""); err != nil {
 			fmt.Fprintln(os.Stderr, "mount proc:", err)
 			os.Exit(100)
@@ -68,11 +59,10 @@ func dep(name, grouping, restartOn, fmri string) string {
 }
 
 type zone struct {
+	*zoneinittest.Console
 	t      *testing.T
 	root   string
 	cmd    *exec.Cmd
-	lines  chan string
-	out    []string
 	socket string
 }
 
@@ -88,7 +78,7 @@ func startZoneB(b *testing.B, t *testing.T, manifests map[string]string) *zone {
 }
 
 func startIn(t *testing.T, root string, cleanup func(func()), manifests map[string]string, rc map[string]string) *zone {
-	z := &zone{t: t, root: root, lines: make(chan string, 1000), socket: filepath.Join(root, "startd.sock")}
+	z := &zone{t: t, root: root, socket: filepath.Join(root, "startd.sock")}
 	for _, d := range []string{"etc/rc.d", "etc/svc", "run", "manifest", "log", "out"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
 	}
@@ -103,45 +93,22 @@ func startIn(t *testing.T, root string, cleanup func(func()), manifests map[stri
 	for name, body := range rc {
 		os.WriteFile(filepath.Join(root, "etc", name), []byte(body), 0o755)
 	}
-	z.cmd = exec.Command(os.Args[0])
-	z.cmd.Env = []string{
+	var err error
+	z.cmd, z.Console, err = zoneinittest.Start([]string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SMF_TEST_ROOT=" + root, "HULL_HOSTNAME=testzone",
 		"HULL_STOP_GRACE=5", "SMF_SOCKET=" + z.socket, "SMF_CONTRACTS=ancestry", "OUT=" + filepath.Join(root, "out"),
-	}
-	z.cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWUTS, Pdeathsig: syscall.SIGKILL}
-	z.cmd.Stderr = os.Stderr
-	stdout, _ := z.cmd.StdoutPipe()
-	if err := z.cmd.Start(); err != nil {
+	}, 1000)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			z.lines <- sc.Text()
-		}
-		close(z.lines)
-	}()
 	cleanup(func() { _ = z.cmd.Process.Kill(); _ = z.cmd.Wait() })
 	return z
 }
 
+// waitLine reads the console until a line that starts with prefix.
 func (z *zone) waitLine(prefix string) {
 	z.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-z.lines:
-			if !ok {
-				z.t.Fatalf("console ended before %q: %q", prefix, z.out)
-			}
-			z.out = append(z.out, l)
-			if strings.HasPrefix(l, prefix) {
-				return
-			}
-		case <-timeout:
-			z.t.Fatalf("no %q after 30s: %q", prefix, z.out)
-		}
-	}
+	z.WaitLine(z.t, prefix, func(l string) bool { return strings.HasPrefix(l, prefix) }, 30*time.Second)
 }
 
 func (z *zone) call(r *control.Request) (*control.Response, error) { return control.Call(z.socket, r) }
@@ -237,12 +204,10 @@ func TestPID1(t *testing.T) {
 	}
 	// Clean halt: app stops before db.
 	z.cmd.Process.Signal(syscall.SIGTERM)
-	for l := range z.lines {
-		z.out = append(z.out, l)
-	}
+	z.Drain()
 	err := z.cmd.Wait()
 	if err != nil {
-		t.Errorf("exit: %v; console %q", err, z.out)
+		t.Errorf("exit: %v; console %q", err, z.Out)
 	}
 	if b, _ := os.ReadFile(filepath.Join(z.root, "out", "stops")); !strings.HasSuffix(string(b), "app\ndb\n") {
 		t.Errorf("stops %q", b)
@@ -250,7 +215,7 @@ func TestPID1(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(z.root, "run", ".hull-exit")); string(b) != "halt\n" {
 		t.Errorf("exit marker %q", b)
 	}
-	if last := z.out[len(z.out)-1]; last != "svc.startd: halted" {
+	if last := z.Out[len(z.Out)-1]; last != "svc.startd: halted" {
 		t.Errorf("last line %q", last)
 	}
 }
