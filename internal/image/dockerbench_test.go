@@ -20,6 +20,7 @@ import (
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
 	"hull/internal/pool/dir"
+	"hull/internal/pool/mounts"
 	"hull/internal/testenv"
 )
 
@@ -84,9 +85,21 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 		}
 		craneTime += time.Since(start)
 
-		ds, _ := p.List()
-		for j := len(ds) - 1; j >= 0; j-- {
-			p.Destroy(ds[j].Name)
+		// Layers depend on their parents: destroy what can go until
+		// nothing is left, then make sure no mount outlives the root.
+		for pass := 0; pass < 16; pass++ {
+			ds, _ := p.List()
+			if len(ds) == 0 {
+				break
+			}
+			for j := len(ds) - 1; j >= 0; j-- {
+				p.Destroy(ds[j].Name)
+			}
+		}
+		if left, _ := mounts.Under(base); len(left) > 0 {
+			for _, m := range left {
+				mounts.Unmount(m, true)
+			}
 		}
 		os.RemoveAll(base)
 	}
