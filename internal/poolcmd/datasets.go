@@ -13,15 +13,7 @@ import (
 var columns = map[string]func(pool.Dataset, bool) string{
 	"name": func(d pool.Dataset, _ bool) string { return d.Name },
 	"used": func(d pool.Dataset, p bool) string { return size(d.Used, p) },
-	"avail": func(d pool.Dataset, p bool) string {
-		if strings.Contains(d.Name, "@") {
-			return "-"
-		}
-		if d.Quota > 0 && d.Refer >= 0 {
-			return size(max(d.Quota-d.Refer, 0), p)
-		}
-		return "-"
-	},
+	"avail": func(d pool.Dataset, p bool) string { return size(avail(d, -1), p) },
 	"refer": func(d pool.Dataset, p bool) string { return size(d.Refer, p) },
 	"mountpoint": func(d pool.Dataset, _ bool) string {
 		if d.Mountpoint == "" {
@@ -46,6 +38,35 @@ var columns = map[string]func(pool.Dataset, bool) string{
 		}
 		return "filesystem"
 	},
+}
+
+// avail is what a dataset can still take, as zfs list shows it: the
+// pool's free space, less where its quota is nearer (-1: unknown).
+func avail(d pool.Dataset, poolFree int64) int64 {
+	if strings.Contains(d.Name, "@") {
+		return -1
+	}
+	a := poolFree
+	if d.Quota > 0 && d.Refer >= 0 {
+		q := max(d.Quota-d.Refer, 0)
+		if a < 0 || q < a {
+			a = q
+		}
+	}
+	return a
+}
+
+// poolFree is the pool's free space, -1 when the driver cannot tell.
+func poolFree(d pool.Driver) int64 {
+	type statuser interface {
+		Free() (int64, error)
+	}
+	if s, ok := d.(statuser); ok {
+		if f, err := s.Free(); err == nil {
+			return f
+		}
+	}
+	return -1
 }
 
 func size(n int64, parsable bool) string {
@@ -105,6 +126,12 @@ func datasets(env Env, args []string, cmd string) int {
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "%s: %v\n", cmd, err)
 		return 1
+	}
+	free := poolFree(d)
+	for i, c := range strings.Split(*cols, ",") {
+		if c == "avail" {
+			getters[i] = func(ds pool.Dataset, p bool) string { return size(avail(ds, free), p) }
+		}
 	}
 	all, err := d.List()
 	if err != nil {

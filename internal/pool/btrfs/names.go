@@ -20,3 +20,12 @@ func (d *Driver) DatasetNames() ([]string, error) {
 	}
 	return out, nil
 }
+
+// Free is the pool's free space in bytes.
+func (d *Driver) Free() (int64, error) {
+	st, err := d.Status()
+	if err != nil {
+		return -1, err
+	}
+	return st.Free, nil
+}
