@@ -11,8 +11,8 @@ import (
 
 // columns are the properties `zfs list -o` knows here.
 var columns = map[string]func(pool.Dataset, bool) string{
-	"name": func(d pool.Dataset, _ bool) string { return d.Name },
-	"used": func(d pool.Dataset, p bool) string { return size(d.Used, p) },
+	"name":  func(d pool.Dataset, _ bool) string { return d.Name },
+	"used":  func(d pool.Dataset, p bool) string { return size(d.Used, p) },
 	"avail": func(d pool.Dataset, p bool) string { return size(avail(d, -1), p) },
 	"refer": func(d pool.Dataset, p bool) string { return size(d.Refer, p) },
 	"mountpoint": func(d pool.Dataset, _ bool) string {
