@@ -50,7 +50,8 @@ if [ -z "$(vmadm lookup alias=demo)" ]; then
   "image_uuid": "$img",
   "max_physical_memory": 256,
   "max_lwps": 500,
-  "quota": 5
+  "quota": 5,
+  "nics": [{"nic_tag": "hullstub0", "network_uuid": "3f4c2d1e-6a5b-4c8d-9e0f-1a2b3c4d5e6f", "primary": true}]
 }
 JSON
 fi
@@ -59,5 +60,5 @@ uuid=$(vmadm lookup -1 alias=demo)
 echo
 vmadm list
 echo
-echo "# zlogin demo 'hostname; id; ps'"
-zlogin demo 'hostname; id; ps'
+echo "# zlogin demo 'hostname; id; ps; ip -4 -o addr show net0; ping -c1 10.199.0.1'"
+zlogin demo 'hostname; id; ps; ip -4 -o addr show net0; ping -c1 10.199.0.1'
