@@ -105,16 +105,11 @@ func enslaveUplink(br netlink.Link, mac string) error {
 // namespace, named and addressed there, with the default route on the
 // primary NIC.
 func Plumb(pid int, vnics []VNIC, tags Tags) error {
-	ns, err := netns.GetFromPid(pid)
+	ns, h, done, err := inZone(pid)
 	if err != nil {
-		return fmt.Errorf("zone network namespace: %w", err)
+		return err
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in zone: %w", err)
-	}
-	defer h.Close()
+	defer done()
 	for _, x := range vnics {
 		if err := tags.EnsureBridge(tagOf(x)); err != nil {
 			return err
@@ -225,16 +220,11 @@ func DeleteLink(name string) error {
 // link's alias): the last step of plumbing, which the zone's init waits
 // for in /sys/class/net/<nic>/ifalias.
 func Ready(pid int, vnics []VNIC) error {
-	ns, err := netns.GetFromPid(pid)
+	_, h, done, err := inZone(pid)
 	if err != nil {
-		return fmt.Errorf("zone network namespace: %w", err)
+		return err
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in zone: %w", err)
-	}
-	defer h.Close()
+	defer done()
 	for _, x := range vnics {
 		l, err := h.LinkByName(x.Zone)
 		if err != nil {
@@ -245,4 +235,19 @@ func Ready(pid int, vnics []VNIC) error {
 		}
 	}
 	return nil
+}
+
+// inZone opens the network namespace of the zone whose init is pid and a
+// netlink handle in it; done closes both.
+func inZone(pid int) (netns.NsHandle, *netlink.Handle, func(), error) {
+	ns, err := netns.GetFromPid(pid)
+	if err != nil {
+		return ns, nil, nil, fmt.Errorf("zone network namespace: %w", err)
+	}
+	h, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		ns.Close()
+		return ns, nil, nil, fmt.Errorf("netlink in zone: %w", err)
+	}
+	return ns, h, func() { h.Close(); ns.Close() }, nil
 }

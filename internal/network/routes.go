@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"hull/internal/vm"
@@ -87,16 +86,11 @@ func AddRoutes(pid int, routes []Route) error {
 	if len(routes) == 0 {
 		return nil
 	}
-	ns, err := netns.GetFromPid(pid)
+	_, h, done, err := inZone(pid)
 	if err != nil {
-		return fmt.Errorf("zone network namespace: %w", err)
+		return err
 	}
-	defer ns.Close()
-	h, err := netlink.NewHandleAt(ns)
-	if err != nil {
-		return fmt.Errorf("netlink in zone: %w", err)
-	}
-	defer h.Close()
+	defer done()
 	var errs []error
 	for _, r := range routes {
 		nr := &netlink.Route{Dst: r.Dst, Gw: r.Gw}
