@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"hull/internal/atomicfile"
 	"hull/internal/image"
 )
 
@@ -88,23 +89,7 @@ func (r *Repo) save(rec *record) error {
 }
 
 func writeAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, b, atomicfile.Options{Mode: 0o600, Sync: true})
 }
 
 // get returns a copy of one record.

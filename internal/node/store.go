@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"hull/internal/atomicfile"
 	"hull/internal/vm"
 )
 
@@ -40,38 +41,16 @@ type runState struct {
 	Restarts     []int64 `json:"restarts,omitempty"`
 }
 
-// writeFileAtomic writes via a temp file, fsync and rename, so readers see
-// the old or the new content, never a torn one.
+// writeFileAtomic replaces a file durably: readers see the old or the
+// new content, never a torn one, also after a crash.
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	return replaceFile(path, b, mode, true)
+	return atomicfile.Write(path, b, atomicfile.Options{Mode: mode, Sync: true})
 }
 
 // replaceFile is writeFileAtomic; without durable it skips the fsync, for
 // state that a host crash makes moot anyway (what runs now).
 func replaceFile(path string, b []byte, mode os.FileMode, durable bool) error {
-	tmp := fmt.Sprintf("%s.tmp%d", path, os.Getpid())
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if durable {
-		if err := f.Sync(); err != nil {
-			f.Close()
-			os.Remove(tmp)
-			return err
-		}
-	}
-	f.Close()
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
+	return atomicfile.Write(path, b, atomicfile.Options{Mode: mode, Sync: durable})
 }
 
 // saveVM stores the VM object (without its computed fields).
