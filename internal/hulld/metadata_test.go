@@ -13,7 +13,7 @@ import (
 
 	"hull/internal/idmap"
 	"hull/internal/mdata"
-	"hull/internal/metadata"
+	"hull/internal/metadata/protocol"
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
 )
@@ -30,23 +30,23 @@ func TestMetadataAcrossRestart(t *testing.T) {
 	sock := n.MetadataSocket(uuid)
 
 	md := StartMetadata(ctx, n, quiet)
-	c, err := metadata.Dial(sock)
+	c, err := protocol.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for key, want := range map[string]metadata.Reply{
-		"sdc:uuid": {Code: metadata.Success, Data: uuid}, "sdc:alias": {Code: metadata.Success, Data: "md1"},
-		"user-data": {Code: metadata.Success, Data: "hi"}, "root_pw": {Code: metadata.Success, Data: "pw"},
-		"docker:cmd": {Code: metadata.Success, Data: "sh"}, "nope": {Code: metadata.NotFound},
+	for key, want := range map[string]protocol.Reply{
+		"sdc:uuid": {Code: protocol.Success, Data: uuid}, "sdc:alias": {Code: protocol.Success, Data: "md1"},
+		"user-data": {Code: protocol.Success, Data: "hi"}, "root_pw": {Code: protocol.Success, Data: "pw"},
+		"docker:cmd": {Code: protocol.Success, Data: "sh"}, "nope": {Code: protocol.NotFound},
 	} {
 		if r, err := c.Get(key); err != nil || r != want {
 			t.Errorf("GET %s = %+v %v, want %+v", key, r, err, want)
 		}
 	}
-	if r, _ := c.Put("docker:cmd", "evil"); r.Code != metadata.Failure {
+	if r, _ := c.Put("docker:cmd", "evil"); r.Code != protocol.Failure {
 		t.Errorf("PUT into a namespace: %+v", r)
 	}
-	if r, err := c.Put("color", "blue"); err != nil || r.Code != metadata.Success {
+	if r, err := c.Put("color", "blue"); err != nil || r.Code != protocol.Success {
 		t.Fatalf("PUT: %+v %v", r, err)
 	}
 	v, _ := n.Get(uuid)
@@ -73,7 +73,7 @@ func TestMetadataAcrossRestart(t *testing.T) {
 	}
 	md2 := StartMetadata(ctx, n2, quiet)
 	defer md2.Close()
-	c2, err := metadata.Dial(sock)
+	c2, err := protocol.Dial(sock)
 	if err != nil {
 		t.Fatal(err)
 	}

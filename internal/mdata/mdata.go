@@ -7,14 +7,13 @@ package mdata
 import (
 	"errors"
 	"fmt"
+	"hull/internal/metadata/protocol"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
-
-	"hull/internal/metadata"
 )
 
 // Exit codes, as mdata-client's.
@@ -43,7 +42,7 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	StdinIsTTY     bool
 	// Connect opens the metadata connection; nil uses Open.
-	Connect func() (*metadata.Client, error)
+	Connect func() (*protocol.Client, error)
 }
 
 // connectWait is how long a tool waits for a socket that is not there
@@ -51,7 +50,7 @@ type Env struct {
 var connectWait = 10 * time.Second
 
 // Open finds the zone's metadata socket and connects to it.
-func Open() (*metadata.Client, error) {
+func Open() (*protocol.Client, error) {
 	paths := Sockets
 	if p := os.Getenv(SocketEnv); p != "" {
 		paths = []string{p}
@@ -63,7 +62,7 @@ func Open() (*metadata.Client, error) {
 			if _, err := os.Stat(filepath.Dir(p)); err != nil {
 				continue // not this kind of zone
 			}
-			c, err := metadata.Dial(p)
+			c, err := protocol.Dial(p)
 			if err == nil {
 				return c, nil
 			}
@@ -129,22 +128,22 @@ func execFailed(env Env, err error) int {
 	return ExitError
 }
 
-func get(c *metadata.Client, key string, env Env) int {
+func get(c *protocol.Client, key string, env Env) int {
 	r, err := c.Get(key)
 	if err != nil {
 		return execFailed(env, err)
 	}
 	switch r.Code {
-	case metadata.Success:
+	case protocol.Success:
 		io.WriteString(env.Stdout, r.Data)
 		if !strings.HasSuffix(r.Data, "\n") {
 			io.WriteString(env.Stdout, "\n")
 		}
 		return ExitSuccess
-	case metadata.NotFound:
+	case protocol.NotFound:
 		fmt.Fprintf(env.Stderr, "No metadata for '%s'\n", key)
 		return ExitNotFound
-	case metadata.Invalid:
+	case protocol.Invalid:
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support GET")
 		return ExitError
 	}
@@ -152,7 +151,7 @@ func get(c *metadata.Client, key string, env Env) int {
 	return ExitError
 }
 
-func put(c *metadata.Client, args []string, env Env) int {
+func put(c *protocol.Client, args []string, env Env) int {
 	if !c.V2 {
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support PUT")
 		return ExitError
@@ -180,7 +179,7 @@ func put(c *metadata.Client, args []string, env Env) int {
 	return writeResult(r, key, "putting metadata for key", "PUT", env)
 }
 
-func del(c *metadata.Client, key string, env Env) int {
+func del(c *protocol.Client, key string, env Env) int {
 	if !c.V2 {
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support DELETE")
 		return ExitError
@@ -192,14 +191,14 @@ func del(c *metadata.Client, key string, env Env) int {
 	return writeResult(r, key, "deleting metadata key", "DELETE", env)
 }
 
-func writeResult(r metadata.Reply, key, doing, cmd string, env Env) int {
+func writeResult(r protocol.Reply, key, doing, cmd string, env Env) int {
 	switch r.Code {
-	case metadata.Success:
+	case protocol.Success:
 		return ExitSuccess
-	case metadata.NotFound:
+	case protocol.NotFound:
 		fmt.Fprintf(env.Stderr, "No metadata for '%s'\n", key)
 		return ExitNotFound
-	case metadata.Invalid:
+	case protocol.Invalid:
 		fmt.Fprintf(env.Stderr, "ERROR: host does not support %s\n", cmd)
 		return ExitError
 	}
@@ -207,23 +206,23 @@ func writeResult(r metadata.Reply, key, doing, cmd string, env Env) int {
 	return ExitError
 }
 
-func list(c *metadata.Client, env Env) int {
+func list(c *protocol.Client, env Env) int {
 	r, err := c.Keys()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "ERROR: could not execute KEYS: %v\n", err)
 		return ExitError
 	}
 	switch r.Code {
-	case metadata.Success:
+	case protocol.Success:
 		io.WriteString(env.Stdout, r.Data)
 		if r.Data != "" && !strings.HasSuffix(r.Data, "\n") {
 			io.WriteString(env.Stdout, "\n")
 		}
 		return ExitSuccess
-	case metadata.NotFound:
+	case protocol.NotFound:
 		fmt.Fprintln(env.Stderr, "No metadata")
 		return ExitNotFound
-	case metadata.Invalid:
+	case protocol.Invalid:
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support KEYS")
 		return ExitError
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"hull/internal/metadata"
+	"hull/internal/metadata/protocol"
 	"hull/internal/testenv"
 	"hull/internal/vm"
 )
@@ -65,7 +66,7 @@ func TestTools(t *testing.T) {
 	run := func(stdin string, tty bool, argv ...string) (string, string, int) {
 		var out, errb bytes.Buffer
 		code := Main(argv[0], argv[1:], Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-			StdinIsTTY: tty, Connect: func() (*metadata.Client, error) { return metadata.Dial(p) }})
+			StdinIsTTY: tty, Connect: func() (*protocol.Client, error) { return protocol.Dial(p) }})
 		return out.String(), errb.String(), code
 	}
 	for _, tc := range []struct {

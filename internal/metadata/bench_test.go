@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"hull/internal/metadata/protocol"
 	"hull/internal/vm"
 )
 
@@ -65,7 +66,7 @@ func BenchmarkGetRoundTrip(b *testing.B) {
 	ds := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		t0 := time.Now()
-		if r, err := c.Get("sdc:uuid"); err != nil || r.Code != Success {
+		if r, err := c.Get("sdc:uuid"); err != nil || r.Code != protocol.Success {
 			b.Fatal(r, err)
 		}
 		ds = append(ds, time.Since(t0))
@@ -83,11 +84,11 @@ func BenchmarkGetNewConnection(b *testing.B) {
 	ds := make([]time.Duration, 0, b.N)
 	for b.Loop() {
 		t0 := time.Now()
-		c, err := Dial(p)
+		c, err := protocol.Dial(p)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if r, err := c.Get("sdc:uuid"); err != nil || r.Code != Success {
+		if r, err := c.Get("sdc:uuid"); err != nil || r.Code != protocol.Success {
 			b.Fatal(r, err)
 		}
 		c.Close()
@@ -125,9 +126,9 @@ func BenchmarkZones500(b *testing.B) {
 		heap0, rss0 := inuse(), rss()
 		s, paths := benchServer(b, zones)
 		heap1, rss1 := inuse(), rss()
-		var conns []*Client
+		var conns []*protocol.Client
 		for _, p := range paths {
-			c, err := Dial(p)
+			c, err := protocol.Dial(p)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"hull/internal/metadata/protocol"
 	"strings"
 	"testing"
 )
@@ -15,9 +16,9 @@ func FuzzParseRequest(f *testing.F) {
 		"V2 25 136e7713 1a2b3c4d GET aG9zdG5hbWU=",
 		"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=",
 		"V2 26 136e7713 1a2b3c4d GET aG9zdG5hbWU=",
-		strings.TrimSuffix(Frame("0000abcd PUT "+encode(encode("k")+" "+encode("v"))), "\n"),
-		strings.TrimSuffix(Frame("0000abcd KEYS"), "\n"),
-		strings.TrimSuffix(Frame("0000abcd DELETE "+encode("k")), "\n"),
+		strings.TrimSuffix(protocol.Frame("0000abcd PUT "+protocol.Encode(protocol.Encode("k")+" "+protocol.Encode("v"))), "\n"),
+		strings.TrimSuffix(protocol.Frame("0000abcd KEYS"), "\n"),
+		strings.TrimSuffix(protocol.Frame("0000abcd DELETE "+protocol.Encode("k")), "\n"),
 		"V2 ", "V2 0 00000000 ", "V2 99999999999 0 x", "NEGOTIATE V2", "GET sdc:uuid", "KEYS", "",
 		"\x00\xff", "V2 3 352441c2 abc",
 	} {
@@ -25,13 +26,13 @@ func FuzzParseRequest(f *testing.F) {
 	}
 	s := &Server{Source: newFake(testVM(testUUID))}
 	f.Fuzz(func(t *testing.T, line string) {
-		req, err := ParseRequest(line)
+		req, err := protocol.ParseRequest(line)
 		if err == nil && req.V2 {
 			body := req.ReqID + " " + req.Cmd
 			if req.Arg != "" {
-				body += " " + encode(req.Arg)
+				body += " " + protocol.Encode(req.Arg)
 			}
-			again, err := ParseRequest(strings.TrimSuffix(Frame(body), "\n"))
+			again, err := protocol.ParseRequest(strings.TrimSuffix(protocol.Frame(body), "\n"))
 			if err != nil || again != req {
 				t.Fatalf("re-encoded %+v parsed as %+v, %v", req, again, err)
 			}
@@ -52,7 +53,7 @@ func FuzzParseRequest(f *testing.F) {
 			if strings.Contains(l, "\n") {
 				t.Fatalf("V2 answer spans lines: %q", out)
 			}
-			if _, _, err := ParseResponse(l, req.ReqID); err != nil {
+			if _, _, err := protocol.ParseResponse(l, req.ReqID); err != nil {
 				t.Fatalf("V2 answer %q does not parse: %v", out, err)
 			}
 		}

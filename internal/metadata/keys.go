@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"hull/internal/metadata/protocol"
 	"hull/internal/vm"
 )
 
@@ -28,7 +29,7 @@ type Host struct {
 //   - keys ending "_pw" and keys in one of internal_metadata_namespaces
 //     come from internal_metadata;
 //   - every other key comes from customer_metadata.
-func Get(v *vm.VM, key string, h Host) Reply {
+func Get(v *vm.VM, key string, h Host) protocol.Reply {
 	if prop, ok := strings.CutPrefix(key, "sdc:"); ok {
 		return getSDC(v, prop, h)
 	}
@@ -37,9 +38,9 @@ func Get(v *vm.VM, key string, h Host) Reply {
 		m = v.InternalMetadata
 	}
 	if val, ok := m[key]; ok {
-		return Reply{Code: Success, Data: val}
+		return protocol.Reply{Code: protocol.Success, Data: val}
 	}
-	return Reply{Code: NotFound}
+	return protocol.Reply{Code: protocol.NotFound}
 }
 
 // internalKey says whether key lives in internal_metadata.
@@ -56,7 +57,7 @@ func namespace(v *vm.VM, key string) string {
 	return ""
 }
 
-func getSDC(v *vm.VM, prop string, h Host) Reply {
+func getSDC(v *vm.VM, prop string, h Host) protocol.Reply {
 	switch prop {
 	case "nics":
 		nics := v.Nics
@@ -72,13 +73,13 @@ func getSDC(v *vm.VM, prop string, h Host) Reply {
 		return jsonReply(rs)
 	case "tmpfs":
 		if v.Tmpfs == nil {
-			return Reply{Code: NotFound}
+			return protocol.Reply{Code: protocol.NotFound}
 		}
 		return jsonReply(*v.Tmpfs)
 	case "routes":
 		rs, err := Routes(v)
 		if err != nil {
-			return Reply{Code: Failure, Data: err.Error()}
+			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 		}
 		return jsonReply(rs)
 	case "operator-script":
@@ -89,7 +90,7 @@ func getSDC(v *vm.VM, prop string, h Host) Reply {
 	// Metadata is reached by its own keys, never through sdc:, so that
 	// internal_metadata outside _pw and the namespaces stays hidden.
 	if strings.HasPrefix(prop, "customer_metadata") || strings.HasPrefix(prop, "internal_metadata") {
-		return Reply{Code: NotFound}
+		return protocol.Reply{Code: protocol.NotFound}
 	}
 	flat := vm.Flatten(v)
 	if flat["server_uuid"] == "" && h.ServerUUID != "" {
@@ -99,33 +100,33 @@ func getSDC(v *vm.VM, prop string, h Host) Reply {
 		flat["datacenter_name"] = h.DatacenterName
 	}
 	if val, ok := flat[prop]; ok {
-		return Reply{Code: Success, Data: val}
+		return protocol.Reply{Code: protocol.Success, Data: val}
 	}
 	// An object (sdc:tags, sdc:nics.0) cannot be returned as a value.
 	for k := range flat {
 		if strings.HasPrefix(k, prop+".") {
-			return Reply{Code: Failure, Data: "Unable to return non-string value for " + strconv.Quote("sdc:"+prop)}
+			return protocol.Reply{Code: protocol.Failure, Data: "Unable to return non-string value for " + strconv.Quote("sdc:"+prop)}
 		}
 	}
-	return Reply{Code: NotFound}
+	return protocol.Reply{Code: protocol.NotFound}
 }
 
-func mapReply(m map[string]string, k string) Reply {
+func mapReply(m map[string]string, k string) protocol.Reply {
 	if val, ok := m[k]; ok {
-		return Reply{Code: Success, Data: val}
+		return protocol.Reply{Code: protocol.Success, Data: val}
 	}
-	return Reply{Code: NotFound}
+	return protocol.Reply{Code: protocol.NotFound}
 }
 
 // jsonReply is JSON.stringify: compact, with <, > and & left alone.
-func jsonReply(x any) Reply {
+func jsonReply(x any) protocol.Reply {
 	var b bytes.Buffer
 	e := json.NewEncoder(&b)
 	e.SetEscapeHTML(false)
 	if err := e.Encode(x); err != nil {
-		return Reply{Code: Failure, Data: err.Error()}
+		return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 	}
-	return Reply{Code: Success, Data: strings.TrimSuffix(b.String(), "\n")}
+	return protocol.Reply{Code: protocol.Success, Data: strings.TrimSuffix(b.String(), "\n")}
 }
 
 // Route is one entry of sdc:routes.
@@ -151,7 +152,7 @@ func Routes(v *vm.VM) ([]Route, error) {
 		if m := routeNic.FindStringSubmatch(gw); m != nil {
 			i, err := strconv.Atoi(m[1])
 			if err != nil || i >= len(v.Nics) {
-				return nil, fmt.Errorf("Invalid nic index in route %q: %q", dst, gw)
+				return nil, fmt.Errorf("protocol.Invalid nic index in route %q: %q", dst, gw)
 			}
 			nic = &v.Nics[i]
 		} else if m := routeMac.FindStringSubmatch(gw); m != nil {
@@ -161,7 +162,7 @@ func Routes(v *vm.VM) ([]Route, error) {
 				}
 			}
 			if nic == nil {
-				return nil, fmt.Errorf("Invalid mac address in route %q: %q", dst, gw)
+				return nil, fmt.Errorf("protocol.Invalid mac address in route %q: %q", dst, gw)
 			}
 		}
 		if nic != nil {
@@ -182,7 +183,7 @@ func Routes(v *vm.VM) ([]Route, error) {
 // Keys answers KEYS: customer_metadata keys (less _pw and namespaced
 // ones) and internal_metadata's _pw and namespaced keys, one per line;
 // never sdc: keys.
-func Keys(v *vm.VM) Reply {
+func Keys(v *vm.VM) protocol.Reply {
 	var ks []string
 	for _, k := range slices.Sorted(maps.Keys(v.CustomerMetadata)) {
 		if !internalKey(v, k) {
@@ -194,7 +195,7 @@ func Keys(v *vm.VM) Reply {
 			ks = append(ks, k)
 		}
 	}
-	return Reply{Code: Success, Data: strings.Join(ks, "\n")}
+	return protocol.Reply{Code: protocol.Success, Data: strings.Join(ks, "\n")}
 }
 
 // ErrReadOnly matches (errors.Is) the errors for keys a zone may not
@@ -229,7 +230,7 @@ func DeletePayload(v *vm.VM, key string) ([]byte, error) {
 // writable returns the collection a zone's PUT or DELETE of key changes.
 func writable(v *vm.VM, key string) (string, error) {
 	if key == "" {
-		return "", errors.New("Invalid key: empty")
+		return "", errors.New("protocol.Invalid key: empty")
 	}
 	if strings.HasPrefix(key, "sdc:") {
 		return "", readOnly(`Cannot update the "sdc" Namespace.`)
@@ -248,12 +249,12 @@ func writable(v *vm.VM, key string) (string, error) {
 func SplitPut(arg string) (key, value string, err error) {
 	k, val, ok := strings.Cut(arg, " ")
 	if !ok || strings.Contains(val, " ") {
-		return "", "", errors.New("Invalid PUT Request")
+		return "", "", errors.New("protocol.Invalid PUT protocol.Request")
 	}
-	kb, err1 := b64(k)
-	vb, err2 := b64(val)
+	kb, err1 := protocol.Decode(k)
+	vb, err2 := protocol.Decode(val)
 	if err1 != nil || err2 != nil {
-		return "", "", errors.New("Invalid PUT Request: bad base64")
+		return "", "", errors.New("protocol.Invalid PUT Request: bad base64")
 	}
 	return kb, vb, nil
 }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"errors"
+	"hull/internal/metadata/protocol"
 	"strings"
 	"testing"
 )
@@ -12,46 +13,46 @@ func TestGetKeys(t *testing.T) {
 	h := Host{ServerUUID: "44454c4c-3200-1048-8033-b2c04f4b4e31", DatacenterName: "dc1"}
 	for _, tc := range []struct {
 		key  string
-		want Reply
+		want protocol.Reply
 	}{
-		{"sdc:uuid", Reply{Success, testUUID}},
-		{"sdc:hostname", Reply{Success, "web01"}},
-		{"sdc:alias", Reply{Success, "web"}},
-		{"sdc:image_uuid", Reply{Success, "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"}},
-		{"sdc:owner_uuid", Reply{Success, "930896af-bf8c-48d4-885c-6573a94b1853"}},
-		{"sdc:server_uuid", Reply{Success, h.ServerUUID}},
-		{"sdc:datacenter_name", Reply{Success, "dc1"}},
-		{"sdc:dns_domain", Reply{Success, "example.com"}},
-		{"sdc:brand", Reply{Success, "joyent"}},
-		{"sdc:resolvers", Reply{Success, `["8.8.8.8","1.1.1.1"]`}},
-		{"sdc:tmpfs", Reply{Success, "256"}},
-		{"sdc:nics", Reply{Success, `[{"mac":"02:08:20:aa:bb:cc","interface":"net0","nic_tag":"admin","ip":"10.0.0.5","netmask":"255.255.255.0","gateway":"10.0.0.1","primary":true}]`}},
-		{"sdc:nics.0.ip", Reply{Success, "10.0.0.5"}},
-		{"sdc:routes", Reply{Success, `[{"linklocal":true,"dst":"10.1.0.0/16","gateway":"10.0.0.5"},{"linklocal":true,"dst":"172.16.0.0/12","gateway":"10.0.0.5"},{"linklocal":false,"dst":"192.168.0.0/24","gateway":"10.0.0.254"}]`}},
-		{"sdc:tags.role", Reply{Success, "db"}},
-		{"sdc:tags.n", Reply{Success, "3"}},
-		{"sdc:tags.none", Reply{Code: NotFound}},
-		{"sdc:operator-script", Reply{Success, "echo op"}},
-		{"sdc:volumes", Reply{Success, "[]"}},
-		{"sdc:vendor-data", Reply{Code: NotFound}},
-		{"sdc:customer_metadata.user-data", Reply{Code: NotFound}},
-		{"sdc:internal_metadata.hidden", Reply{Code: NotFound}},
-		{"user-data", Reply{Success, "hello"}},
-		{"cloud-init:user-data", Reply{Success, "#cloud-config\nhostname: web01\n"}},
-		{"root_pw", Reply{Success, "secret"}},
-		{"customer_pw", Reply{Code: NotFound}}, // _pw keys come from internal_metadata only
-		{"docker:cmd", Reply{Success, `["sh"]`}},
-		{"hidden", Reply{Code: NotFound}},
-		{"operator-script", Reply{Code: NotFound}},
-		{"missing", Reply{Code: NotFound}},
-		{"", Reply{Code: NotFound}},
+		{"sdc:uuid", protocol.Reply{Code: protocol.Success, Data: testUUID}},
+		{"sdc:hostname", protocol.Reply{Code: protocol.Success, Data: "web01"}},
+		{"sdc:alias", protocol.Reply{Code: protocol.Success, Data: "web"}},
+		{"sdc:image_uuid", protocol.Reply{Code: protocol.Success, Data: "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"}},
+		{"sdc:owner_uuid", protocol.Reply{Code: protocol.Success, Data: "930896af-bf8c-48d4-885c-6573a94b1853"}},
+		{"sdc:server_uuid", protocol.Reply{Code: protocol.Success, Data: h.ServerUUID}},
+		{"sdc:datacenter_name", protocol.Reply{Code: protocol.Success, Data: "dc1"}},
+		{"sdc:dns_domain", protocol.Reply{Code: protocol.Success, Data: "example.com"}},
+		{"sdc:brand", protocol.Reply{Code: protocol.Success, Data: "joyent"}},
+		{"sdc:resolvers", protocol.Reply{Code: protocol.Success, Data: `["8.8.8.8","1.1.1.1"]`}},
+		{"sdc:tmpfs", protocol.Reply{Code: protocol.Success, Data: "256"}},
+		{"sdc:nics", protocol.Reply{Code: protocol.Success, Data: `[{"mac":"02:08:20:aa:bb:cc","interface":"net0","nic_tag":"admin","ip":"10.0.0.5","netmask":"255.255.255.0","gateway":"10.0.0.1","primary":true}]`}},
+		{"sdc:nics.0.ip", protocol.Reply{Code: protocol.Success, Data: "10.0.0.5"}},
+		{"sdc:routes", protocol.Reply{Code: protocol.Success, Data: `[{"linklocal":true,"dst":"10.1.0.0/16","gateway":"10.0.0.5"},{"linklocal":true,"dst":"172.16.0.0/12","gateway":"10.0.0.5"},{"linklocal":false,"dst":"192.168.0.0/24","gateway":"10.0.0.254"}]`}},
+		{"sdc:tags.role", protocol.Reply{Code: protocol.Success, Data: "db"}},
+		{"sdc:tags.n", protocol.Reply{Code: protocol.Success, Data: "3"}},
+		{"sdc:tags.none", protocol.Reply{Code: protocol.NotFound}},
+		{"sdc:operator-script", protocol.Reply{Code: protocol.Success, Data: "echo op"}},
+		{"sdc:volumes", protocol.Reply{Code: protocol.Success, Data: "[]"}},
+		{"sdc:vendor-data", protocol.Reply{Code: protocol.NotFound}},
+		{"sdc:customer_metadata.user-data", protocol.Reply{Code: protocol.NotFound}},
+		{"sdc:internal_metadata.hidden", protocol.Reply{Code: protocol.NotFound}},
+		{"user-data", protocol.Reply{Code: protocol.Success, Data: "hello"}},
+		{"cloud-init:user-data", protocol.Reply{Code: protocol.Success, Data: "#cloud-config\nhostname: web01\n"}},
+		{"root_pw", protocol.Reply{Code: protocol.Success, Data: "secret"}},
+		{"customer_pw", protocol.Reply{Code: protocol.NotFound}}, // _pw keys come from internal_metadata only
+		{"docker:cmd", protocol.Reply{Code: protocol.Success, Data: `["sh"]`}},
+		{"hidden", protocol.Reply{Code: protocol.NotFound}},
+		{"operator-script", protocol.Reply{Code: protocol.NotFound}},
+		{"missing", protocol.Reply{Code: protocol.NotFound}},
+		{"", protocol.Reply{Code: protocol.NotFound}},
 	} {
 		if got := Get(v, tc.key, h); got != tc.want {
 			t.Errorf("GET %q = %+v, want %+v", tc.key, got, tc.want)
 		}
 	}
 	for _, obj := range []string{"sdc:tags", "sdc:nics.0"} {
-		if got := Get(v, obj, h); got.Code != Failure {
+		if got := Get(v, obj, h); got.Code != protocol.Failure {
 			t.Errorf("GET %q = %+v, want FAILURE (an object)", obj, got)
 		}
 	}
@@ -65,7 +66,7 @@ func TestGetKeys(t *testing.T) {
 func TestKeysList(t *testing.T) {
 	got := Keys(testVM(testUUID))
 	want := "cloud-init:user-data\ndots\nroot_authorized_keys\nuser-data\nuser-script\ndocker:cmd\nroot_pw"
-	if got.Code != Success || got.Data != want {
+	if got.Code != protocol.Success || got.Data != want {
 		t.Errorf("KEYS = %+v\nwant %q", got, want)
 	}
 }
@@ -84,7 +85,7 @@ func TestWriteRules(t *testing.T) {
 		{key: "sdc:hostname", want: `Cannot update the "sdc" Namespace.`, readOnly: true},
 		{key: "sdc:anything", want: `Cannot update the "sdc" Namespace.`, readOnly: true},
 		{key: "docker:cmd", want: `Cannot update the "docker" Namespace.`, readOnly: true},
-		{key: "", want: "Invalid key: empty"},
+		{key: "", want: "protocol.Invalid key: empty"},
 	} {
 		p, err := PutPayload(v, tc.key, "bar")
 		got := string(p)
@@ -109,11 +110,11 @@ func TestRoutesErrors(t *testing.T) {
 	if _, err := Routes(v); err == nil {
 		t.Error("a route through a missing NIC rendered")
 	}
-	if r := Get(v, "sdc:routes", Host{}); r.Code != Failure {
+	if r := Get(v, "sdc:routes", Host{}); r.Code != protocol.Failure {
 		t.Errorf("sdc:routes = %+v", r)
 	}
 	v.Routes = nil
-	if r := Get(v, "sdc:routes", Host{}); r != (Reply{Success, "[]"}) {
+	if r := Get(v, "sdc:routes", Host{}); r != (protocol.Reply{Code: protocol.Success, Data: "[]"}) {
 		t.Errorf("sdc:routes without routes = %+v", r)
 	}
 }
@@ -124,7 +125,7 @@ func TestHandleLineExact(t *testing.T) {
 	s := &Server{Source: src}
 	ctx := context.Background()
 	b64put := func(k, v string) string {
-		return strings.TrimSuffix(Frame("0000abcd PUT "+encode(encode(k)+" "+encode(v))), "\n")
+		return strings.TrimSuffix(protocol.Frame("0000abcd PUT "+protocol.Encode(protocol.Encode(k)+" "+protocol.Encode(v))), "\n")
 	}
 	for _, tc := range []struct{ line, want string }{
 		{"NEGOTIATE V2", "V2_OK\n"},
@@ -141,17 +142,17 @@ func TestHandleLineExact(t *testing.T) {
 		// "hostname" is a customer_metadata key; the VM's is sdc:hostname.
 		{"V2 25 136e7713 1a2b3c4d GET aG9zdG5hbWU=", "V2 17 b68286f0 1a2b3c4d NOTFOUND\n"},
 		{"V2 29 360d282f 1a2b3c4d GET c2RjOmhvc3RuYW1l", "V2 25 505ea93e 1a2b3c4d SUCCESS d2ViMDE=\n"},
-		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=", Frame(Body("1a2b3c4d", Failure, errChecksum))},
-		{"V2 26 136e7713 1a2b3c4d GET aG9zdG5hbWU=", Frame(Body("1a2b3c4d", Failure, errLength))},
+		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "body checksum did not match"))},
+		{"V2 26 136e7713 1a2b3c4d GET aG9zdG5hbWU=", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "body length mismatch"))},
 		{"V2 garbage", "invalid command\n"},
-		{strings.TrimSuffix(Frame("1a2b3c4d GET "+encode("missing")), "\n"), "V2 17 b68286f0 1a2b3c4d NOTFOUND\n"},
-		{strings.TrimSuffix(Frame("1a2b3c4d FROB"), "\n"), Frame(Body("1a2b3c4d", Failure, "Unknown command FROB"))},
+		{strings.TrimSuffix(protocol.Frame("1a2b3c4d GET "+protocol.Encode("missing")), "\n"), "V2 17 b68286f0 1a2b3c4d NOTFOUND\n"},
+		{strings.TrimSuffix(protocol.Frame("1a2b3c4d FROB"), "\n"), protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "Unknown command FROB"))},
 		{b64put("sdc:hostname", "evil"), "V2 65 3f29e4f4 0000abcd FAILURE Q2Fubm90IHVwZGF0ZSB0aGUgInNkYyIgTmFtZXNwYWNlLg==\n"},
-		{b64put("docker:cmd", "evil"), Frame(Body("0000abcd", Failure, `Cannot update the "docker" Namespace.`))},
-		{b64put("foo", "bar"), Frame("0000abcd SUCCESS")},
-		{strings.TrimSuffix(Frame("0000abcd PUT "+encode("Zm9v")), "\n"), Frame(Body("0000abcd", Failure, "Invalid PUT Request"))},
+		{b64put("docker:cmd", "evil"), protocol.Frame(protocol.Body("0000abcd", protocol.Failure, `Cannot update the "docker" Namespace.`))},
+		{b64put("foo", "bar"), protocol.Frame("0000abcd SUCCESS")},
+		{strings.TrimSuffix(protocol.Frame("0000abcd PUT "+protocol.Encode("Zm9v")), "\n"), protocol.Frame(protocol.Body("0000abcd", protocol.Failure, "protocol.Invalid PUT protocol.Request"))},
 		{"GET foo", "SUCCESS\nbar\n.\n"},
-		{strings.TrimSuffix(Frame("0000abce DELETE "+encode("foo")), "\n"), Frame("0000abce SUCCESS")},
+		{strings.TrimSuffix(protocol.Frame("0000abce DELETE "+protocol.Encode("foo")), "\n"), protocol.Frame("0000abce SUCCESS")},
 		{"GET foo", "NOTFOUND\n"},
 	} {
 		if got := s.HandleLine(ctx, testUUID, tc.line); got != tc.want {

@@ -3,6 +3,7 @@ package metadata
 import (
 	"context"
 	"fmt"
+	"hull/internal/metadata/protocol"
 	"io"
 	"os"
 	"strings"
@@ -58,7 +59,7 @@ func TestSerialTransport(t *testing.T) {
 	// A guest first finds a line boundary: leftover garbage from an
 	// earlier client, then a bare newline that must get "invalid command".
 	io.WriteString(slave, "GARBAGE FROM A DEAD CLIENT")
-	c := NewClient(slave)
+	c := protocol.NewClient(slave)
 	if err := c.Reset(); err != nil {
 		t.Fatalf("reset: %v", err)
 	}
@@ -69,14 +70,14 @@ func TestSerialTransport(t *testing.T) {
 		t.Errorf("GET sdc:uuid over serial = %+v", r)
 	}
 	val := strings.Repeat("line of text\n", 500)
-	if r := chk(t)(c.Put("big", val)); r.Code != Success {
+	if r := chk(t)(c.Put("big", val)); r.Code != protocol.Success {
 		t.Fatalf("PUT over serial: %+v", r)
 	}
 	if r := chk(t)(c.Get("big")); r.Data != val {
 		t.Errorf("GET big over serial: %d bytes", len(r.Data))
 	}
 	// A second client on the same line, still in V2 mode on the host.
-	c2 := NewClient(slave)
+	c2 := protocol.NewClient(slave)
 	if err := c2.Reset(); err != nil {
 		t.Fatal(err)
 	}

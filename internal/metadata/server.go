@@ -1,3 +1,8 @@
+// Package metadata serves SmartOS's metadata protocol: a zone (or, over a
+// serial line, a KVM guest) asks the host for its own configuration with
+// GET, KEYS, PUT and DELETE, in the V1 line protocol or in V2 frames with
+// a length, a CRC-32 and a request id. Answers are computed from the VM
+// object at each request, so an update is visible to the next GET.
 package metadata
 
 import (
@@ -16,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"hull/internal/metadata/protocol"
 	"hull/internal/vm"
 )
 
@@ -243,11 +249,6 @@ func (s *Server) ServeStream(ctx context.Context, uuid string, rw io.ReadWriter)
 	return s.serve(ctx, uuid, rw, true)
 }
 
-type deadliner interface {
-	SetReadDeadline(time.Time) error
-	SetWriteDeadline(time.Time) error
-}
-
 // serve reads request lines from rw and answers each one.
 func (s *Server) serve(ctx context.Context, uuid string, rw io.ReadWriter, stream bool) (err error) {
 	defer func() {
@@ -256,7 +257,7 @@ func (s *Server) serve(ctx context.Context, uuid string, rw io.ReadWriter, strea
 			err = fmt.Errorf("metadata: panic: %v", r)
 		}
 	}()
-	dl, _ := rw.(deadliner)
+	dl, _ := rw.(protocol.Deadliner)
 	br := bufio.NewReaderSize(rw, 4096)
 	max := orInt(s.MaxLine, DefaultMaxLine)
 	for {
@@ -335,50 +336,50 @@ func tooLong(head []byte) string {
 	h := string(head)
 	if strings.HasPrefix(h, "V2 ") {
 		f := strings.SplitN(h, " ", 5)
-		if len(f) >= 5 && validReqID(f[3]) {
-			return Reply{Code: Failure, Data: msg}.V2(f[3])
+		if len(f) >= 5 && protocol.ValidReqID(f[3]) {
+			return protocol.Reply{Code: protocol.Failure, Data: msg}.V2(f[3])
 		}
 	}
-	return Failure + "\n"
+	return protocol.Failure + "\n"
 }
 
 // HandleLine answers one request line (without its newline) from zone
 // uuid; the answer includes its newline(s).
 func (s *Server) HandleLine(ctx context.Context, uuid, line string) string {
-	req, err := ParseRequest(line)
+	req, err := protocol.ParseRequest(line)
 	if err != nil {
-		var fe *FrameError
+		var fe *protocol.FrameError
 		if errors.As(err, &fe) && fe.ReqID != "" {
-			return Reply{Code: Failure, Data: fe.Msg}.V2(fe.ReqID)
+			return protocol.Reply{Code: protocol.Failure, Data: fe.Msg}.V2(fe.ReqID)
 		}
-		return Invalid + "\n"
+		return protocol.Invalid + "\n"
 	}
 	if !req.V2 {
 		switch req.Cmd {
 		case "NEGOTIATE":
 			if req.Arg == "V2" {
-				return V2OK + "\n"
+				return protocol.V2OK + "\n"
 			}
-			return Failure + "\n"
+			return protocol.Failure + "\n"
 		case "GET", "KEYS":
 			return s.Do(ctx, uuid, req).V1()
 		}
 		// PUT and DELETE need V2: their values would not survive V1.
-		return Invalid + "\n"
+		return protocol.Invalid + "\n"
 	}
 	return s.Do(ctx, uuid, req).V2(req.ReqID)
 }
 
 // Do carries out one command for zone uuid.
-func (s *Server) Do(ctx context.Context, uuid string, req Request) Reply {
+func (s *Server) Do(ctx context.Context, uuid string, req protocol.Request) protocol.Reply {
 	switch req.Cmd {
 	case "GET", "KEYS", "PUT", "DELETE":
 	default:
-		return Reply{Code: Failure, Data: "Unknown command " + req.Cmd}
+		return protocol.Reply{Code: protocol.Failure, Data: "Unknown command " + req.Cmd}
 	}
 	v, err := s.Source.Get(uuid)
 	if err != nil {
-		return Reply{Code: Failure, Data: err.Error()}
+		return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 	}
 	var payload []byte
 	switch req.Cmd {
@@ -392,16 +393,16 @@ func (s *Server) Do(ctx context.Context, uuid string, req Request) Reply {
 			payload, err = PutPayload(v, key, val)
 		}
 		if err != nil {
-			return Reply{Code: Failure, Data: err.Error()}
+			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 		}
 	case "DELETE":
 		if payload, err = DeletePayload(v, req.Arg); err != nil {
-			return Reply{Code: Failure, Data: err.Error()}
+			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 		}
 	}
 	if _, err := s.Source.Update(ctx, uuid, payload); err != nil {
 		s.log().Warn("metadata: update from zone failed", "uuid", uuid, "cmd", req.Cmd, "err", err)
-		return Reply{Code: Failure, Data: err.Error()}
+		return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
 	}
-	return Reply{Code: Success}
+	return protocol.Reply{Code: protocol.Success}
 }

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bufio"
 	"fmt"
+	"hull/internal/metadata/protocol"
 	"io"
 	"io/fs"
 	"net"
@@ -36,9 +37,9 @@ func serve(t testing.TB, s *Server, uuids ...string) map[string]string {
 	return paths
 }
 
-func dial(t testing.TB, path string) *Client {
+func dial(t testing.TB, path string) *protocol.Client {
 	t.Helper()
-	c, err := Dial(path)
+	c, err := protocol.Dial(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +48,8 @@ func dial(t testing.TB, path string) *Client {
 }
 
 // chk(t)(c.Get(k)) fails the test on a transport error.
-func chk(t testing.TB) func(Reply, error) Reply {
-	return func(r Reply, err error) Reply {
+func chk(t testing.TB) func(protocol.Reply, error) protocol.Reply {
+	return func(r protocol.Reply, err error) protocol.Reply {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -68,25 +69,25 @@ func TestSocketRoundTrip(t *testing.T) {
 	if !c.V2 {
 		t.Fatal("V2 not negotiated")
 	}
-	if r := chk(t)(c.Get("sdc:uuid")); r != (Reply{Success, testUUID}) {
+	if r := chk(t)(c.Get("sdc:uuid")); r != (protocol.Reply{Code: protocol.Success, Data: testUUID}) {
 		t.Errorf("GET sdc:uuid = %+v", r)
 	}
 	// Values that V1 could not carry.
 	for _, val := range []string{"", "two\nlines\n", ".\n.", "ünïcode ✓", strings.Repeat("x", 100<<10), "\x00\x01binary"} {
-		if r := chk(t)(c.Put("blob", val)); r.Code != Success {
+		if r := chk(t)(c.Put("blob", val)); r.Code != protocol.Success {
 			t.Fatalf("PUT: %+v", r)
 		}
-		if r := chk(t)(c.Get("blob")); r != (Reply{Success, val}) {
+		if r := chk(t)(c.Get("blob")); r != (protocol.Reply{Code: protocol.Success, Data: val}) {
 			t.Errorf("GET after PUT of %q = %q", val[:min(len(val), 20)], r.Data[:min(len(r.Data), 20)])
 		}
 	}
-	if r := chk(t)(c.Delete("blob")); r.Code != Success {
+	if r := chk(t)(c.Delete("blob")); r.Code != protocol.Success {
 		t.Fatalf("DELETE: %+v", r)
 	}
-	if r := chk(t)(c.Get("blob")); r.Code != NotFound {
+	if r := chk(t)(c.Get("blob")); r.Code != protocol.NotFound {
 		t.Errorf("GET after DELETE = %+v", r)
 	}
-	if r := chk(t)(c.Put("sdc:alias", "x")); r != (Reply{Failure, `Cannot update the "sdc" Namespace.`}) {
+	if r := chk(t)(c.Put("sdc:alias", "x")); r != (protocol.Reply{Code: protocol.Failure, Data: `Cannot update the "sdc" Namespace.`}) {
 		t.Errorf("PUT sdc:alias = %+v", r)
 	}
 	if r := chk(t)(c.Keys()); !strings.HasPrefix(r.Data, "cloud-init:user-data\n") {
@@ -119,7 +120,7 @@ func TestZonesAreIsolated(t *testing.T) {
 		t.Errorf("zone b sees %q", r.Data)
 	}
 	chk(t)(a.Put("secret", "a's"))
-	if r := chk(t)(b.Get("secret")); r.Code != NotFound {
+	if r := chk(t)(b.Get("secret")); r.Code != protocol.NotFound {
 		t.Errorf("zone b read zone a's key: %+v", r)
 	}
 }
@@ -146,17 +147,17 @@ func TestV1Fallback(t *testing.T) {
 			io.WriteString(ss, out)
 		}
 	}()
-	c := NewClient(cs)
+	c := protocol.NewClient(cs)
 	if err := c.Negotiate(); err != nil || c.V2 {
 		t.Fatalf("negotiate: v2=%v err=%v", c.V2, err)
 	}
-	if r := chk(t)(c.Get("dots")); r != (Reply{Success, ".\n..x\nend"}) {
+	if r := chk(t)(c.Get("dots")); r != (protocol.Reply{Code: protocol.Success, Data: ".\n..x\nend"}) {
 		t.Errorf("V1 GET dots = %+v", r)
 	}
-	if r := chk(t)(c.Get("missing")); r.Code != NotFound {
+	if r := chk(t)(c.Get("missing")); r.Code != protocol.NotFound {
 		t.Errorf("V1 GET missing = %+v", r)
 	}
-	if _, err := c.Put("k", "v"); err != ErrV1Host {
+	if _, err := c.Put("k", "v"); err != protocol.ErrV1Host {
 		t.Errorf("V1 PUT: %v", err)
 	}
 }
@@ -197,9 +198,9 @@ func TestBadInput(t *testing.T) {
 	huge := strings.Repeat("A", 10<<20)
 	for _, tc := range []struct{ in, want string }{
 		{"\x00\x01\x02\xff\n", "invalid command\n"},
-		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=\n", Frame(Body("1a2b3c4d", Failure, errChecksum))},
+		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=\n", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "body checksum did not match"))},
 		{"V2 9 00000000 x\n", "invalid command\n"},
-		{"V2 99 11111111 1a2b3c4d PUT " + huge + "\n", Frame(Body("1a2b3c4d", Failure, "request too large"))},
+		{"V2 99 11111111 1a2b3c4d PUT " + huge + "\n", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "request too large"))},
 		{"GET " + huge + "\n", "FAILURE\n"},
 		{"\r\n", "invalid command\n"},
 		{"GET sdc:alias\r\n", "SUCCESS\n"},
@@ -211,7 +212,7 @@ func TestBadInput(t *testing.T) {
 	// The connection still works after all that.
 	c.br.ReadString('\n') // "web"
 	c.br.ReadString('\n') // "."
-	if got, want := c.send(t, Frame("1a2b3c4d GET "+encode("sdc:alias"))), (Reply{Success, "web"}).V2("1a2b3c4d"); got != want {
+	if got, want := c.send(t, protocol.Frame("1a2b3c4d GET "+protocol.Encode("sdc:alias"))), (protocol.Reply{Code: protocol.Success, Data: "web"}).V2("1a2b3c4d"); got != want {
 		t.Errorf("after bad input: %q", got)
 	}
 }
@@ -290,7 +291,7 @@ func TestConcurrentRequests(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			c, err := Dial(paths[u])
+			c, err := protocol.Dial(paths[u])
 			if err != nil {
 				bad.Add(1)
 				t.Log(err)
@@ -315,7 +316,7 @@ func TestConcurrentRequests(t *testing.T) {
 		wg2.Add(1)
 		go func() {
 			defer wg2.Done()
-			c, err := Dial(paths[uuids[0]])
+			c, err := protocol.Dial(paths[uuids[0]])
 			if err != nil {
 				bad.Add(1)
 				return

@@ -1,4 +1,4 @@
-package metadata
+package protocol
 
 import (
 	"bufio"
@@ -59,7 +59,7 @@ func (c *Client) Close() error {
 }
 
 func (c *Client) deadline(d time.Duration) {
-	if dl, ok := c.conn.(deadliner); ok {
+	if dl, ok := c.conn.(Deadliner); ok {
 		dl.SetReadDeadline(time.Now().Add(d))
 		dl.SetWriteDeadline(time.Now().Add(d))
 	}

@@ -1,9 +1,8 @@
-// Package metadata serves SmartOS's metadata protocol: a zone (or, over a
-// serial line, a KVM guest) asks the host for its own configuration with
-// GET, KEYS, PUT and DELETE, in the V1 line protocol or in V2 frames with
-// a length, a CRC-32 and a request id. Answers are computed from the VM
-// object at each request, so an update is visible to the next GET.
-package metadata
+// Package protocol is SmartOS's metadata protocol on the wire: V1 request
+// lines, V2 frames with a length, a CRC-32 and a request id, and the
+// client the in-zone mdata tools speak it with. It holds no server code,
+// so the tools stay small.
+package protocol
 
 import (
 	"encoding/base64"
@@ -102,7 +101,7 @@ func ParseRequest(line string) (Request, error) {
 // ParseBody parses a V2 body "<reqid> <CMD>[ <base64 payload>]".
 func ParseBody(body string) (Request, error) {
 	f := strings.Split(body, " ")
-	if len(f) < 2 || len(f) > 3 || !validReqID(f[0]) || f[1] == "" {
+	if len(f) < 2 || len(f) > 3 || !ValidReqID(f[0]) || f[1] == "" {
 		return Request{}, &FrameError{ReqID: bodyReqID(body), Msg: errBody}
 	}
 	r := Request{V2: true, ReqID: f[0], Cmd: f[1]}
@@ -137,7 +136,7 @@ func ParseResponse(line, reqid string) (code, data string, err error) {
 // body, or "" when there is none.
 func bodyReqID(body string) string {
 	id, _, _ := strings.Cut(body, " ")
-	if validReqID(id) {
+	if ValidReqID(id) {
 		return id
 	}
 	return ""
@@ -146,7 +145,7 @@ func bodyReqID(body string) string {
 // validReqID accepts mdata-client's and cloud-init's 8 hex digits and,
 // being liberal, any short run of hex digits; the id is echoed back, so
 // it must never hold a space or newline.
-func validReqID(s string) bool { return len(s) >= 1 && len(s) <= 32 && isHex(s) }
+func ValidReqID(s string) bool { return len(s) >= 1 && len(s) <= 32 && isHex(s) }
 
 func isHex(s string) bool {
 	for i := 0; i < len(s); i++ {
@@ -206,9 +205,9 @@ func DotStuff(s string) string {
 // DotUnstuff reverses DotStuff on data lines.
 func DotUnstuff(line string) string { return strings.TrimPrefix(line, ".") }
 
-func b64(s string) (string, error) {
+func Decode(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	return string(b), err
 }
 
-func encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+func Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
