@@ -14,9 +14,13 @@ help:
 	@echo "make debian-image   build a minimal Debian lx image (debootstrap) into build/images/debian"
 	@echo "make bench          the node core benchmark (vs bare runc and LXC)"
 
-# Static: the same binary runs as PID 1 inside zones whose images have
-# no libc.
+# Static: hull runs as PID 1 inside zones whose images have no libc.
+# First the in-zone build (-tags zone: init, mdata tools, svcs), which
+# the host binary then embeds and hands to zones.
+ZONEBIN := cmd/hull/zonebin/hull
 build:
+	CGO_ENABLED=0 $(GO) build -trimpath -tags zone -o cmd/hull/zonebin/.hull.tmp ./cmd/hull
+	mv cmd/hull/zonebin/.hull.tmp $(ZONEBIN)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/hull
 
 install: build
@@ -43,4 +47,4 @@ bench: build
 	$(BIN) bench
 
 clean:
-	rm -rf bin build
+	rm -rf bin build $(ZONEBIN)

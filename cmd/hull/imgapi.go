@@ -1,3 +1,5 @@
+//go:build !zone
+
 package main
 
 import (

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -287,10 +288,22 @@ func measureMemory(ctx context.Context, n *node.Node, count int, out io.Writer) 
 	after := memAvailable()
 	hostProcs := hostSideProcesses(n)
 	per := (before - after) / int64(count)
+	var rss []int64 // KiB, each zone's PID 1
+	for _, id := range ids {
+		if v, err := n.Get(id); err == nil && v.PID > 0 {
+			rss = append(rss, vmRSS(v.PID))
+		}
+	}
+	slices.Sort(rss)
 	fmt.Fprintf(out, "memory with %d running zones:\n", count)
 	fmt.Fprintf(out, "  host-side processes per zone:   %d (target: no per-zone host process)\n", hostProcs)
 	fmt.Fprintf(out, "  MemAvailable drop per zone:     %.2f MiB (zone processes, kernel objects and page cache included)\n", float64(per)/(1<<20))
-	fmt.Fprintf(out, "  host overhead per zone ≤ 1 MiB: %s (no host process holds memory for a zone)\n\n", verdict(hostProcs == 0))
+	fmt.Fprintf(out, "  host overhead per zone ≤ 1 MiB: %s (no host process holds memory for a zone)\n", verdict(hostProcs == 0))
+	if len(rss) > 0 {
+		m := float64(rss[len(rss)/2]) / 1024
+		fmt.Fprintf(out, "  in-zone init (svc.startd) RSS:  %.1f MiB median (target ≤ 8 MiB): %s\n", m, verdict(m <= 8))
+	}
+	fmt.Fprintln(out)
 	for _, id := range ids {
 		if err := n.Delete(ctx, id); err != nil {
 			return err
@@ -389,6 +402,18 @@ func cleanupNode(n *node.Node, root string) {
 }
 
 func dropCaches() { os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0o200) }
+
+// vmRSS is a process's resident set in KiB (0 if it is gone).
+func vmRSS(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb
+		}
+	}
+	return 0
+}
 
 func memAvailable() int64 {
 	b, _ := os.ReadFile("/proc/meminfo")

@@ -105,6 +105,12 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err != nil {
 		return err
 	}
+	links := ""
+	if v.Brand == "sparse" {
+		if links, err = n.ToolLinks(); err != nil {
+			return err
+		}
+	}
 	spec, err := zone.Render(v, zone.Inputs{
 		RootFS:      n.zoneRoot(uuid),
 		HullBinary:  n.HullBinary,
@@ -113,6 +119,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 		HostRO:      zone.HostROFor(isRealDir),
 		MemlockHard: zone.MemlockHard(),
 		Zonecontrol: zc,
+		ToolLinks:   links,
 	})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"hull/internal/zone"
 	"os"
 	"path/filepath"
 )
@@ -63,3 +64,28 @@ func (n *Node) ZonecontrolUUIDs() []string {
 
 // VMUUIDs lists the node's VMs, sorted.
 func (n *Node) VMUUIDs() ([]string, error) { return n.uuids() }
+
+// ToolLinks returns the directory of mdata tool links that sparse zones
+// see over their /usr/sbin, making it on first use: symlinks to the
+// in-zone hull binary, which picks the tool by the name it is run as.
+func (n *Node) ToolLinks() (string, error) {
+	d := filepath.Join(n.Root, "share", "sbin")
+	for _, t := range zone.MdataTools {
+		p := filepath.Join(d, t)
+		if target, err := os.Readlink(p); err == nil && target == zone.HullBin {
+			continue
+		}
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return "", fmt.Errorf("mdata tool links: %w", err)
+		}
+		tmp := p + ".tmp"
+		os.Remove(tmp)
+		if err := os.Symlink(zone.HullBin, tmp); err != nil {
+			return "", fmt.Errorf("mdata tool links: %w", err)
+		}
+		if err := os.Rename(tmp, p); err != nil {
+			return "", fmt.Errorf("mdata tool links: %w", err)
+		}
+	}
+	return d, nil
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -163,9 +164,11 @@ func OpenView(root string) (*Node, error) {
 	return &Node{Root: root}, nil
 }
 
-// hullBinary copies the running executable into the root once per
-// version, so zones bind-mount a file that an upgrade or rebuild of the
-// installed binary never changes under them.
+// hullBinary puts the binary zones run into the root, once per version
+// of the hull binary, so zones bind-mount a file that an upgrade or
+// rebuild of the installed binary never changes under them. That is the
+// in-zone build the hull binary carries (hull zone-binary), or, for a
+// hull built without one, the hull binary itself.
 func hullBinary(root string) (string, error) {
 	self, err := os.Executable()
 	if err != nil {
@@ -188,15 +191,40 @@ func hullBinary(root string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		return "", err
-	}
 	tmp := dst + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o755); err != nil {
-		return "", err
+	if err := zoneBinary(self, tmp); err != nil {
+		b, err := os.ReadFile(self)
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(tmp, b, 0o755); err != nil {
+			return "", err
+		}
 	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// zoneBinary asks the hull binary self for its in-zone build and writes
+// it to dst; an error means it has none (or it is not static).
+func zoneBinary(self, dst string) error {
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o755)
+	if err != nil {
+		return err
+	}
+	c := exec.Command(self, "zone-binary")
+	c.Stdout = f
+	err = c.Run()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = checkStatic(dst)
+	}
+	if err != nil {
+		os.Remove(dst)
+		return fmt.Errorf("in-zone binary of %s: %w", self, err)
+	}
+	return nil
 }
 
 // lockedVM takes the VM's lock and loads its object; the caller calls

@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,18 +75,34 @@ func HullBinary(t testing.TB) string {
 			return
 		}
 		buildPath = filepath.Join(dir, "hull")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/hull")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{string(out), err}
+		// As make build: the in-zone build first, which the host
+		// binary embeds (cmd/hull/zonebin.go). It is renamed into place
+		// so concurrent test runs never embed half a file.
+		zoneBin := filepath.Join(root, "cmd", "hull", "zonebin", "hull")
+		tmp := filepath.Join(filepath.Dir(zoneBin), fmt.Sprintf(".hull-%d", os.Getpid()))
+		if buildErr = goBuild(root, "-tags", "zone", "-o", tmp, "./cmd/hull"); buildErr != nil {
+			return
 		}
+		if buildErr = os.Rename(tmp, zoneBin); buildErr != nil {
+			return
+		}
+		buildErr = goBuild(root, "-o", buildPath, "./cmd/hull")
 	})
 	if buildErr != nil {
 		t.Fatalf("build hull: %v", buildErr)
 	}
 	return buildPath
+}
+
+// goBuild runs go build with args in dir, static as make build.
+func goBuild(dir string, args ...string) error {
+	cmd := exec.Command("go", append([]string{"build"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return &buildError{string(out), err}
+	}
+	return nil
 }
 
 type buildError struct {

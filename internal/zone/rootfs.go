@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"golang.org/x/sys/unix"
 )
 
 // hostEtc are the host's /etc entries a sparse zone needs to run the
@@ -163,13 +161,4 @@ func copyTree(src, dst string) error {
 		return out.Close()
 	}
 	return nil // devices, sockets: not part of a skeleton
-}
-
-// Remount changes the options of a mount inside the zone (run in the zone
-// by its root, e.g. to resize /tmp live).
-func Remount(target, opts string) error {
-	if err := unix.Mount("", target, "", unix.MS_REMOUNT|unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		return fmt.Errorf("remount %s %s: %w", target, opts, err)
-	}
-	return nil
 }

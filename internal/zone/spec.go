@@ -6,6 +6,7 @@ package zone
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -49,6 +50,10 @@ type Inputs struct {
 	// Zonecontrol is the host directory holding the zone's metadata
 	// socket, mounted at /.zonecontrol ("" for none).
 	Zonecontrol string
+	// ToolLinks is a host directory of symlinks named after MdataTools,
+	// each pointing at HullBin: in sparse zones it is laid over the
+	// host's /usr/sbin, so the tools are where SmartOS has them.
+	ToolLinks string
 }
 
 // SparseHostDirs are the host trees a sparse zone shares read-only.
@@ -248,8 +253,10 @@ var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"
 
 // metadataMounts give the zone its metadata socket's directory where
 // SmartOS clients look (/native/... in lx zones) and the mdata tools in
-// /usr/sbin. A sparse zone's /usr is the host's, read-only: the tools
-// cannot be put there.
+// /usr/sbin. A sparse zone's /usr/sbin is the host's, read-only, where no
+// file can be bind-mounted over a name that does not exist: there a
+// read-only overlay shows the host's /usr/sbin with the tools' links on
+// top (the host's directory is never written).
 func metadataMounts(v *vm.VM, in Inputs) []specs.Mount {
 	if in.Zonecontrol == "" {
 		return nil
@@ -261,7 +268,11 @@ func metadataMounts(v *vm.VM, in Inputs) []specs.Mount {
 	ms := []specs.Mount{{Destination: prefix + "/.zonecontrol", Type: "bind", Source: in.Zonecontrol,
 		Options: []string{"bind", "ro", "nosuid", "nodev", "noexec"}}}
 	if v.Brand == "sparse" {
-		return ms
+		if in.ToolLinks == "" || !slices.Contains(in.HostRO, "/usr") {
+			return ms
+		}
+		return append(ms, specs.Mount{Destination: "/usr/sbin", Type: "overlay", Source: "overlay",
+			Options: []string{"ro", "nosuid", "nodev", "lowerdir=" + in.ToolLinks + ":/usr/sbin"}})
 	}
 	for _, t := range MdataTools {
 		ms = append(ms, specs.Mount{Destination: prefix + "/usr/sbin/" + t, Type: "bind", Source: in.HullBinary,

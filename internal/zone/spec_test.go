@@ -122,6 +122,35 @@ func TestRenderBrands(t *testing.T) {
 	}
 }
 
+// The mdata tools are where SmartOS has them in every brand: bind mounts
+// of the hull binary, or in sparse zones (whose /usr/sbin is the host's)
+// a read-only overlay of the tool links over the host's /usr/sbin.
+func TestRenderMdataTools(t *testing.T) {
+	in := testInputs()
+	in.Zonecontrol, in.ToolLinks = "/r/run/zonecontrol/u", "/r/share/sbin"
+	for brand, want := range map[string]string{
+		"joyent": "/usr/sbin/mdata-get", "lx": "/native/usr/sbin/mdata-get", "sparse": "/usr/sbin",
+	} {
+		v := baseVM()
+		v.Brand = brand
+		s, err := Render(v, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := mount(s, want)
+		switch {
+		case m == nil:
+			t.Errorf("%s: no mount at %s", brand, want)
+		case brand == "sparse":
+			if m.Type != "overlay" || !slices.Equal(m.Options, []string{"ro", "nosuid", "nodev", "lowerdir=/r/share/sbin:/usr/sbin"}) {
+				t.Errorf("sparse /usr/sbin: %+v", m)
+			}
+		case m.Source != in.HullBinary || !slices.Contains(m.Options, "ro"):
+			t.Errorf("%s: %+v", brand, m)
+		}
+	}
+}
+
 func TestRenderTmpfsZeroHasNoTmpfs(t *testing.T) {
 	v := baseVM()
 	zero := int64(0)
