@@ -112,6 +112,9 @@ func run(c config, out, log io.Writer) error {
 	if err := measureMemory(ctx, n, c.memZones, out); err != nil {
 		return err
 	}
+	if err := measureSMF(ctx, n, c.runs, out); err != nil {
+		return err
+	}
 	return measureList(ctx, n, c.zones, c.runs, out)
 }
 

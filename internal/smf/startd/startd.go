@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -183,6 +184,16 @@ func (s *startd) up() (os.Signal, bool) {
 		}
 	}
 	s.logf("svc.startd: zone %s is up (%s online after %v)", s.host, Milestone, time.Since(s.start).Round(time.Millisecond))
+	// Boot's garbage (parsed manifests, the graph's first walks) goes
+	// back to the kernel now, not whenever the scavenger gets to it.
+	// From here PID 1 mostly waits: it collects more often than Go's
+	// default doubling and keeps under a soft limit that hands freed
+	// memory back early, so every zone's init stays near what it holds.
+	// (Not during boot: there the limit would make it collect
+	// constantly.)
+	debug.FreeOSMemory()
+	debug.SetGCPercent(25)
+	debug.SetMemoryLimit(4 << 20)
 	return nil, false
 }
 
