@@ -32,6 +32,7 @@ type config struct {
 	runs, zones, memZones int
 	lxc                   bool
 	keep                  bool
+	startOnly             bool
 }
 
 // Main runs the benchmark and prints its report.
@@ -44,6 +45,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&c.memZones, "mem-zones", 10, "running zones for the memory measurement")
 	fs.BoolVar(&c.lxc, "lxc", true, "compare with LXC (needs Debian's lxc)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the bench node's root afterwards")
+	fs.BoolVar(&c.startOnly, "start-only", false, "measure zone start only (no memory, SMF or list measurements)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -78,20 +80,21 @@ func run(c config, out, log io.Writer) error {
 	}
 	fmt.Fprintf(out, "hull bench: %d runs each, runtime %s, cgroups %v\n\n", c.runs, filepath.Base(n.Runtime.Binary), n.Cgroups)
 
-	hullTimes, err := measureHull(ctx, n, c.runs)
-	if err != nil {
-		return err
+	var dirNode *node.Node
+	if n.Pool.Name() != "dir" {
+		d, droot, err := dirNodeWith(ctx, manifest, file)
+		if err != nil {
+			return err
+		}
+		defer cleanupNode(d, droot)
+		dirNode = d
 	}
-	runcTimes, err := measureRunc(ctx, n, c.runs)
+	hullTimes, runcTimes, dirTimes, err := measureStarts(ctx, n, dirNode, c.runs)
 	if err != nil {
 		return err
 	}
 	rows := []row{{"vmadm create → running (" + n.Pool.Name() + ")", hullTimes}, {"bare runc run -d (cloned rootfs)", runcTimes}}
-	if n.Pool.Name() != "dir" {
-		dirTimes, err := measureOnDir(ctx, c.runs, manifest, file)
-		if err != nil {
-			return err
-		}
+	if dirNode != nil {
 		rows = append(rows, row{"vmadm create → running (dir)", dirTimes})
 	}
 	if c.lxc {
@@ -108,6 +111,9 @@ func run(c config, out, log io.Writer) error {
 		fmt.Fprintf(out, "%-36s %10s %10s %10s %8.2f\n", r.name, ms(median(r.t)), ms(minOf(r.t)), ms(maxOf(r.t)), float64(base)/float64(median(r.t)))
 	}
 	fmt.Fprintf(out, "target: vmadm create → running ≤ 1.2× bare runc: %s\n\n", verdict(float64(base)/float64(median(runcTimes)) <= 1.2))
+	if c.startOnly {
+		return nil
+	}
 
 	if err := measureMemory(ctx, n, c.memZones, out); err != nil {
 		return err
@@ -118,22 +124,65 @@ func run(c config, out, log io.Writer) error {
 	return measureList(ctx, n, c.zones, c.runs, out)
 }
 
-// measureOnDir times create → running on a second node whose pool is the
-// dir driver, to compare the pool drivers.
-func measureOnDir(ctx context.Context, runs int, manifest, file string) ([]time.Duration, error) {
+// dirNodeWith opens a second node whose pool is the dir driver, with the
+// busybox image installed, to compare the pool drivers.
+func dirNodeWith(ctx context.Context, manifest, file string) (*node.Node, string, error) {
 	root, err := os.MkdirTemp("/var/tmp", "hull-bench-dir-")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	n, err := node.OpenWithPool(root, "dir")
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	defer cleanupNode(n, root)
 	if _, err := n.Images.Install(ctx, manifest, file, image.InstallOptions{}); err != nil {
-		return nil, fmt.Errorf("install busybox image: %w", err)
+		cleanupNode(n, root)
+		return nil, "", fmt.Errorf("install busybox image: %w", err)
 	}
-	return measureHull(ctx, n, runs)
+	return n, root, nil
+}
+
+// measureStarts times hull's create → running and bare runc's start of
+// the same image in turns, so that both see the same machine: whatever
+// else runs slows both alike. Which goes first alternates. The first
+// round warms caches for everyone and is not counted.
+func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, runc, dir []time.Duration, err error) {
+	tmp, err := os.MkdirTemp("", "hull-bench-runc-")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer os.RemoveAll(tmp)
+	for i := range runs + 1 {
+		steps := []func() (time.Duration, error){
+			func() (time.Duration, error) { return hullOnce(ctx, n) },
+			func() (time.Duration, error) { return runcOnce(ctx, n, tmp, i) },
+		}
+		if i%2 == 1 {
+			steps[0], steps[1] = steps[1], steps[0]
+		}
+		if dirNode != nil {
+			steps = append(steps, func() (time.Duration, error) { return hullOnce(ctx, dirNode) })
+		}
+		var ds []time.Duration
+		for _, step := range steps {
+			d, err := step()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			ds = append(ds, d)
+		}
+		if i%2 == 1 {
+			ds[0], ds[1] = ds[1], ds[0]
+		}
+		if i == 0 {
+			continue
+		}
+		hull, runc = append(hull, ds[0]), append(runc, ds[1])
+		if dirNode != nil {
+			dir = append(dir, ds[2])
+		}
+	}
+	return hull, runc, dir, nil
 }
 
 type row struct {
@@ -148,71 +197,55 @@ func verdict(ok bool) string {
 	return "NOT met"
 }
 
-// measureHull times Node.Create of an autobooting zone until it runs.
-func measureHull(ctx context.Context, n *node.Node, runs int) ([]time.Duration, error) {
-	var ts []time.Duration
-	for i := range runs + 1 {
-		t0 := time.Now()
-		v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","alias":"bench","image_uuid":"`+BusyboxUUID+`"}`))
-		d := time.Since(t0)
-		if err != nil {
-			return nil, fmt.Errorf("hull create: %w", err)
-		}
-		if v.State != "running" {
-			return nil, fmt.Errorf("hull create: zone is %s", v.State)
-		}
-		if i > 0 { // the first run warms caches for everyone
-			ts = append(ts, d)
-		}
-		if err := n.Delete(ctx, v.UUID); err != nil {
-			return nil, err
-		}
+// hullOnce times Node.Create of an autobooting zone until it runs, and
+// deletes it.
+func hullOnce(ctx context.Context, n *node.Node) (time.Duration, error) {
+	t0 := time.Now()
+	v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","alias":"bench","image_uuid":"`+BusyboxUUID+`"}`))
+	d := time.Since(t0)
+	if err != nil {
+		return 0, fmt.Errorf("hull create: %w", err)
 	}
-	return ts, nil
+	if v.State != "running" {
+		return 0, fmt.Errorf("hull create: zone is %s", v.State)
+	}
+	return d, n.Delete(ctx, v.UUID)
 }
 
-// measureRunc clones the same image and starts it with the runtime alone:
-// no user namespace, no journal, no hull.
-func measureRunc(ctx context.Context, n *node.Node, runs int) ([]time.Duration, error) {
-	dir, err := os.MkdirTemp("", "hull-bench-runc-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
+// runcOnce clones the same image and starts it with the runtime alone
+// (no user namespace, no journal, no hull), then removes it.
+func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (time.Duration, error) {
 	state := filepath.Join(dir, "state")
-	var ts []time.Duration
-	for i := range runs + 1 {
-		id := fmt.Sprintf("hull-bench-%d", i)
-		ds := node.PoolName + "/bench-runc-" + strconv.Itoa(i)
-		bundle := filepath.Join(dir, id)
-		os.MkdirAll(bundle, 0o700)
-		t0 := time.Now()
-		d, err := n.Pool.Clone(image.SnapshotName(BusyboxUUID), ds)
-		if err != nil {
-			return nil, fmt.Errorf("clone for runc: %w", err)
-		}
-		if err := os.WriteFile(filepath.Join(bundle, "config.json"), bareSpec(filepath.Join(d.Mountpoint, "root")), 0o600); err != nil {
-			return nil, err
-		}
-		c := exec.CommandContext(ctx, n.Runtime.Binary, "--root", state, "run", "-d", "--bundle", bundle, id)
-		devnull, _ := os.OpenFile(os.DevNull, os.O_RDWR, 0)
-		c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
-		err = c.Run()
-		el := time.Since(t0)
-		devnull.Close()
-		if err != nil {
-			n.Pool.Destroy(ds)
-			return nil, fmt.Errorf("runc run: %w", err)
-		}
-		if i > 0 {
-			ts = append(ts, el)
-		}
-		exec.Command(n.Runtime.Binary, "--root", state, "delete", "-f", id).Run()
-		if err := n.Pool.Destroy(ds); err != nil {
-			return nil, err
-		}
+	id := fmt.Sprintf("hull-bench-%d", i)
+	ds := node.PoolName + "/bench-runc-" + strconv.Itoa(i)
+	bundle := filepath.Join(dir, id)
+	if err := os.MkdirAll(bundle, 0o700); err != nil {
+		return 0, err
 	}
-	return ts, nil
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer devnull.Close()
+	t0 := time.Now()
+	d, err := n.Pool.Clone(image.SnapshotName(BusyboxUUID), ds)
+	if err != nil {
+		return 0, fmt.Errorf("clone for runc: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(bundle, "config.json"), bareSpec(filepath.Join(d.Mountpoint, "root")), 0o600); err != nil {
+		n.Pool.Destroy(ds)
+		return 0, err
+	}
+	c := exec.CommandContext(ctx, n.Runtime.Binary, "--root", state, "run", "-d", "--bundle", bundle, id)
+	c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
+	err = c.Run()
+	el := time.Since(t0)
+	if err != nil {
+		n.Pool.Destroy(ds)
+		return 0, fmt.Errorf("runc run: %w", err)
+	}
+	exec.Command(n.Runtime.Binary, "--root", state, "delete", "-f", id).Run()
+	return el, n.Pool.Destroy(ds)
 }
 
 // bareSpec is the runtime's stock spec (as `runc spec` writes it), with a

@@ -29,10 +29,21 @@ func MountIDMapped(src, dst string, r Range) error {
 	if r.Size == 0 {
 		return fmt.Errorf("idmap: mount %s: empty range", src)
 	}
+	userns, err := usernsFD(r)
+	if err != nil {
+		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
+	}
+	defer userns.Close()
+	return MountWithUserns(src, dst, userns)
+}
+
+// MountWithUserns is MountIDMapped with the idmapping of an open user
+// namespace (from UsernsFD), for callers that make it ahead of time.
+func MountWithUserns(src, dst string, userns *os.File) error {
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
 	}
-	fd, err := idmappedTree(src, r, true)
+	fd, err := idmappedTree(src, int(userns.Fd()), true)
 	if err != nil {
 		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
 	}
@@ -44,9 +55,9 @@ func MountIDMapped(src, dst string, r Range) error {
 }
 
 // idmappedTree clones the mount tree at src into a detached tree and sets
-// r as its idmapping. Closing the returned fd without attaching it frees
-// the tree.
-func idmappedTree(src string, r Range, recursive bool) (int, error) {
+// the user namespace's mapping as its idmapping. Closing the returned fd
+// without attaching it frees the tree.
+func idmappedTree(src string, userns int, recursive bool) (int, error) {
 	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
 	setFlags := uint(unix.AT_EMPTY_PATH)
 	if recursive {
@@ -60,19 +71,13 @@ func idmappedTree(src string, r Range, recursive bool) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("open_tree: %w", err)
 	}
-	userns, err := usernsFD(r)
-	if err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	defer userns.Close()
-	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns.Fd())}
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_IDMAP, Userns_fd: uint64(userns)}
 	if err := unix.MountSetattr(fd, "", setFlags, &attr); err != nil {
 		unix.Close(fd)
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-			return -1, fmt.Errorf("mount_setattr idmap %v: %w (%w)", r, ErrNotSupported, err)
+			return -1, fmt.Errorf("mount_setattr idmap: %w (%w)", ErrNotSupported, err)
 		}
-		return -1, fmt.Errorf("mount_setattr idmap %v: %w", r, err)
+		return -1, fmt.Errorf("mount_setattr idmap: %w", err)
 	}
 	return fd, nil
 }
@@ -152,7 +157,12 @@ func Unmount(dst string) error {
 // accepts idmapped mounts, so callers can fall back to Shift. The test
 // idmaps a detached clone of path, which is never attached anywhere.
 func Supported(path string) error {
-	fd, err := idmappedTree(path, SlotRange(0), false)
+	userns, err := usernsFD(SlotRange(0))
+	if err != nil {
+		return fmt.Errorf("idmap: %s: %w", path, err)
+	}
+	defer userns.Close()
+	fd, err := idmappedTree(path, int(userns.Fd()), false)
 	if err != nil {
 		return fmt.Errorf("idmap: %s: %w", path, err)
 	}

@@ -152,41 +152,60 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	defer op.Rollback()
 	st.mark("journal")
-	if _, err := n.IDs.Allocate(v.UUID); err != nil {
-		return nil, err
-	}
-	failpoint("create/after-ids")
-	st.mark("ids")
+	// The id range and the dataset do not depend on each other: each
+	// waits on its own disk flush, so they overlap.
+	ids := backgroundErr(func() error {
+		_, err := n.IDs.Allocate(v.UUID)
+		if err == nil {
+			failpoint("create/after-ids")
+		}
+		return err
+	})
 	// Addresses (and resolvers) from managed networks come before the
 	// dataset: its /etc/hosts and resolv.conf are written from them.
-	if err := n.assignNetworks(v); err != nil {
-		return nil, err
+	err = n.assignNetworks(v)
+	if err == nil {
+		err = n.makeDataset(v)
 	}
-	if err := n.makeDataset(v); err != nil {
+	if err := errors.Join(err, ids()); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-clone")
-	st.mark("dataset")
-	if err := n.saveVM(v); err != nil {
+	st.mark("ids+dataset")
+	// The VM object is written while the zone's boot is prepared (its
+	// undo is in the journal already); it is durable before the zone
+	// runs, and so before anything inside can ask for it.
+	b, err := vmBytes(v)
+	if err != nil {
 		return nil, err
 	}
-	failpoint("create/after-config")
-	st.mark("config")
+	saved := backgroundErr(func() error {
+		err := writeFileAtomic(n.vmFile(v.UUID), b, 0o600)
+		if err == nil {
+			failpoint("create/after-config")
+		}
+		return err
+	})
+	defer saved()
 	if vm.Bool(v.Autoboot, true) {
-		if err := n.start(ctx, v, op); err != nil {
+		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved}); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")
 		st.mark("start")
 	}
+	if err := saved(); err != nil {
+		return nil, err
+	}
+	st.mark("config")
 	if err := op.Commit(); err != nil {
 		return nil, err
 	}
 	st.mark("commit")
 	n.emit("create", v, nil)
-	v, err = n.Get(v.UUID)
-	st.mark("emit+get")
-	return v, err
+	n.fill(v)
+	st.mark("emit+fill")
+	return v, nil
 }
 
 // makeDataset creates the VM's dataset: a clone of its image's @final

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -51,7 +52,7 @@ func (n *Node) Start(ctx context.Context, uuid string) error {
 		return err
 	}
 	defer op.Rollback()
-	if err := n.start(ctx, v, op); err != nil {
+	if err := n.start(ctx, v, op, startOptions{}); err != nil {
 		return err
 	}
 	if !vm.Bool(v.Autoboot, true) {
@@ -71,24 +72,38 @@ type undoer interface {
 	Undo(kind string, args ...string) error
 }
 
+// startOptions tune start for the operation that calls it.
+type startOptions struct {
+	// fresh says the zone was created in the same operation: no earlier
+	// run can have left anything behind.
+	fresh bool
+	// beforeRun, if set, must succeed before the runtime starts the
+	// zone (work the caller does meanwhile).
+	beforeRun func() error
+}
+
 // start boots the zone; the caller holds the VM's lock and an open journal
 // operation, in which start records how to take the zone down again.
-func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
+func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) error {
 	uuid := v.UUID
 	steps := startSteps("start")
 	if r, _ := n.loadRun(uuid); r.alive() {
 		return ErrAlreadyRunning
 	}
 	// Whatever a previous run left (exited init, stale runtime state,
-	// mounts) goes first.
-	if err := n.cleanupContainer(ctx, uuid); err != nil {
-		return err
+	// mounts) goes first. A zone created in this very operation has run
+	// never, so there is nothing to look for.
+	if !o.fresh {
+		if err := n.cleanupContainer(ctx, uuid); err != nil {
+			return err
+		}
+		steps.mark("cleanup")
+		// (A dataset just cloned or created is mounted already.)
+		if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
+			return fmt.Errorf("mount dataset of %s: %w", uuid, err)
+		}
+		steps.mark("mount")
 	}
-	steps.mark("cleanup")
-	if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
-		return fmt.Errorf("mount dataset of %s: %w", uuid, err)
-	}
-	steps.mark("mount")
 	rng, err := n.IDs.Allocate(uuid)
 	if err != nil {
 		return err
@@ -96,11 +111,14 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}
-	steps.mark("ids")
-	if _, err := n.mapRoot(uuid, rng); err != nil {
-		return fmt.Errorf("map root of %s: %w", uuid, err)
-	}
-	steps.mark("maproot")
+	// The user namespace that maps the zone's root takes a child
+	// process to make: it is made while the bundle is written.
+	userns := background(func() (*os.File, error) { return idmap.UsernsFD(rng) })
+	defer func() {
+		if f, err := userns(); err == nil {
+			f.Close()
+		}
+	}()
 	zc, err := n.PrepareZonecontrol(uuid)
 	if err != nil {
 		return err
@@ -144,8 +162,21 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer) error {
 	defer in.Close()
 	defer out.Close()
 	steps.mark("bundle+console")
+	ns, err := userns()
+	if err != nil {
+		return fmt.Errorf("map root of %s: %w", uuid, err)
+	}
+	if err := n.mapRoot(uuid, ns); err != nil {
+		return fmt.Errorf("map root of %s: %w", uuid, err)
+	}
+	steps.mark("maproot")
 	if err := n.networksUp(v); err != nil {
 		return err
+	}
+	if o.beforeRun != nil {
+		if err := o.beforeRun(); err != nil {
+			return err
+		}
 	}
 	failpoint("start/before-run")
 	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
@@ -191,26 +222,39 @@ type idmappedPool interface {
 	MountIDMapped(dataset, target string, usernsFD int) error
 }
 
-// mapRoot mounts the zone's dataset so that files owned by uid 0 on disk
-// are owned by the zone's root, and returns the path of the zone's root
-// directory in that view.
-func (n *Node) mapRoot(uuid string, rng idmap.Range) (string, error) {
+// mapRoot mounts the zone's dataset at the zone's root view so that files
+// owned by uid 0 on disk are owned by the zone's root, through the user
+// namespace's mapping.
+func (n *Node) mapRoot(uuid string, userns *os.File) error {
 	view := n.rootFS(uuid)
 	if p, ok := n.Pool.(idmappedPool); ok {
-		fd, err := idmap.UsernsFD(rng)
-		if err != nil {
-			return "", err
-		}
-		defer fd.Close()
-		if err := p.MountIDMapped(dataset(uuid), view, int(fd.Fd())); err != nil {
-			return "", err
-		}
-		return n.zoneRoot(uuid), nil
+		return p.MountIDMapped(dataset(uuid), view, int(userns.Fd()))
 	}
-	if err := idmap.MountIDMapped(n.Zonepath(uuid), view, rng); err != nil {
-		return "", err
+	return idmap.MountWithUserns(n.Zonepath(uuid), view, userns)
+}
+
+// background runs f in a goroutine; the function it returns waits for
+// f's result (once; later calls return the same).
+func background[T any](f func() (T, error)) func() (T, error) {
+	type result struct {
+		v   T
+		err error
 	}
-	return n.zoneRoot(uuid), nil
+	c := make(chan result, 1)
+	go func() {
+		v, err := f()
+		c <- result{v, err}
+	}()
+	return sync.OnceValues(func() (T, error) {
+		r := <-c
+		return r.v, r.err
+	})
+}
+
+// backgroundErr is background for work that yields only an error.
+func backgroundErr(f func() error) func() error {
+	wait := background(func() (struct{}, error) { return struct{}{}, f() })
+	return func() error { _, err := wait(); return err }
 }
 
 // zoneRoot is the zone's root directory in the idmapped view.
@@ -391,7 +435,7 @@ func (n *Node) boot(ctx context.Context, v *vm.VM) error {
 		return err
 	}
 	defer op.Rollback()
-	if err := n.start(ctx, v, op); err != nil {
+	if err := n.start(ctx, v, op, startOptions{}); err != nil {
 		return err
 	}
 	return op.Commit()

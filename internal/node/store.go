@@ -55,13 +55,17 @@ func replaceFile(path string, b []byte, mode os.FileMode, durable bool) error {
 
 // saveVM stores the VM object (without its computed fields).
 func (n *Node) saveVM(v *vm.VM) error {
-	c := *v
-	c.State, c.ZoneState, c.PID, c.BootTimestamp = "", "", 0, ""
-	b, err := json.MarshalIndent(&c, "", "  ")
+	b, err := vmBytes(v)
 	if err != nil {
 		return err
 	}
 	return writeFileAtomic(n.vmFile(v.UUID), b, 0o600)
+}
+
+func vmBytes(v *vm.VM) ([]byte, error) {
+	c := *v
+	c.State, c.ZoneState, c.PID, c.BootTimestamp = "", "", 0, ""
+	return json.MarshalIndent(&c, "", "  ")
 }
 
 // loadVM reads the stored VM object, without computed state.
