@@ -124,9 +124,11 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if err := n.checkNicTags(v); err != nil {
 		return nil, err
 	}
-	if err := n.checkNICConflicts(v); err != nil {
+	release, err := n.reserveNICs(v)
+	if err != nil {
 		return nil, err
 	}
+	defer release()
 	st.mark("image")
 	v.Zonepath = n.Zonepath(v.UUID)
 	unlock, err := n.lock(v.UUID)

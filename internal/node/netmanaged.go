@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	"strings"
 
 	"hull/internal/network"
 	"hull/internal/network/bw"
@@ -198,70 +197,4 @@ func (n *Node) DHCPServer() (*dhcp.Server, error) {
 		return nil, err
 	}
 	return &dhcp.Server{Store: s, Bridge: managed.Network.Bridge}, nil
-}
-
-// nicConflicts refuses a NIC whose MAC another VM of the node has, or a
-// static address another VM's NIC holds on the same nic tag and VLAN:
-// two such NICs could not both work, and the filter of one would drop
-// the other's traffic.
-func nicConflicts(v *vm.VM, others []*vm.VM) error {
-	type where struct {
-		tag  string
-		vlan int
-	}
-	key := func(nic vm.NIC) where {
-		w := where{tag: nic.NicTag}
-		if nic.VlanID != nil {
-			w.vlan = *nic.VlanID
-		}
-		return w
-	}
-	macs := map[string]string{}
-	ips := map[where]map[string]string{}
-	for _, o := range others {
-		if o.UUID == v.UUID {
-			continue
-		}
-		for _, nic := range o.Nics {
-			macs[nic.MAC] = o.UUID
-			for _, s := range nic.IPs {
-				ip, _, ok := strings.Cut(s, "/")
-				if !ok {
-					continue // dhcp, addrconf
-				}
-				if ips[key(nic)] == nil {
-					ips[key(nic)] = map[string]string{}
-				}
-				ips[key(nic)][ip] = o.UUID
-			}
-		}
-	}
-	for _, nic := range v.Nics {
-		if owner, ok := macs[nic.MAC]; ok {
-			return fmt.Errorf("MAC address %s is already in use by VM %s", nic.MAC, owner)
-		}
-		for _, s := range nic.IPs {
-			ip, _, ok := strings.Cut(s, "/")
-			if !ok {
-				continue
-			}
-			if owner, ok := ips[key(nic)][ip]; ok {
-				return fmt.Errorf("IP address %s is already in use on nic tag %q by VM %s", ip, nic.NicTag, owner)
-			}
-		}
-	}
-	return nil
-}
-
-// checkNICConflicts runs nicConflicts against every other VM of the node:
-// at create, and at update when nics change.
-func (n *Node) checkNICConflicts(v *vm.VM) error {
-	if len(v.Nics) == 0 {
-		return nil
-	}
-	others, err := n.List()
-	if err != nil {
-		return err
-	}
-	return nicConflicts(v, others)
 }

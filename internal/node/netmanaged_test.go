@@ -3,9 +3,12 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -84,16 +87,65 @@ func mustAlloc(t *testing.T, net managed.Network, skip int) netip.Addr {
 }
 
 // TestIPConflictRefused: a second VM with a static address another VM
-// holds on the same nic tag is refused, and nothing is made.
+// holds on the same nic tag is refused with SmartOS's message, and
+// nothing is made.
 func TestIPConflictRefused(t *testing.T) {
 	n, stub := newNetNode(t)
 	create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","autoboot":false,"nics":[{"nic_tag":"`+stub+`","ips":["10.216.9.2/24"]}]}`)
 	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"`+stub+`","ips":["10.216.9.2/24"]}]}`))
-	if err == nil || !strings.Contains(err.Error(), "IP address 10.216.9.2 is already in use") {
+	var ce *ConflictError
+	if !errors.As(err, &ce) || err.Error() != ConflictMessage || !strings.Contains(ce.Detail, "already has IP 10.216.9.2") {
 		t.Fatalf("got %v", err)
 	}
 	if vms, _ := n.List(); len(vms) != 1 {
 		t.Fatalf("%d VMs", len(vms))
+	}
+}
+
+// TestConcurrentCreatesOneWins races two vmadm create processes for one
+// address, then for one MAC: each time exactly one VM is made, and the
+// other vmadm exits 1 with SmartOS's message.
+func TestConcurrentCreatesOneWins(t *testing.T) {
+	n, stub := newNetNode(t)
+	for round, nic := range []string{
+		`{"nic_tag":"` + stub + `","ips":["10.218.0.2/24"]}`,
+		`{"nic_tag":"` + stub + `","ips":["10.218.0.3/24"]}`,
+		`{"nic_tag":"` + stub + `","mac":"02:18:00:00:00:02"}`,
+		`{"nic_tag":"` + stub + `","mac":"02:18:00:00:00:03"}`,
+	} {
+		payload := `{"brand":"joyent-minimal","image_uuid":"` + BusyboxUUID + `","autoboot":false,"nics":[` + nic + `]}`
+		type result struct {
+			out string
+			err error
+		}
+		res := make(chan result, 2)
+		start := make(chan struct{})
+		for range 2 {
+			go func() {
+				<-start
+				out, err := hull(t, n, nil, payload, "vmadm", "create")
+				res <- result{out, err}
+			}()
+		}
+		close(start)
+		won := 0
+		for range 2 {
+			r := <-res
+			var ee *exec.ExitError
+			switch {
+			case r.err == nil:
+				won++
+			case errors.As(r.err, &ee) && ee.ExitCode() == 1 && strings.Contains(r.out, ConflictMessage):
+			default:
+				t.Fatalf("round %d: %v: %s", round, r.err, r.out)
+			}
+		}
+		if vms, _ := n.List(); won != 1 || len(vms) != round+1 {
+			t.Fatalf("round %d: %d creates won, %d VMs", round, won, len(vms))
+		}
+	}
+	if ents, _ := os.ReadDir(n.reservationDir()); len(ents) != 0 {
+		t.Errorf("reservations left: %v", ents)
 	}
 }
 

@@ -1,33 +1,39 @@
 package node
 
 import (
-	"strings"
+	"errors"
 	"testing"
 
 	"hull/internal/vm"
 )
 
 func TestNICConflicts(t *testing.T) {
-	vlan := 5
+	vlan, vrid := 5, 7
 	others := []*vm.VM{{UUID: "a", Nics: []vm.NIC{
 		{MAC: "02:00:00:00:00:01", NicTag: "admin", IPs: []string{"10.0.0.5/24"}},
 		{MAC: "02:00:00:00:00:02", NicTag: "admin", VlanID: &vlan, IPs: []string{"10.0.0.6/24", "dhcp"}},
+		{MAC: "00:00:5e:00:01:07", NicTag: "admin", VRRPVRID: &vrid},
 	}}}
 	for _, c := range []struct {
 		nic  vm.NIC
-		want string
+		want string // the conflict's detail, "" for none
 	}{
 		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", IPs: []string{"10.0.0.7/24"}}, ""},
-		{vm.NIC{MAC: "02:00:00:00:00:01", NicTag: "admin"}, "MAC address 02:00:00:00:00:01 is already in use by VM a"},
-		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", IPs: []string{"10.0.0.5/16"}}, `IP address 10.0.0.5 is already in use on nic tag "admin" by VM a`},
+		{vm.NIC{MAC: "02:00:00:00:00:01", NicTag: "admin"}, "a already has MAC 02:00:00:00:00:01"},
+		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", IPs: []string{"10.0.0.5/16"}}, "a already has IP 10.0.0.5 on nic tag admin"},
 		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "external", IPs: []string{"10.0.0.5/24"}}, ""},
 		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", IPs: []string{"10.0.0.6/24"}}, ""},
-		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", VlanID: &vlan, IPs: []string{"10.0.0.6/24"}}, "already in use"},
+		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", VlanID: &vlan, IPs: []string{"10.0.0.6/24"}}, "a already has IP 10.0.0.6 on nic tag admin"},
 		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "admin", IPs: []string{"dhcp"}}, ""},
+		{vm.NIC{MAC: "02:00:00:00:00:09", NicTag: "external", VRRPVRID: &vrid}, "a already has VRID 7"},
 	} {
 		err := nicConflicts(&vm.VM{UUID: "b", Nics: []vm.NIC{c.nic}}, others)
-		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
-			t.Errorf("%+v: err = %v, want %q", c.nic, err, c.want)
+		var ce *ConflictError
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%+v: unexpected %v", c.nic, err)
+		case c.want != "" && (!errors.As(err, &ce) || ce.Detail != c.want || err.Error() != ConflictMessage):
+			t.Errorf("%+v: err = %v (%+v), want %q", c.nic, err, ce, c.want)
 		}
 	}
 	// A VM is not in conflict with itself (update).

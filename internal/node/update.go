@@ -46,9 +46,11 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 		if err := n.assignNetworks(next); err != nil {
 			return nil, err
 		}
-		if err := n.checkNICConflicts(next); err != nil {
+		release, err := n.reserveNICs(next)
+		if err != nil {
 			return nil, err
 		}
+		defer release()
 	}
 	if len(changed) == 0 {
 		return n.Get(uuid)
