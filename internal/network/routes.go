@@ -80,20 +80,27 @@ func Routes(v *vm.VM, vnics []VNIC) ([]Route, error) {
 	return out, nil
 }
 
-// AddRoutes installs routes in the zone whose init is pid, replacing
-// any route to the same destination (idempotent, and live on update).
-func AddRoutes(pid int, routes []Route) error {
-	if len(routes) == 0 {
-		return nil
-	}
+// RouteProtocol marks the routes hull installs in a zone (the routing
+// protocol field of each route, as "proto" in ip-route(8)): SyncRoutes
+// tells them from the kernel's, DHCP's and those the zone's own
+// administrator adds, and removes only its own.
+const RouteProtocol netlink.RouteProtocol = 104
+
+// SyncRoutes makes the routes hull installed in the zone whose init is
+// pid the given ones: each is added or replaced (a route to the same
+// destination gives way), and hull's routes to other destinations are
+// removed. Idempotent; live on update (set_routes, remove_routes).
+func SyncRoutes(pid int, routes []Route) error {
 	_, h, done, err := inZone(pid)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var errs []error
+	want := map[string]bool{}
 	for _, r := range routes {
-		nr := &netlink.Route{Dst: r.Dst, Gw: r.Gw}
+		want[r.Dst.String()] = true
+		nr := &netlink.Route{Dst: r.Dst, Gw: r.Gw, Protocol: RouteProtocol}
 		if r.Gw == nil {
 			l, err := h.LinkByName(r.Link)
 			if err != nil {
@@ -104,6 +111,17 @@ func AddRoutes(pid int, routes []Route) error {
 		}
 		if err := h.RouteReplace(nr); err != nil && !errors.Is(err, unix.EEXIST) {
 			errs = append(errs, fmt.Errorf("route %s: %w", r, err))
+		}
+	}
+	have, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	if err != nil {
+		return errors.Join(append(errs, fmt.Errorf("zone routes: %w", err))...)
+	}
+	for _, r := range have {
+		if r.Dst != nil && !want[r.Dst.String()] {
+			if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("remove route %s: %w", r.Dst, err))
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -208,8 +208,9 @@ func TestKillWithMaxBW(t *testing.T) {
 	}
 }
 
-// TestZoneRoutes: a VM's static routes are in its zone, and set_routes
-// adds one on the running zone.
+// TestZoneRoutes: a VM's static routes are in its zone; set_routes adds
+// one and remove_routes removes one on the running zone, and a route the
+// zone's administrator added stays.
 func TestZoneRoutes(t *testing.T) {
 	n, stub := newNetNode(t)
 	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","routes":{"10.99.0.0/16":"nics[0]","192.168.77.0/24":"10.233.0.1"},"nics":[{"nic_tag":"`+stub+`","ips":["10.233.0.2/24"],"primary":true}]}`)
@@ -217,11 +218,23 @@ func TestZoneRoutes(t *testing.T) {
 	if !strings.Contains(out, "10.99.0.0/16 dev net0") || !strings.Contains(out, "192.168.77.0/24 via 10.233.0.1") {
 		t.Fatalf("routes in zone: %s", out)
 	}
-	if _, err := n.Update(context.Background(), a, []byte(`{"set_routes":{"172.20.0.0/16":"10.233.0.1"}}`)); err != nil {
+	mustExec(t, n, a, "ip route add 10.123.0.0/16 via 10.233.0.1")
+	ctx := context.Background()
+	if _, err := n.Update(ctx, a, []byte(`{"set_routes":{"172.20.0.0/16":"10.233.0.1","10.99.0.0/16":"10.233.0.254"}}`)); err != nil {
 		t.Fatal(err)
 	}
-	if out := mustExec(t, n, a, "ip route"); !strings.Contains(out, "172.20.0.0/16 via 10.233.0.1") {
+	if out := mustExec(t, n, a, "ip route"); !strings.Contains(out, "172.20.0.0/16 via 10.233.0.1") || !strings.Contains(out, "10.99.0.0/16 via 10.233.0.254") {
 		t.Fatalf("routes after set_routes: %s", out)
+	}
+	if _, err := n.Update(ctx, a, []byte(`{"remove_routes":["192.168.77.0/24","10.99.0.0/16"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	out = mustExec(t, n, a, "ip route")
+	if strings.Contains(out, "192.168.77.0/24") || strings.Contains(out, "10.99.0.0/16") {
+		t.Fatalf("removed routes still in the zone: %s", out)
+	}
+	if !strings.Contains(out, "172.20.0.0/16 via 10.233.0.1") || !strings.Contains(out, "10.123.0.0/16 via 10.233.0.1") {
+		t.Fatalf("routes after remove_routes: %s", out)
 	}
 }
 

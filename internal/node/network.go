@@ -29,8 +29,10 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err := network.Plumb(pid, vnics, tags); err != nil {
 		return fmt.Errorf("plumb %s: %w", v.UUID, err)
 	}
-	if err := addRoutes(v, vnics, pid); err != nil {
-		return err
+	if len(v.Routes) > 0 { // a new zone has none to remove
+		if err := syncRoutes(v, vnics, pid); err != nil {
+			return err
+		}
 	}
 	failpoint("start/mid-plumb")
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
@@ -114,7 +116,7 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 			return err
 		}
 	}
-	if err := addRoutes(v, vnics, pid); err != nil {
+	if err := syncRoutes(v, vnics, pid); err != nil {
 		return err
 	}
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
@@ -129,12 +131,13 @@ func zoneLinks(uuid string) []string {
 	return append(append(network.HostLinks(uuid), network.ChainsOf(uuid)...), bandwidthLinks(uuid)...)
 }
 
-// addRoutes installs the VM's static routes (its routes property) in the
-// zone.
-func addRoutes(v *vm.VM, vnics []network.VNIC, pid int) error {
+// syncRoutes makes the zone's static routes its VM's routes property:
+// at boot, and live on update (set_routes and remove_routes, and NICs a
+// link route names coming or going).
+func syncRoutes(v *vm.VM, vnics []network.VNIC, pid int) error {
 	routes, err := network.Routes(v, vnics)
 	if err != nil {
 		return err
 	}
-	return network.AddRoutes(pid, routes)
+	return network.SyncRoutes(pid, routes)
 }
