@@ -65,10 +65,21 @@ func TestManagedNetworkZones(t *testing.T) {
 	if lease := mustAlloc(t, net, 1).String(); !strings.Contains(out, lease) {
 		t.Fatalf("udhcpc did not get %s: %s", lease, out)
 	}
+	// A network on the same etherstub whose gateway is another router
+	// (here none at all): the DHCP server answers there too.
+	s, _ := managed.ForNode(n.Root)
+	routed, err := s.Create(managed.Network{Name: "routed", NicTag: net.NicTag, Subnet: "10.214.77.0/24", Gateway: "10.214.77.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"network_uuid":"`+routed.UUID+`","ips":["dhcp"],"primary":true}]}`)
+	out = mustExec(t, n, c, "udhcpc -i net0 -n -q -t 5 -s /bin/true 2>&1")
+	if !strings.Contains(out, "10.214.77.2") {
+		t.Fatalf("udhcpc on a routed network did not get 10.214.77.2: %s", out)
+	}
 	if err := n.Delete(context.Background(), a); err != nil {
 		t.Fatal(err)
 	}
-	s, _ := managed.ForNode(n.Root)
 	if l, _ := s.Leases(net.UUID); len(l) != 1 {
 		t.Errorf("assignments after delete: %v", l)
 	}
