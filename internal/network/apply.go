@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -39,18 +40,22 @@ func TagsFrom(c *config.Config) Tags {
 // Has tells whether tag names a nic tag or etherstub of this node, or a
 // bridge that already exists (made by hand or by dladm).
 func (t Tags) Has(tag string) bool {
-	base, _, _ := strings.Cut(tag, ".")
-	if _, ok := t.Uplinks[base]; ok || t.Etherstubs[base] {
+	if _, ok := t.Uplinks[tag]; ok || t.Etherstubs[tag] {
 		return true
 	}
 	l, err := netlink.LinkByName(BridgeName(tag))
 	return err == nil && l.Type() == "bridge"
 }
 
-// EnsureBridge makes the bridge of a nic tag (or of one of its VLANs, a
-// bridge of its own here) and brings it up. A tag's physical link joins
-// the bridge when it carries no addresses of the host's own; a link the
-// host uses is left alone rather than cut off.
+// uplinksChecked remembers the tags whose uplink this process has looked
+// for: once is enough, and looking lists every link of the host.
+var uplinksChecked sync.Map
+
+// EnsureBridge makes the bridge of a nic tag and brings it up. A tag's
+// physical link joins the bridge when it carries no addresses of the
+// host's own; a link the host uses is left alone rather than cut off. A
+// bridge made earlier without its uplink (a managed network's, before
+// any NIC) gets it here.
 func (t Tags) EnsureBridge(tag string) error {
 	name := BridgeName(tag)
 	l, err := netlink.LinkByName(name)
@@ -62,21 +67,38 @@ func (t Tags) EnsureBridge(tag string) error {
 		if !t.Has(tag) {
 			return fmt.Errorf("undefined nic tag %q (not in the node config's <tag>_nic or etherstub)", tag)
 		}
-		br := &netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}
-		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("create bridge %s: %w", name, err)
+		if err := ensureBridge(name); err != nil {
+			return err
 		}
 		if l, err = netlink.LinkByName(name); err != nil {
 			return fmt.Errorf("bridge %s: %w", name, err)
 		}
-		base, _, vlan := strings.Cut(tag, ".")
-		if mac := t.Uplinks[base]; mac != "" && !vlan {
+		uplinksChecked.Delete(tag)
+	}
+	if mac := t.Uplinks[tag]; mac != "" {
+		if _, done := uplinksChecked.LoadOrStore(tag, true); !done {
 			if err := enslaveUplink(l, mac); err != nil {
+				uplinksChecked.Delete(tag)
 				return err
 			}
 		}
 	}
 	return netlink.LinkSetUp(l)
+}
+
+// uplinkPort is the tag's physical link when it is a port of bridge br.
+func (t Tags) uplinkPort(tag string, br netlink.Link) netlink.Link {
+	mac := t.Uplinks[tag]
+	if mac == "" {
+		return nil
+	}
+	links, _ := netlink.LinkList()
+	for _, l := range links {
+		if l.Attrs().HardwareAddr.String() == mac && l.Attrs().MasterIndex == br.Attrs().Index && l.Type() != "veth" {
+			return l
+		}
+	}
+	return nil
 }
 
 func enslaveUplink(br netlink.Link, mac string) error {
@@ -87,6 +109,9 @@ func enslaveUplink(br netlink.Link, mac string) error {
 	for _, l := range links {
 		if l.Attrs().HardwareAddr.String() != mac || l.Type() == "bridge" || l.Type() == "veth" {
 			continue
+		}
+		if l.Attrs().MasterIndex == br.Attrs().Index {
+			return nil // there already
 		}
 		addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
 		if len(addrs) > 0 || l.Attrs().MasterIndex != 0 {
@@ -111,26 +136,24 @@ func Plumb(pid int, vnics []VNIC, tags Tags) error {
 	}
 	defer done()
 	for _, x := range vnics {
-		if err := tags.EnsureBridge(tagOf(x)); err != nil {
+		port, err := tags.EnsurePort(x.Tag, x.VLAN)
+		if err != nil {
 			return err
 		}
-		if err := plumbOne(h, ns, x); err != nil {
+		if err := plumbOne(h, ns, x, port); err != nil {
 			return fmt.Errorf("%s: %w", x.Zone, err)
 		}
 	}
 	return nil
 }
 
-// tagOf recovers the tag (with its VLAN) a VNIC's bridge is named after.
-func tagOf(x VNIC) string { return x.Bridge }
-
-func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC) error {
+func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC, port Port) error {
 	if l, err := netlink.LinkByName(x.Host); err == nil {
 		netlink.LinkDel(l)
 	}
-	br, err := netlink.LinkByName(x.Bridge)
+	br, err := netlink.LinkByName(port.Bridge)
 	if err != nil {
-		return fmt.Errorf("bridge %s: %w", x.Bridge, err)
+		return fmt.Errorf("bridge %s: %w", port.Bridge, err)
 	}
 	mtu := x.MTU
 	if mtu == 0 {
@@ -147,6 +170,17 @@ func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC) error {
 	}
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth %s: %w", x.Host, err)
+	}
+	if port.VID != 0 {
+		// Before the zone's end is up, so no frame crosses into the
+		// default VLAN.
+		hl, err := netlink.LinkByName(x.Host)
+		if err != nil {
+			return err
+		}
+		if err := joinVLAN(hl, br, port.VID); err != nil {
+			return err
+		}
 	}
 	in, err := h.LinkByName(x.Zone)
 	if err != nil {

@@ -19,7 +19,7 @@ func plan1(t *testing.T, nic vm.NIC) VNIC {
 
 func TestPlan(t *testing.T) {
 	x := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "stub0", IP: "10.0.0.5", Netmask: "255.255.255.0", Gateway: "10.0.0.1", AllowedIPs: []string{"10.0.1.0/24"}})
-	if x.Host != "z123456789an0" || x.Zone != "net0" || x.Bridge != "stub0" || !x.Primary {
+	if x.Host != "z123456789an0" || x.Zone != "net0" || x.Tag != "stub0" || x.VLAN != 0 || !x.Primary {
 		t.Errorf("names: %+v", x)
 	}
 	if len(x.Addrs) != 1 || x.Addrs[0].String() != "10.0.0.5/24" || len(x.Gateways) != 1 {
@@ -29,7 +29,7 @@ func TestPlan(t *testing.T) {
 		t.Errorf("allowed: %v", x.Allowed)
 	}
 	vlan := 7
-	if y := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "external", VlanID: &vlan, IPs: []string{"dhcp"}}); y.Bridge != "external.7" || !y.DHCP || y.OwnedAddresses {
+	if y := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "external", VlanID: &vlan, IPs: []string{"dhcp"}}); y.Tag != "external" || y.VLAN != 7 || !y.DHCP || y.OwnedAddresses {
 		t.Errorf("vlan/dhcp: %+v", y)
 	}
 	if _, err := Plan(&vm.VM{UUID: "12345678-9abc-4def-8123-456789abcdef", Nics: []vm.NIC{{MAC: "02:08:20:aa:bb:cc"}}}); err == nil {
@@ -88,5 +88,25 @@ func TestFilter(t *testing.T) {
 	}
 	if m := in(IPSrc, &net.IPNet{IP: net.ParseIP("10.9.3.4"), Mask: net.CIDRMask(16, 32)}); net.IP(m.Value).String() != "10.9.0.0" {
 		t.Errorf("masked value %v", m.Value)
+	}
+}
+
+func TestPortFor(t *testing.T) {
+	for _, c := range []struct {
+		tag  string
+		vid  int
+		mode VLANMode
+		want Port
+	}{
+		{"external", 0, VLANBridges, Port{Bridge: "external"}},
+		{"external", 0, VLANFiltering, Port{Bridge: "external"}},
+		{"external", 7, VLANBridges, Port{Bridge: "external.7"}},
+		{"external", 7, VLANFiltering, Port{Bridge: "external", VID: 7}},
+		{"averyverylongtag", 4094, VLANBridges, Port{Bridge: "averyveryl.4094"}},
+		{"averyverylongtag", 4094, VLANFiltering, Port{Bridge: "averyverylongta", VID: 4094}},
+	} {
+		if got := PortFor(c.tag, c.vid, c.mode); got != c.want {
+			t.Errorf("PortFor(%q, %d, %s) = %+v, want %+v", c.tag, c.vid, c.mode, got, c.want)
+		}
 	}
 }

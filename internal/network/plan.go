@@ -21,7 +21,8 @@ type VNIC struct {
 	Host     string // host end of the veth pair, a port of Bridge
 	Zone     string // its name inside the zone (net0 / eth0)
 	Temp     string // the zone end's name on the host, before it moves
-	Bridge   string // the nic tag's or etherstub's bridge
+	Tag      string // the nic tag or etherstub
+	VLAN     int    // vlan_id, 0 for none: see vlan.go for where it joins
 	MAC      net.HardwareAddr
 	MTU      int
 	Addrs    []*net.IPNet // static addresses (ips / ip+netmask)
@@ -64,20 +65,15 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nic %d: bad mac %q", i, n.MAC)
 		}
-		tag := n.NicTag
-		if tag == "" {
+		if n.NicTag == "" {
 			return nil, fmt.Errorf("nic %d: missing nic_tag", i)
-		}
-		if n.VlanID != nil && *n.VlanID != 0 {
-			// No 802.1q on every host: a VLAN is its own bridge.
-			tag = fmt.Sprintf("%s.%d", tag, *n.VlanID)
 		}
 		x := VNIC{
 			Index:      i,
 			Host:       fmt.Sprintf("%s%d", HostPrefix(v.UUID), i),
 			Temp:       fmt.Sprintf("y%sn%d", hostTag(v.UUID), i),
 			Zone:       n.Interface,
-			Bridge:     BridgeName(tag),
+			Tag:        n.NicTag,
 			MAC:        mac,
 			MTU:        n.MTU,
 			Primary:    n.Primary,
@@ -85,6 +81,9 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 			SpoofMAC:   n.AllowMACSpoofing,
 			SpoofDHCP:  n.AllowDHCPSpoofing,
 			Restricted: n.AllowRestrictedTraffic,
+		}
+		if n.VlanID != nil {
+			x.VLAN = *n.VlanID
 		}
 		if n.DHCPServer {
 			// A DHCP server answers from addresses of its own choosing.

@@ -55,11 +55,19 @@ func Up(n Network, bridge string) error {
 	}
 	br, err := netlink.LinkByName(bridge)
 	if err != nil {
-		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridge}}); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("network %s: bridge %s: %w", n.Name, bridge, err)
+		if n.VlanID != 0 {
+			br, err = network.EnsureVLANLink(n.NicTag, n.VlanID)
+		} else {
+			err = netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: bridge}})
+			if errors.Is(err, unix.EEXIST) {
+				err = nil
+			}
+			if err == nil {
+				br, err = netlink.LinkByName(bridge)
+			}
 		}
-		if br, err = netlink.LinkByName(bridge); err != nil {
-			return fmt.Errorf("network %s: bridge %s: %w", n.Name, bridge, err)
+		if err != nil {
+			return fmt.Errorf("network %s: link %s: %w", n.Name, bridge, err)
 		}
 	}
 	if err := netlink.LinkSetUp(br); err != nil {
@@ -108,12 +116,13 @@ func Down(n Network, bridge string) error {
 	return errors.Join(errs...)
 }
 
-// Bridge is the bridge the network's NICs are plumbed on: the nic tag's,
-// or for a VLAN the tag's VLAN bridge, named as network.Plan names it.
+// Bridge is the host's link on the network: the nic tag's bridge, or on
+// a VLAN the link network.VLANLinkName names (the VLAN's own bridge, or
+// an 802.1q link on a VLAN-filtering bridge). The gateway of a NAT
+// network goes on it, and the DHCP server listens there.
 func (n Network) Bridge() string {
-	tag := n.NicTag
 	if n.VlanID != 0 {
-		tag = fmt.Sprintf("%s.%d", tag, n.VlanID)
+		return network.VLANLinkName(n.NicTag, n.VlanID)
 	}
-	return network.BridgeName(tag)
+	return network.BridgeName(n.NicTag)
 }

@@ -272,7 +272,7 @@ func (e Env) vnicRows(zone, only string) ([]map[string]string, error) {
 		if err != nil {
 			continue
 		}
-		for i, x := range vnics {
+		for _, x := range vnics {
 			if only != "" && x.Zone != only {
 				continue
 			}
@@ -283,13 +283,9 @@ func (e Env) vnicRows(zone, only string) ([]map[string]string, error) {
 			if cap, _ := bw.Current(x.Host); cap > 0 {
 				speed = strconv.FormatUint(cap/1e6, 10)
 			}
-			vid := "0"
-			if n := v.Nics[i]; n.VlanID != nil {
-				vid = strconv.Itoa(*n.VlanID)
-			}
 			rows = append(rows, map[string]string{
-				"link": x.Zone, "over": x.Bridge, "speed": speed, "macaddress": smartosMAC(x.MAC),
-				"macaddrtype": "fixed", "vid": vid, "zone": v.UUID,
+				"link": x.Zone, "over": network.BridgeName(x.Tag), "speed": speed, "macaddress": smartosMAC(x.MAC),
+				"macaddrtype": "fixed", "vid": strconv.Itoa(x.VLAN), "zone": v.UUID,
 			})
 		}
 	}
