@@ -37,11 +37,12 @@ func reopen(t *testing.T, n *Node) *Node {
 // is gone and nothing of it is left.
 func TestKillDuringCreate(t *testing.T) {
 	n := newNode(t)
-	for _, fp := range []string{"create/after-ids", "create/after-clone", "create/after-config", "start/before-run", "start/after-run", "create/after-start"} {
+	for _, fp := range []string{"start/launched", "create/after-ids", "create/after-clone", "create/after-config", "start/before-run", "start/after-run", "create/after-start"} {
 		t.Run(strings.ReplaceAll(fp, "/", "-"), func(t *testing.T) {
 			uuid := "8a1f2e3d-" + map[string]string{
 				"create/after-ids": "0001", "create/after-clone": "0002", "create/after-config": "0003",
 				"start/before-run": "0004", "start/after-run": "0005", "create/after-start": "0006",
+				"start/launched": "0007",
 			}[fp] + "-4000-8000-000000000000"
 			payload := `{"uuid":"` + uuid + `","brand":"joyent-minimal","image_uuid":"` + BusyboxUUID + `"}`
 			out, err := hull(t, n, []string{"HULL_FAILPOINT=" + fp}, payload, "vmadm", "create")

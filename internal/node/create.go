@@ -118,8 +118,10 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 			}
 		}
 	}
-	if err := n.networksUp(v); err != nil {
-		return nil, err
+	if len(v.Nics) > 0 {
+		if err := n.networksUp(v); err != nil {
+			return nil, err
+		}
 	}
 	if err := n.checkNicTags(v); err != nil {
 		return nil, err
@@ -154,6 +156,16 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	defer op.Rollback()
 	st.mark("journal")
+	// A zone that boots at once has its runtime launched now: it starts
+	// up while the zone's ids and dataset are made (see zone.Launch).
+	var launched *zone.Launch
+	if vm.Bool(v.Autoboot, true) {
+		if launched, err = n.launch(ctx, v.UUID); err != nil {
+			return nil, err
+		}
+		defer launched.Abort()
+		st.mark("launch")
+	}
 	// The id range and the dataset do not depend on each other: each
 	// waits on its own disk flush, so they overlap.
 	ids := backgroundErr(func() error {
@@ -165,7 +177,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	})
 	// Addresses (and resolvers) from managed networks come before the
 	// dataset: its /etc/hosts and resolv.conf are written from them.
-	err = n.assignNetworks(v)
+	if len(v.Nics) > 0 {
+		err = n.assignNetworks(v)
+	}
 	if err == nil {
 		err = n.makeDataset(v)
 	}
@@ -190,7 +204,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	})
 	defer saved()
 	if vm.Bool(v.Autoboot, true) {
-		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved}); err != nil {
+		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved, launch: launched}); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"hull/internal/cgroup"
 	"hull/internal/pool"
@@ -49,7 +51,32 @@ func (n *Node) Leaks(uuid string) []string {
 			out = append(out, "dataset "+dataset(uuid))
 		}
 	}
+	for _, pid := range runtimeProcesses(n.bundle(uuid)) {
+		out = append(out, "runtime process "+pid)
+	}
 	return out
+}
+
+// runtimeProcesses lists the runtime processes still at work on a bundle
+// (their command line names it). A runtime released by cleanup is given a
+// moment to exit.
+func runtimeProcesses(bundle string) []string {
+	var pids []string
+	for try := 0; try < 40; try++ {
+		pids = pids[:0]
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+			if err == nil && slices.Contains(strings.Split(string(b), "\x00"), bundle) {
+				pids = append(pids, e.Name())
+			}
+		}
+		if len(pids) == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return pids
 }
 
 // MountsUnder lists the mount points at or under prefix, deepest first.

@@ -80,6 +80,8 @@ type startOptions struct {
 	// beforeRun, if set, must succeed before the runtime starts the
 	// zone (work the caller does meanwhile).
 	beforeRun func() error
+	// launch, if set, is the runtime the caller launched already.
+	launch *zone.Launch
 }
 
 // start boots the zone; the caller holds the VM's lock and an open journal
@@ -104,11 +106,19 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		}
 		steps.mark("mount")
 	}
-	rng, err := n.IDs.Allocate(uuid)
-	if err != nil {
+	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}
-	if err := op.Undo("container", uuid); err != nil {
+	l := o.launch
+	if l == nil {
+		var err error
+		if l, err = n.launch(ctx, uuid); err != nil {
+			return err
+		}
+	}
+	defer l.Abort()
+	rng, err := n.IDs.Allocate(uuid)
+	if err != nil {
 		return err
 	}
 	// The user namespace that maps the zone's root takes a child
@@ -146,22 +156,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	if err != nil {
 		return err
 	}
-	bundle := n.bundle(uuid)
-	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		return err
-	}
-	// Rendered again at every boot and removed at every halt: no need
-	// to make it durable.
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600); err != nil {
-		return err
-	}
-	in, out, err := n.openConsole(uuid)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	defer out.Close()
-	steps.mark("bundle+console")
+	steps.mark("bundle")
 	ns, err := userns()
 	if err != nil {
 		return fmt.Errorf("map root of %s: %w", uuid, err)
@@ -170,8 +165,10 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		return fmt.Errorf("map root of %s: %w", uuid, err)
 	}
 	steps.mark("maproot")
-	if err := n.networksUp(v); err != nil {
-		return err
+	if len(v.Nics) > 0 {
+		if err := n.networksUp(v); err != nil {
+			return err
+		}
 	}
 	if o.beforeRun != nil {
 		if err := o.beforeRun(); err != nil {
@@ -179,7 +176,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		}
 	}
 	failpoint("start/before-run")
-	pid, err := n.Runtime.Run(ctx, zone.ContainerID(uuid), bundle, in, out)
+	pid, err := l.Run(b)
 	if err != nil {
 		return err
 	}
@@ -195,9 +192,30 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	if err := n.saveRun(uuid, &runState{PID: pid, StartTime: st, Booted: nowStamp()}); err != nil {
 		return err
 	}
-	n.applyExtras(v)
+	// A new cgroup starts at the kernel's default io weight, which the
+	// default zfs_io_priority maps to.
+	if ioWeight(v.ZFSIOPriority) != defaultIOWeight {
+		n.applyExtras(v)
+	}
 	steps.mark("state+extras")
 	return nil
+}
+
+// launch starts the runtime for the zone's boot ahead of its spec (see
+// zone.Launch), with the zone's console as its stdio.
+func (n *Node) launch(ctx context.Context, uuid string) (*zone.Launch, error) {
+	in, out, err := n.openConsole(uuid)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
+	defer out.Close()
+	l, err := n.Runtime.Launch(ctx, zone.ContainerID(uuid), n.bundle(uuid), in, out)
+	if err != nil {
+		return nil, err
+	}
+	failpoint("start/launched")
+	return l, nil
 }
 
 // applyExtras sets the controls the runtime does not carry on every host:
@@ -208,6 +226,10 @@ func (n *Node) applyExtras(v *vm.VM) {
 		_, _ = cgroup.SetIOWeight(n.Cgroups, zone.CgroupsPath(v.UUID), ioWeight(v.ZFSIOPriority))
 	}
 }
+
+// defaultIOWeight is the io weight of a new cgroup (io.weight and
+// blkio.bfq.weight alike).
+const defaultIOWeight = 100
 
 // ioWeight maps zfs_io_priority (default 100) onto the kernel's io weight
 // (default 100), clamped to 1..10000.
@@ -308,14 +330,21 @@ func (n *Node) cleanupContainer(ctx context.Context, uuid string) error {
 		errs = append(errs, err)
 	}
 	os.Remove(n.rootFS(uuid))
+	// A runtime launched by a process that died still waits for its
+	// spec: it goes first, with the bundle.
+	if err := zone.ReleaseConfig(n.bundle(uuid)); err != nil {
+		errs = append(errs, err)
+	}
 	os.RemoveAll(n.bundle(uuid))
-	os.Remove(n.stateFile(uuid))
 	if err := cgroup.Remove(n.Cgroups, zone.CgroupsPath(uuid)); err != nil {
 		errs = append(errs, err)
 	}
 	if err := unplumb(uuid); err != nil {
 		errs = append(errs, err)
 	}
+	// The run record goes last: while it is there, the next open finds
+	// the dead zone and cleans up again after a crash in the middle.
+	os.Remove(n.stateFile(uuid))
 	return errors.Join(errs...)
 }
 

@@ -1,6 +1,10 @@
 package zone
 
-import specs "github.com/opencontainers/runtime-spec/specs-go"
+import (
+	"runtime"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
 
 // deniedSyscalls reach past the zone's namespaces into the host kernel:
 // modules, kexec, swap, clocks, the kernel log, keyrings shared across
@@ -18,14 +22,32 @@ var deniedSyscalls = []string{
 	"fanotify_init", "lsm_set_self_attr",
 }
 
+// nativeArches are the syscall ABIs a process can use on each host
+// architecture: its own and the compat ones the kernel also accepts.
+var nativeArches = map[string][]specs.Arch{
+	"amd64":   {specs.ArchX86_64, specs.ArchX86, specs.ArchX32},
+	"386":     {specs.ArchX86},
+	"arm64":   {specs.ArchAARCH64, specs.ArchARM},
+	"arm":     {specs.ArchARM},
+	"ppc64le": {specs.ArchPPC64LE},
+	"s390x":   {specs.ArchS390X, specs.ArchS390},
+	"riscv64": {specs.ArchRISCV64},
+}
+
 // Seccomp returns the zone's seccomp filter: everything allowed except the
-// syscalls above. The user namespace already confines what the rest can
-// touch; this closes what namespaces do not.
+// syscalls above, for every ABI a process on this host can call in with.
+// The user namespace already confines what the rest can touch; this
+// closes what namespaces do not. (The filter covers only ABIs this host
+// has: each one more is rules the runtime compiles at every boot.)
 func Seccomp() *specs.LinuxSeccomp {
+	return seccompFor(runtime.GOARCH)
+}
+
+func seccompFor(goarch string) *specs.LinuxSeccomp {
 	eperm := uint(1)
 	return &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
-		Architectures: []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32, specs.ArchAARCH64, specs.ArchARM},
+		Architectures: nativeArches[goarch],
 		Syscalls: []specs.LinuxSyscall{{
 			Names:    deniedSyscalls,
 			Action:   specs.ActErrno,

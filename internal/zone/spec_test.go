@@ -1,6 +1,7 @@
 package zone
 
 import (
+	"runtime"
 	"slices"
 	"testing"
 
@@ -244,5 +245,24 @@ func TestRenderDocker(t *testing.T) {
 	s, _ := Render(baseVM(), testInputs())
 	if s.Process.Args[1] != "svc.startd" || s.Process.Cwd != "/" {
 		t.Errorf("non-docker zone: %q %q", s.Process.Args, s.Process.Cwd)
+	}
+}
+
+// TestSeccompArches: the filter names every ABI the host's processes can
+// call in with, and only those.
+func TestSeccompArches(t *testing.T) {
+	for _, c := range []struct {
+		goarch string
+		want   []specs.Arch
+	}{
+		{"amd64", []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}},
+		{"arm64", []specs.Arch{specs.ArchAARCH64, specs.ArchARM}},
+	} {
+		if got := seccompFor(c.goarch).Architectures; !slices.Equal(got, c.want) {
+			t.Errorf("%s: %v, want %v", c.goarch, got, c.want)
+		}
+	}
+	if len(Seccomp().Architectures) == 0 {
+		t.Errorf("no seccomp architectures for this host (%s)", runtime.GOARCH)
 	}
 }
