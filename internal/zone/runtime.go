@@ -67,41 +67,6 @@ func (r *Runtime) run(ctx context.Context, stdin []byte, args ...string) ([]byte
 	return out.Bytes(), nil
 }
 
-// Run creates and starts a container detached from the caller: the
-// runtime exits once the zone's init runs, and nothing on the host stays
-// behind per zone. The init's stdio are the given files. It returns the
-// init's host pid.
-func (r *Runtime) Run(ctx context.Context, id, bundle string, stdin, stdout *os.File) (int, error) {
-	pidFile := bundle + "/init.pid"
-	logFile := bundle + "/runtime.log"
-	_ = os.Remove(pidFile)
-	_ = os.Remove(logFile)
-	c := exec.CommandContext(ctx, r.Binary, "--root", r.Root, "--log", logFile,
-		"run", "--detach", "--bundle", bundle, "--pid-file", pidFile, id)
-	// Without a terminal the runtime hands its own stdio to the init, so
-	// all three must be real files: a pipe would tie the zone to us. The
-	// runtime's own errors go to its log file.
-	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stdout
-	// A zone's rlimits are set inside its user namespace, where a hard
-	// limit can only be lowered: give the runtime unlimited hard limits
-	// to lower from.
-	raiseHardLimits()
-	// The zone must not die with the process that started it.
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Run(); err != nil {
-		return 0, fmt.Errorf("%s run %s: %v: %s", r.Binary, id, err, runtimeLogError(logFile))
-	}
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, fmt.Errorf("read init pid of %s: %w", id, err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("parse init pid of %s: %w", id, err)
-	}
-	return pid, nil
-}
-
 // State reports the runtime's view of a container.
 func (r *Runtime) State(ctx context.Context, id string) (*specs.State, error) {
 	out, err := r.run(ctx, nil, "state", id)
