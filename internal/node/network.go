@@ -73,6 +73,7 @@ func (n *Node) checkNicTags(v *vm.VM) error {
 // unplumb removes what plumbing made for the VM: its links and filter.
 func unplumb(uuid string) error {
 	err := network.Unplumb(uuid)
+	failpoint("unplumb/after-links")
 	if ferr := network.RemoveFilter(uuid); ferr != nil && err == nil {
 		err = ferr
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -103,6 +104,35 @@ func TestKillDuringPlumbing(t *testing.T) {
 				t.Fatalf("VM exists after a crash at %s", fp)
 			}
 			checkNoLeaks(t, m, uuid)
+		})
+	}
+}
+
+// TestKillDuringUnplumbing kills vmadm stop and vmadm delete of a zone
+// with a capped NIC after its links are gone but before its filter and
+// ifb are; the next open removes them, and the VM is stopped or gone.
+func TestKillDuringUnplumbing(t *testing.T) {
+	n, stub := newNetNode(t)
+	for i, verb := range []string{"stop", "delete"} {
+		t.Run(verb, func(t *testing.T) {
+			uuid := fmt.Sprintf("8a1f2e3d-1%03d-4000-8000-0000000000aa", i)
+			create(t, n, `{"uuid":"`+uuid+`","brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"`+stub+`","ips":["10.89.1.1`+strconv.Itoa(i+2)+`/24"],"maxbw":"10M"}]}`)
+			out, err := hull(t, n, []string{"HULL_FAILPOINT=unplumb/after-links"}, "", "vmadm", verb, uuid)
+			if err == nil {
+				t.Fatalf("vmadm %s survived its failpoint: %s", verb, out)
+			}
+			if len(zoneLinks(uuid)) == 0 {
+				t.Fatal("nothing left before the next open: the test proves nothing")
+			}
+			m := reopen(t, n)
+			if l := zoneLinks(uuid); len(l) != 0 {
+				t.Fatalf("left after the next open: %v", l)
+			}
+			if verb == "delete" {
+				checkNoLeaks(t, m, uuid)
+			} else if s := state(t, m, uuid); s != "stopped" {
+				t.Fatalf("state %s after an interrupted stop", s)
+			}
 		})
 	}
 }
