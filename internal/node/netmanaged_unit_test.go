@@ -2,8 +2,10 @@ package node
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
+	"hull/internal/network"
 	"hull/internal/vm"
 )
 
@@ -39,5 +41,22 @@ func TestNICConflicts(t *testing.T) {
 	// A VM is not in conflict with itself (update).
 	if err := nicConflicts(others[0], others); err != nil {
 		t.Errorf("self: %v", err)
+	}
+}
+
+func TestMTUBelowTag(t *testing.T) {
+	tags := network.Tags{Uplinks: map[string]string{"external": "02:00:00:00:00:aa"}, Etherstubs: map[string]bool{"stub0": true}}
+	nics := []vm.NIC{
+		{MAC: "02:00:00:00:00:01", NicTag: "external", MTU: 1400},
+		{MAC: "02:00:00:00:00:02", NicTag: "external", MTU: 1200},
+		{MAC: "02:00:00:00:00:03", NicTag: "stub0", MTU: 576},
+		{MAC: "02:00:00:00:00:04", NicTag: "external"},
+	}
+	got := strings.Join(mtuBelowTag(nics, tags), "\n")
+	if want := `nic 1 (02:00:00:00:00:02): MTU is below the supported MTU (1500) of nic tag "external"`; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := mtuBelowTag(nics[2:], tags); len(got) != 0 {
+		t.Errorf("etherstub MTU refused: %v", got)
 	}
 }

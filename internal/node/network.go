@@ -1,8 +1,10 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"hull/internal/config"
 	"hull/internal/network"
@@ -53,7 +55,9 @@ func (n *Node) nicTags() (network.Tags, error) {
 }
 
 // checkNicTags refuses NICs on tags this node does not have, as a zone
-// boot would ("undefined VNIC"), before anything is made.
+// boot would ("undefined VNIC"), before anything is made, and MTUs below
+// 1500 on a physical nic tag: SmartOS's checks, with its messages (one
+// line per tag or NIC).
 func (n *Node) checkNicTags(v *vm.VM) error {
 	if len(v.Nics) == 0 {
 		return nil
@@ -62,12 +66,51 @@ func (n *Node) checkNicTags(v *vm.VM) error {
 	if err != nil {
 		return err
 	}
+	var bad []string
 	for _, nic := range v.Nics {
-		if !tags.Has(nic.NicTag) {
-			return fmt.Errorf("Invalid nic tag %q: not a nic tag or etherstub of this node", nic.NicTag)
+		if !tags.Has(nic.NicTag) && !slices.Contains(bad, nic.NicTag) {
+			bad = append(bad, nic.NicTag)
 		}
 	}
+	var lines []string
+	for _, tag := range bad {
+		lines = append(lines, fmt.Sprintf("Invalid nic tag %q", tag))
+	}
+	if len(lines) == 0 {
+		lines = mtuBelowTag(v.Nics, tags)
+	}
+	if len(lines) > 0 {
+		return errors.New(strings.Join(lines, "\n"))
+	}
 	return nil
+}
+
+// mtuBelowTag reports, per physical nic tag, the NIC with the lowest MTU
+// when that is below 1500: those NICs' frames would not fit the tag's
+// link.
+func mtuBelowTag(nics []vm.NIC, tags network.Tags) []string {
+	low := map[string]int{} // tag → index of its NIC with the lowest mtu
+	var order []string
+	for i, nic := range nics {
+		if nic.MTU == 0 {
+			continue
+		}
+		j, ok := low[nic.NicTag]
+		if !ok {
+			order = append(order, nic.NicTag)
+		}
+		if !ok || nic.MTU < nics[j].MTU {
+			low[nic.NicTag] = i
+		}
+	}
+	var out []string
+	for _, tag := range order {
+		i := low[tag]
+		if _, physical := tags.Uplinks[tag]; physical && nics[i].MTU < 1500 {
+			out = append(out, fmt.Sprintf("nic %d (%s): MTU is below the supported MTU (1500) of nic tag %q", i, nics[i].MAC, tag))
+		}
+	}
+	return out
 }
 
 // unplumb removes what plumbing made for the VM: its links and filter.

@@ -75,11 +75,11 @@ func TestZonesTalkAndCannotSpoof(t *testing.T) {
 }
 
 // TestUnknownNicTagRefused: a NIC on a tag the node does not have is
-// refused before anything is made.
+// refused with SmartOS's message before anything is made.
 func TestUnknownNicTagRefused(t *testing.T) {
 	n, _ := newNetNode(t)
 	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"nosuchtag","ips":["10.1.1.1/24"]}]}`))
-	if err == nil || !strings.Contains(err.Error(), "nosuchtag") {
+	if err == nil || err.Error() != `Invalid nic tag "nosuchtag"` {
 		t.Fatalf("got %v", err)
 	}
 	if vms, _ := n.List(); len(vms) != 0 {
