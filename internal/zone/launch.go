@@ -116,14 +116,17 @@ drain:
 	}
 	l.closeFIFO()
 	<-l.exited
-	// The spec the zone runs with, as a file for whoever looks at the
-	// bundle; never read back by hull.
-	cfg := configFile(l.bundle)
-	if err := os.WriteFile(cfg+".tmp", spec, 0o600); err == nil {
-		_ = os.Rename(cfg+".tmp", cfg)
-	}
 	if l.err != nil {
 		return 0, fmt.Errorf("%s run %s: %v: %s", filepath.Base(l.cmd.Path), l.id, l.err, runtimeLogError(l.logFile))
+	}
+	// The spec as a file in the FIFO's place: the runtime's exec reads
+	// it from the bundle.
+	cfg := configFile(l.bundle)
+	if err := os.WriteFile(cfg+".tmp", spec, 0o600); err != nil {
+		return 0, fmt.Errorf("run %s: %w", l.id, err)
+	}
+	if err := os.Rename(cfg+".tmp", cfg); err != nil {
+		return 0, fmt.Errorf("run %s: %w", l.id, err)
 	}
 	b, err := os.ReadFile(l.pidFile)
 	if err != nil {
