@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"hull/internal/image"
@@ -89,28 +90,34 @@ func run(c config, out, log io.Writer) error {
 		defer cleanupNode(d, droot)
 		dirNode = d
 	}
-	hullTimes, runcTimes, dirTimes, err := measureStarts(ctx, n, dirNode, c.runs)
+	hullRuns, runcRuns, dirRuns, err := measureStarts(ctx, n, dirNode, c.runs)
 	if err != nil {
 		return err
 	}
-	rows := []row{{"vmadm create → running (" + n.Pool.Name() + ")", hullTimes}, {"bare runc run -d (cloned rootfs)", runcTimes}}
+	rows := []row{{"vmadm create → running (" + n.Pool.Name() + ")", hullRuns}, {"bare runc run -d (cloned rootfs)", runcRuns}}
 	if dirNode != nil {
-		rows = append(rows, row{"vmadm create → running (dir)", dirTimes})
+		rows = append(rows, row{"vmadm create → running (dir)", dirRuns})
 	}
 	if c.lxc {
 		lxcTimes, err := measureLXC(c.runs, log)
 		if err != nil {
 			fmt.Fprintf(out, "LXC: not measured: %v\n", err)
 		} else {
-			rows = append(rows, row{"lxc-start busybox", lxcTimes})
+			rows = append(rows, row{"lxc-start busybox", wallOnly(lxcTimes)})
 		}
 	}
-	base := median(hullTimes)
-	fmt.Fprintf(out, "%-36s %10s %10s %10s %8s\n", "zone start", "median", "min", "max", "hull/x")
+	base := median(walls(hullRuns))
+	fmt.Fprintf(out, "%-36s %10s %10s %10s %8s %10s\n", "zone start", "median", "min", "max", "hull/x", "cpu")
 	for _, r := range rows {
-		fmt.Fprintf(out, "%-36s %10s %10s %10s %8.2f\n", r.name, ms(median(r.t)), ms(minOf(r.t)), ms(maxOf(r.t)), float64(base)/float64(median(r.t)))
+		t, cpu := walls(r.runs), cpus(r.runs)
+		c := "-"
+		if median(cpu) > 0 {
+			c = ms(median(cpu))
+		}
+		fmt.Fprintf(out, "%-36s %10s %10s %10s %8.2f %10s\n", r.name, ms(median(t)), ms(minOf(t)), ms(maxOf(t)), float64(base)/float64(median(t)), c)
 	}
-	fmt.Fprintf(out, "target: vmadm create → running ≤ 1.2× bare runc: %s\n\n", verdict(float64(base)/float64(median(runcTimes)) <= 1.2))
+	fmt.Fprintf(out, "(cpu: median CPU time of hull, or of the runtime and the clone, per start)\n")
+	fmt.Fprintf(out, "target: vmadm create → running ≤ 1.2× bare runc: %s\n\n", verdict(float64(base)/float64(median(walls(runcRuns))) <= 1.2))
 	if c.startOnly {
 		return nil
 	}
@@ -146,24 +153,24 @@ func dirNodeWith(ctx context.Context, manifest, file string) (*node.Node, string
 // the same image in turns, so that both see the same machine: whatever
 // else runs slows both alike. Which goes first alternates. The first
 // round warms caches for everyone and is not counted.
-func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, runc, dir []time.Duration, err error) {
+func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, runc, dir []sample, err error) {
 	tmp, err := os.MkdirTemp("", "hull-bench-runc-")
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
 	for i := range runs + 1 {
-		steps := []func() (time.Duration, error){
-			func() (time.Duration, error) { return hullOnce(ctx, n) },
-			func() (time.Duration, error) { return runcOnce(ctx, n, tmp, i) },
+		steps := []func() (sample, error){
+			func() (sample, error) { return hullOnce(ctx, n) },
+			func() (sample, error) { return runcOnce(ctx, n, tmp, i) },
 		}
 		if i%2 == 1 {
 			steps[0], steps[1] = steps[1], steps[0]
 		}
 		if dirNode != nil {
-			steps = append(steps, func() (time.Duration, error) { return hullOnce(ctx, dirNode) })
+			steps = append(steps, func() (sample, error) { return hullOnce(ctx, dirNode) })
 		}
-		var ds []time.Duration
+		var ds []sample
 		for _, step := range steps {
 			d, err := step()
 			if err != nil {
@@ -185,9 +192,46 @@ func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, 
 	return hull, runc, dir, nil
 }
 
+// sample is one measured start: wall-clock time, and the CPU time this
+// process and its children spent on it (0: not measured).
+type sample struct{ wall, cpu time.Duration }
+
 type row struct {
 	name string
-	t    []time.Duration
+	runs []sample
+}
+
+func walls(s []sample) []time.Duration {
+	out := make([]time.Duration, len(s))
+	for i, x := range s {
+		out[i] = x.wall
+	}
+	return out
+}
+
+func cpus(s []sample) []time.Duration {
+	out := make([]time.Duration, len(s))
+	for i, x := range s {
+		out[i] = x.cpu
+	}
+	return out
+}
+
+func wallOnly(ts []time.Duration) []sample {
+	out := make([]sample, len(ts))
+	for i, t := range ts {
+		out[i].wall = t
+	}
+	return out
+}
+
+// cpuTime is the CPU time used so far by this process and its reaped
+// children.
+func cpuTime() time.Duration {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	return time.Duration(self.Utime.Nano() + self.Stime.Nano() + kids.Utime.Nano() + kids.Stime.Nano())
 }
 
 func verdict(ok bool) string {
@@ -199,53 +243,53 @@ func verdict(ok bool) string {
 
 // hullOnce times Node.Create of an autobooting zone until it runs, and
 // deletes it.
-func hullOnce(ctx context.Context, n *node.Node) (time.Duration, error) {
-	t0 := time.Now()
+func hullOnce(ctx context.Context, n *node.Node) (sample, error) {
+	c0, t0 := cpuTime(), time.Now()
 	v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","alias":"bench","image_uuid":"`+BusyboxUUID+`"}`))
-	d := time.Since(t0)
+	s := sample{time.Since(t0), cpuTime() - c0}
 	if err != nil {
-		return 0, fmt.Errorf("hull create: %w", err)
+		return s, fmt.Errorf("hull create: %w", err)
 	}
 	if v.State != "running" {
-		return 0, fmt.Errorf("hull create: zone is %s", v.State)
+		return s, fmt.Errorf("hull create: zone is %s", v.State)
 	}
-	return d, n.Delete(ctx, v.UUID)
+	return s, n.Delete(ctx, v.UUID)
 }
 
 // runcOnce clones the same image and starts it with the runtime alone
 // (no user namespace, no journal, no hull), then removes it.
-func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (time.Duration, error) {
+func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (sample, error) {
 	state := filepath.Join(dir, "state")
 	id := fmt.Sprintf("hull-bench-%d", i)
 	ds := node.PoolName + "/bench-runc-" + strconv.Itoa(i)
 	bundle := filepath.Join(dir, id)
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
-		return 0, err
+		return sample{}, err
 	}
 	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
-		return 0, err
+		return sample{}, err
 	}
 	defer devnull.Close()
-	t0 := time.Now()
+	c0, t0 := cpuTime(), time.Now()
 	d, err := n.Pool.Clone(image.SnapshotName(BusyboxUUID), ds)
 	if err != nil {
-		return 0, fmt.Errorf("clone for runc: %w", err)
+		return sample{}, fmt.Errorf("clone for runc: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(bundle, "config.json"), bareSpec(filepath.Join(d.Mountpoint, "root")), 0o600); err != nil {
 		n.Pool.Destroy(ds)
-		return 0, err
+		return sample{}, err
 	}
 	c := exec.CommandContext(ctx, n.Runtime.Binary, "--root", state, "run", "-d", "--bundle", bundle, id)
 	c.Stdin, c.Stdout, c.Stderr = devnull, devnull, devnull
 	err = c.Run()
-	el := time.Since(t0)
+	s := sample{time.Since(t0), cpuTime() - c0}
 	if err != nil {
 		n.Pool.Destroy(ds)
-		return 0, fmt.Errorf("runc run: %w", err)
+		return s, fmt.Errorf("runc run: %w", err)
 	}
 	exec.Command(n.Runtime.Binary, "--root", state, "delete", "-f", id).Run()
-	return el, n.Pool.Destroy(ds)
+	return s, n.Pool.Destroy(ds)
 }
 
 // bareSpec is the runtime's stock spec (as `runc spec` writes it), with a
