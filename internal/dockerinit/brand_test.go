@@ -18,7 +18,8 @@ import (
 
 // payload is a docker VM create payload from the image, with the
 // image's config in internal_metadata as the docker API puts it, and
-// overrides on top.
+// overrides on top. The brand is joyent-minimal unless override names
+// one (SmartOS's docker API makes lx zones).
 func payload(t *testing.T, n *node.Node, uuid string, override map[string]string) string {
 	img, err := n.Images.Get(uuid)
 	if err != nil {
@@ -28,12 +29,19 @@ func payload(t *testing.T, n *node.Node, uuid string, override map[string]string
 	if md == nil {
 		md = map[string]string{}
 	}
+	brand := "joyent-minimal"
 	for k, v := range override {
+		if k == "brand" {
+			brand = v
+			continue
+		}
 		md[k] = v
 	}
-	b, _ := json.Marshal(map[string]any{
-		"brand": "joyent-minimal", "docker": true, "image_uuid": uuid, "internal_metadata": md,
-	})
+	p := map[string]any{"brand": brand, "docker": true, "image_uuid": uuid, "internal_metadata": md}
+	if brand == "lx" {
+		p["kernel_version"] = "4.3.0" // lx requires it; the docker API sets it
+	}
+	b, _ := json.Marshal(p)
 	return string(b)
 }
 
@@ -86,6 +94,9 @@ func TestDockerBrand(t *testing.T) {
 	}{
 		{"image config", nil, "greeting=hello pwd=/app user=0 args=from-image"},
 		{"overridden", map[string]string{"docker:cmd": `["x","y"]`, "docker:env": `["GREETING=bye"]`,
+			"docker:workdir": "/tmp", "docker:user": "65534"}, "greeting=bye pwd=/tmp user=65534 args=x y"},
+		{"lx brand", map[string]string{"brand": "lx"}, "greeting=hello pwd=/app user=0 args=from-image"},
+		{"lx brand overridden", map[string]string{"brand": "lx", "docker:cmd": `["x","y"]`, "docker:env": `["GREETING=bye"]`,
 			"docker:workdir": "/tmp", "docker:user": "65534"}, "greeting=bye pwd=/tmp user=65534 args=x y"},
 	}
 	for _, tt := range tests {
