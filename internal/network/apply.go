@@ -27,7 +27,11 @@ func TagsFrom(c *config.Config) Tags {
 	t := Tags{Uplinks: map[string]string{}, Etherstubs: map[string]bool{}}
 	for _, k := range c.WithSuffix("_nic") {
 		mac, _ := c.Get(k)
-		t.Uplinks[strings.TrimSuffix(k, "_nic")] = strings.ToLower(mac)
+		mac = strings.ToLower(mac)
+		if m, ok := NormalMAC(mac); ok {
+			mac = m // as SmartOS writes it, leading zeros optional
+		}
+		t.Uplinks[strings.TrimSuffix(k, "_nic")] = mac
 	}
 	for _, s := range strings.Split(c.Value("etherstub", ""), ",") {
 		if s = strings.TrimSpace(s); s != "" {

@@ -62,7 +62,7 @@ func Routes(v *vm.VM, vnics []VNIC) ([]Route, error) {
 		if m := routeNicRE.FindStringSubmatch(gw); m != nil {
 			idx, _ = strconv.Atoi(m[1])
 		} else if m := routeMacRE.FindStringSubmatch(gw); m != nil {
-			mac, ok := shortMAC(m[1])
+			mac, ok := NormalMAC(m[1])
 			if !ok {
 				return nil, fmt.Errorf("route %s: bad gateway %q", d, gw)
 			}
@@ -127,9 +127,9 @@ func SyncRoutes(pid int, routes []Route) error {
 	return errors.Join(errs...)
 }
 
-// shortMAC reads a MAC as SmartOS writes it, leading zeros optional
+// NormalMAC reads a MAC as SmartOS writes it, leading zeros optional
 // (2:8:20:a:b:c), in Go's form (02:08:20:0a:0b:0c).
-func shortMAC(s string) (string, bool) {
+func NormalMAC(s string) (string, bool) {
 	parts := strings.Split(s, ":")
 	if len(parts) != 6 {
 		return "", false

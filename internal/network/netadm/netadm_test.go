@@ -55,3 +55,42 @@ func TestSmartosMAC(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// TestNictagadmMessages: nictagadm's output and errors are SmartOS's
+// (the parts that need no bridge).
+func TestNictagadmMessages(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "config"), []byte("admin_nic=2:8:20:a:b:c\netherstub=stub0\n"), 0o644)
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		rc := Nictagadm(Env{Root: root, Stdout: &out, Stderr: &errb}, args)
+		return rc, out.String(), errb.String()
+	}
+	for _, c := range []struct {
+		args     []string
+		rc       int
+		out, err string
+	}{
+		{[]string{"list"}, 0, "NAME           MACADDRESS         LINK           TYPE            \n" +
+			"admin          02:08:20:0a:0b:0c  -              normal          \n" +
+			"stub0          -                  -              etherstub       \n", ""},
+		{[]string{"list", "-p", "-L"}, 0, `admin:02\:08\:20\:0a\:0b\:0c:-:normal` + "\n", ""},
+		{[]string{"exists", "admin", "stub0"}, 0, "", ""},
+		{[]string{"exists", "admin", "nope", "gone"}, 1, "", "invalid tag: nope\ninvalid tag: gone\n"},
+		{[]string{"exists", "-l", "nope"}, 1, "", "nope\n"},
+		{[]string{"add", "admin", "2:8:20:a:b:d"}, 1, "", "Error: nic tag 'admin' already exists\n"},
+		{[]string{"add", "ext"}, 1, "", "Error: create non-local tag, but no mac address specified\n"},
+		{[]string{"add", "-l", "stub9", "2:8:20:a:b:d"}, 1, "", "Error: create local tag, but mac address specified\n"},
+		{[]string{"add", "-l", "stubx"}, 1, "", "Error: nic tag name is invalid\n"},
+		{[]string{"add", "ext", "2:8:20:a:b"}, 1, "", "Error: MAC address '2:8:20:a:b' is invalid\n"},
+		{[]string{"add", "-p", "mac=2:8:20:a:b:e", "ext", "2:8:20:a:b:e"}, 1, "", "Error: mac address specified twice\n"},
+		{[]string{"delete", "nope"}, 1, "", "Error: nic tag 'nope' does not exist\n"},
+		{[]string{"add", "ext", "2:8:20:a:b:e"}, 0, "", ""},
+		{[]string{"list", "-p", "-d", ",", "-L"}, 0, "admin,02:08:20:0a:0b:0c,-,normal\next,02:08:20:0a:0b:0e,-,normal\n", ""},
+	} {
+		rc, out, errs := run(c.args...)
+		if rc != c.rc || out != c.out || errs != c.err {
+			t.Errorf("nictagadm %v: %d %q %q, want %d %q %q", c.args, rc, out, errs, c.rc, c.out, c.err)
+		}
+	}
+}

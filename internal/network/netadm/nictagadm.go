@@ -28,7 +28,15 @@ type Env struct {
 	Stdout, Stderr io.Writer
 }
 
-var tagNameRE = regexp.MustCompile(`^[a-zA-Z0-9_]{1,31}$`)
+// Tag names are letters, digits and underscores; an etherstub's, a link
+// name, ends in a digit (as nictagadm's valid_stub_name has it).
+var (
+	tagNameRE  = regexp.MustCompile(`^[a-zA-Z0-9_]{1,31}$`)
+	stubNameRE = regexp.MustCompile(`^[a-zA-Z0-9_]{0,30}[0-9]$`)
+)
+
+// listLine is nictagadm's list format.
+const listLine = "%-14s %-18s %-14s %-16s\n"
 
 // tag is one row of nictagadm list.
 type tag struct{ name, mac, link, typ string }
@@ -41,6 +49,9 @@ func (e Env) tags() ([]tag, error) {
 	var out []tag
 	for _, k := range c.WithSuffix("_nic") {
 		mac := strings.ToLower(c.Value(k, ""))
+		if m, ok := network.NormalMAC(mac); ok {
+			mac = m
+		}
 		out = append(out, tag{strings.TrimSuffix(k, "_nic"), mac, linkByMAC(mac), "normal"})
 	}
 	for _, s := range etherstubs(c) {
@@ -81,12 +92,12 @@ func Nictagadm(e Env, args []string) int {
 		return usage()
 	}
 	fail := func(f string, a ...any) int {
-		fmt.Fprintf(e.Stderr, "nictagadm: Error: "+f+"\n", a...)
+		fmt.Fprintf(e.Stderr, "Error: "+f+"\n", a...)
 		return 1
 	}
 	fs := flag.NewFlagSet("nictagadm "+args[0], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	stubOnly := fs.Bool("l", false, "etherstubs only")
+	stubOnly := fs.Bool("l", false, "etherstubs only (list), names only (exists)")
 	noStub := fs.Bool("L", false, "no etherstubs")
 	parse := fs.Bool("p", false, "parseable")
 	delim := fs.String("d", ":", "delimiter")
@@ -112,7 +123,7 @@ func Nictagadm(e Env, args []string) int {
 			return fail("%v", err)
 		}
 		if !*parse {
-			fmt.Fprintf(e.Stdout, "%-14s %-18s %-14s %s\n", "NAME", "MACADDRESS", "LINK", "TYPE")
+			fmt.Fprintf(e.Stdout, listLine, "NAME", "MACADDRESS", "LINK", "TYPE")
 		}
 		for _, t := range tags {
 			if (*stubOnly && t.typ != "etherstub") || (*noStub && t.typ == "etherstub") {
@@ -126,7 +137,7 @@ func Nictagadm(e Env, args []string) int {
 				fmt.Fprintln(e.Stdout, strings.Join([]string{t.name, mac, t.link, t.typ}, *delim))
 				continue
 			}
-			fmt.Fprintf(e.Stdout, "%-14s %-18s %-14s %s\n", t.name, t.mac, t.link, t.typ)
+			fmt.Fprintf(e.Stdout, listLine, t.name, t.mac, t.link, t.typ)
 		}
 		return 0
 	case "exists":
@@ -137,10 +148,16 @@ func Nictagadm(e Env, args []string) int {
 		if err != nil {
 			return fail("%v", err)
 		}
+		// Missing tags go to stderr, one a line: "invalid tag: x", or
+		// with -l the bare name (what vmadm reads).
 		rc := 0
 		for _, name := range rest {
-			if !slices.ContainsFunc(tags, func(t tag) bool { return t.name == name && (!*stubOnly || t.typ == "etherstub") }) {
-				fmt.Fprintf(e.Stderr, "nictagadm: Error: nic tag \"%s\" does not exist\n", name)
+			if !slices.ContainsFunc(tags, func(t tag) bool { return t.name == name }) {
+				if *stubOnly {
+					fmt.Fprintln(e.Stderr, name)
+				} else {
+					fmt.Fprintf(e.Stderr, "invalid tag: %s\n", name)
+				}
 				rc = 1
 			}
 		}
@@ -167,10 +184,19 @@ func Nictagadm(e Env, args []string) int {
 		}
 		for _, kv := range strings.Split(props, ",") {
 			if k, v, ok := strings.Cut(kv, "="); ok && k == "mac" {
+				if mac != "" {
+					return fail("mac address specified twice")
+				}
 				mac = v
 			} else if kv != "" && !(ok && k == "mtu") {
 				return fail("invalid property: %s", kv)
 			}
+		}
+		switch {
+		case mac == "" && !*stubOnly:
+			return fail("create non-local tag, but no mac address specified")
+		case mac != "" && *stubOnly:
+			return fail("create local tag, but mac address specified")
 		}
 		return e.addTag(name, mac, *stubOnly, fail)
 	case "delete":
@@ -183,21 +209,18 @@ func Nictagadm(e Env, args []string) int {
 }
 
 func (e Env) addTag(name, mac string, stub bool, fail func(string, ...any) int) int {
-	if !tagNameRE.MatchString(name) {
-		return fail("nic tag name \"%s\" is invalid: must be 1-31 letters, digits or underscores", name)
-	}
 	tags, err := e.tags()
 	if err != nil {
 		return fail("%v", err)
 	}
 	if slices.ContainsFunc(tags, func(t tag) bool { return t.name == name }) {
-		return fail("nic tag \"%s\" already exists", name)
+		return fail("nic tag '%s' already exists", name)
+	}
+	if !tagNameRE.MatchString(name) || (stub && !stubNameRE.MatchString(name)) {
+		return fail("nic tag name is invalid")
 	}
 	path := configFile(e.Root)
 	if stub {
-		if mac != "" {
-			return fail("etherstubs do not take a MAC address")
-		}
 		c, err := config.Load(e.Root)
 		if err != nil {
 			return fail("%v", err)
@@ -210,11 +233,11 @@ func (e Env) addTag(name, mac string, stub bool, fail func(string, ...any) int) 
 		}
 		return 0
 	}
-	hw, err := net.ParseMAC(mac)
-	if err != nil || len(hw) != 6 {
-		return fail("MAC address \"%s\" is invalid", mac)
+	hw, ok := network.NormalMAC(mac)
+	if !ok {
+		return fail("MAC address '%s' is invalid", mac)
 	}
-	if err := setKey(path, name+"_nic", hw.String()); err != nil {
+	if err := setKey(path, name+"_nic", hw); err != nil {
 		return fail("%v", err)
 	}
 	return 0
@@ -227,14 +250,14 @@ func (e Env) deleteTag(name string, force bool, fail func(string, ...any) int) i
 	}
 	i := slices.IndexFunc(tags, func(t tag) bool { return t.name == name })
 	if i < 0 {
-		return fail("nic tag \"%s\" does not exist", name)
+		return fail("nic tag '%s' does not exist", name)
 	}
 	users, err := e.tagUsers(name)
 	if err != nil {
 		return fail("%v", err)
 	}
 	if len(users) > 0 && !force {
-		return fail("nic tag \"%s\" is in use by VMs: %s", name, strings.Join(users, ", "))
+		return fail("nic tag '%s' is in use", name)
 	}
 	path := configFile(e.Root)
 	if tags[i].typ != "etherstub" {
