@@ -183,6 +183,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if err == nil {
 		err = n.makeDataset(v)
 	}
+	if err == nil {
+		err = n.writeHostsAddress(v)
+	}
 	if err := errors.Join(err, ids()); err != nil {
 		return nil, err
 	}

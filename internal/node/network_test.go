@@ -136,3 +136,27 @@ func TestKillDuringUnplumbing(t *testing.T) {
 		})
 	}
 }
+
+// TestZoneNameService: the zone's /etc/hosts names its hostname at the
+// primary NIC's address; with maintain_resolvers an update of resolvers
+// rewrites the running zone's nameservers, without it they stay.
+func TestZoneNameService(t *testing.T) {
+	n, stub := newNetNode(t)
+	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","hostname":"web","resolvers":["192.0.2.53"],"nics":[{"nic_tag":"`+stub+`","ips":["10.236.0.2/24"],"primary":true}]}`)
+	if out := mustExec(t, n, a, "cat /etc/hosts"); !strings.Contains(out, "10.236.0.2\tweb") {
+		t.Fatalf("/etc/hosts: %s", out)
+	}
+	ctx := context.Background()
+	if _, err := n.Update(ctx, a, []byte(`{"resolvers":["192.0.2.54"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustExec(t, n, a, "cat /etc/resolv.conf"); !strings.Contains(out, "nameserver 192.0.2.53") {
+		t.Fatalf("resolv.conf changed without maintain_resolvers: %s", out)
+	}
+	if _, err := n.Update(ctx, a, []byte(`{"maintain_resolvers":true,"resolvers":["192.0.2.55","192.0.2.56"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustExec(t, n, a, "cat /etc/resolv.conf"); out != "nameserver 192.0.2.55\nnameserver 192.0.2.56" {
+		t.Fatalf("resolv.conf with maintain_resolvers: %q", out)
+	}
+}

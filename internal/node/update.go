@@ -109,6 +109,9 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 			return nil, fmt.Errorf("update %s: %w", uuid, err)
 		}
 	}
+	if err := n.maintainResolvers(next, changed); err != nil {
+		return nil, fmt.Errorf("update %s: %w", uuid, err)
+	}
 	if err := op.Commit(); err != nil {
 		return nil, err
 	}
