@@ -131,10 +131,13 @@ func (n *Node) AllNetworksUp() error {
 	return errors.Join(errs...)
 }
 
-// leaseFilter limits DHCP NICs on managed networks to their assigned
-// address: the node knows it, so the filter need not let the NIC send
-// from anywhere. Call on network.Plan's result before ApplyFilter.
-func (n *Node) leaseFilter(v *vm.VM, vnics []network.VNIC) {
+// managedLeases gives DHCP NICs on managed networks the address the
+// network set aside for their MAC: plumbing configures it on the NIC
+// (with the network's gateway as the primary NIC's default route), so
+// the zone has it whether or not it runs a DHCP client — one that does is
+// answered with the same address — and the filter lets the NIC send from
+// that address only. Call on network.Plan's result before plumbing.
+func (n *Node) managedLeases(v *vm.VM, vnics []network.VNIC) {
 	s, err := managed.ForNode(n.Root)
 	if err != nil {
 		return
@@ -145,13 +148,23 @@ func (n *Node) leaseFilter(v *vm.VM, vnics []network.VNIC) {
 		if !x.DHCP || nic.NetworkUUID == "" || nic.DHCPServer || nic.AllowIPSpoofing {
 			continue
 		}
+		nw, err := s.Get(nic.NetworkUUID)
+		if err != nil {
+			continue
+		}
 		leases, err := s.Leases(nic.NetworkUUID)
 		if err != nil {
 			continue
 		}
-		if a, ok := leases[nic.MAC]; ok {
-			x.Allowed = append(x.Allowed, &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(32, 32)})
-			x.OwnedAddresses = true
+		a, ok := leases[nic.MAC]
+		if !ok {
+			continue
+		}
+		x.Addrs = append(x.Addrs, &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(nw.Prefix().Bits(), 32)})
+		x.Allowed = append(x.Allowed, &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(32, 32)})
+		x.OwnedAddresses = true
+		if gw := net.ParseIP(nw.Gateway); gw != nil && len(x.Gateways) == 0 {
+			x.Gateways = []net.IP{gw}
 		}
 	}
 }

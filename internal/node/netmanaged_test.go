@@ -39,8 +39,9 @@ func newManagedNet(t *testing.T) (*Node, managed.Network) {
 
 // TestManagedNetworkZones: a NIC naming only a network_uuid gets the
 // lowest free address and the gateway, reaches the host through it; a
-// NIC with ips ["dhcp"] is answered by the node's DHCP server with its
-// assigned address; addresses return to the network on delete.
+// NIC with ips ["dhcp"] has its assigned address from boot on, and the
+// zone's DHCP client is answered by the node's DHCP server with the same;
+// addresses return to the network on delete.
 func TestManagedNetworkZones(t *testing.T) {
 	n, net := newManagedNet(t)
 	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"network_uuid":"`+net.UUID+`","primary":true}]}`)
@@ -61,8 +62,12 @@ func TestManagedNetworkZones(t *testing.T) {
 	go func() { srv.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	b := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"network_uuid":"`+net.UUID+`","ips":["dhcp"],"primary":true}]}`)
+	lease := mustAlloc(t, net, 1).String()
+	if out := mustExec(t, n, b, "ip -4 -o addr show net0; ip route show default"); !strings.Contains(out, lease+"/24") || !strings.Contains(out, "default via "+net.Gateway) {
+		t.Fatalf("zone's net0 lacks its lease %s or default route: %s", lease, out)
+	}
 	out := mustExec(t, n, b, "udhcpc -i net0 -n -q -t 5 -s /bin/true 2>&1")
-	if lease := mustAlloc(t, net, 1).String(); !strings.Contains(out, lease) {
+	if !strings.Contains(out, lease) {
 		t.Fatalf("udhcpc did not get %s: %s", lease, out)
 	}
 	// A network on the same etherstub whose gateway is another router

@@ -27,7 +27,7 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err != nil {
 		return err
 	}
-	n.leaseFilter(v, vnics)
+	n.managedLeases(v, vnics)
 	if err := network.Plumb(pid, vnics, tags); err != nil {
 		return fmt.Errorf("plumb %s: %w", v.UUID, err)
 	}
@@ -138,7 +138,7 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	if err != nil {
 		return err
 	}
-	n.leaseFilter(v, vnics)
+	n.managedLeases(v, vnics)
 	have := network.HostLinks(v.UUID)
 	var add []network.VNIC
 	var keep []string
