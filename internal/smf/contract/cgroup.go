@@ -16,10 +16,11 @@ import (
 // cgroupTracker puts each contract in its own sub-cgroup of the
 // process's cgroup: every descendant stays in it whatever it does.
 type cgroupTracker struct {
-	dir  string // <mount>/<own cgroup>/<base>
-	v2   bool
-	mu   sync.Mutex
-	live map[int]string // contract id → its cgroup
+	dir   string // <mount>/<own cgroup>/<base>
+	v2    bool
+	mu    sync.Mutex
+	live  map[int]string // contract id → its cgroup
+	clock pidClock
 }
 
 // ownCgroup reads the process's cgroup from a /proc/<pid>/cgroup file:
@@ -100,10 +101,18 @@ func (t *cgroupTracker) Kind() string {
 
 // Scan catches, on v1, processes a method forked before it was moved
 // into its cgroup: orphans adopted by this process whose environment
-// names a contract are moved into it.
-func (t *cgroupTracker) Scan() {
+// names a contract are moved into it. Like ancestry tracking, it looks
+// only when a process was created since it last did, or every
+// fullScanEvery (an adoption creates no process).
+func (t *cgroupTracker) Scan() bool {
 	if t.v2 {
-		return
+		return false
+	}
+	t.mu.Lock()
+	scan, moved := t.clock.due()
+	t.mu.Unlock()
+	if !scan {
+		return false
 	}
 	self := os.Getpid()
 	for _, p := range allPids() {
@@ -119,6 +128,7 @@ func (t *cgroupTracker) Scan() {
 			_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), []byte(strconv.Itoa(p)), 0)
 		}
 	}
+	return moved
 }
 
 // Close removes the contracts' directory if it is empty.

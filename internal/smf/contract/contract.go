@@ -15,8 +15,9 @@ type Tracker interface {
 	// New makes an empty contract for a service.
 	New(name string) (Contract, error)
 	// Scan refreshes membership (process-ancestry tracking needs to
-	// look before orphans lose their parent); a no-op for cgroups.
-	Scan()
+	// look before orphans lose their parent; cgroup v2 needs nothing)
+	// and reports whether it found processes made since it last looked.
+	Scan() bool
 	// Kind says how processes are tracked, for logs.
 	Kind() string
 	// Close removes what the tracker made (its empty cgroup directory).
@@ -64,47 +65,6 @@ func signalAll(pids []int, sig syscall.Signal) int {
 	return n
 }
 
-// procStat is what /proc/<pid>/stat says about ancestry.
-type procStat struct {
-	ppid, pgid, sid int
-	start           uint64
-	zombie          bool
-}
-
-func readStat(pid int) (procStat, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, false
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return procStat{}, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return procStat{}, false
-	}
-	var st procStat
-	st.zombie = f[0] == "Z" || f[0] == "X"
-	st.ppid, _ = strconv.Atoi(f[1])
-	st.pgid, _ = strconv.Atoi(f[2])
-	st.sid, _ = strconv.Atoi(f[3])
-	st.start, _ = strconv.ParseUint(f[19], 10, 64)
-	return st, true
-}
-
-func allPids() []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		if p, err := strconv.Atoi(e.Name()); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
 // Ancestry tracks contracts without cgroups: a process belongs to the
 // contract of its parent, or of the session or process group its
 // method's leader started. Processes that change session and lose their
@@ -116,6 +76,8 @@ type Ancestry struct {
 	leaders map[int]*ancContract // session/pgid of a method leader → contract
 	live    map[*ancContract]bool
 	self    int
+	clock   pidClock
+	stats   map[int]procStat // the last full scan's, reused
 }
 
 // EnvVar is set in every method's environment to its contract's id, so
@@ -165,7 +127,8 @@ type ancContract struct {
 
 // NewAncestry makes an ancestry tracker.
 func NewAncestry() *Ancestry {
-	return &Ancestry{members: map[int]member{}, leaders: map[int]*ancContract{}, live: map[*ancContract]bool{}, self: os.Getpid()}
+	return &Ancestry{members: map[int]member{}, leaders: map[int]*ancContract{}, live: map[*ancContract]bool{},
+		self: os.Getpid(), stats: map[int]procStat{}}
 }
 
 func (t *Ancestry) Kind() string { return "process ancestry (no writable cgroup)" }
@@ -178,15 +141,24 @@ func (t *Ancestry) New(string) (Contract, error) {
 	return c, nil
 }
 
-// Scan assigns new processes to contracts until nothing changes.
-func (t *Ancestry) Scan() {
+// Scan assigns new processes to contracts. It looks at every process
+// only when one was created since it last did (or fullScanEvery
+// passed): a process must be seen while its ancestry still places it.
+func (t *Ancestry) Scan() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.scanLocked()
+	scan, moved := t.clock.due()
+	if scan {
+		t.scanLocked()
+	}
+	return moved
 }
 
+// scanLocked assigns every process it can to a contract, until nothing
+// changes, and forgets members that are gone.
 func (t *Ancestry) scanLocked() {
-	stats := map[int]procStat{}
+	stats := t.stats
+	clear(stats)
 	for _, p := range allPids() {
 		if st, ok := readStat(p); ok && !st.zombie {
 			stats[p] = st
@@ -234,15 +206,26 @@ func (c *ancContract) Add(pid int) {
 	c.t.leaders[pid] = c // methods run with setsid: pid = sid = pgid
 }
 
+// Pids scans for new processes if there may be any; otherwise it only
+// checks that the known members still live (exits do not move the
+// pid clock, and a reused pid does).
 func (c *ancContract) Pids() []int {
-	c.t.mu.Lock()
-	defer c.t.mu.Unlock()
-	c.t.scanLocked()
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if scan, _ := t.clock.due(); scan {
+		t.scanLocked()
+	}
 	var out []int
-	for p, m := range c.t.members {
-		if m.c == c {
-			out = append(out, p)
+	for p, m := range t.members {
+		if m.c != c {
+			continue
 		}
+		if st, ok := readStat(p); !ok || st.zombie || st.start != m.start {
+			delete(t.members, p)
+			continue
+		}
+		out = append(out, p)
 	}
 	return out
 }

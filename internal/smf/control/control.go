@@ -98,6 +98,12 @@ type Handler interface {
 	Handle(*Request) *Response
 }
 
+// HandlerFunc is a function that serves requests.
+type HandlerFunc func(*Request) *Response
+
+// Handle calls f.
+func (f HandlerFunc) Handle(r *Request) *Response { return f(r) }
+
 // Serve listens on path (replacing a stale socket) and serves until the
 // listener is closed.
 func Serve(path string, h Handler) (net.Listener, error) {
@@ -113,8 +119,14 @@ func Serve(path string, h Handler) (net.Listener, error) {
 	go func() {
 		for {
 			c, err := l.Accept()
-			if err != nil {
+			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if err != nil {
+				// Out of descriptors, say: svcs must work again once
+				// they are back, so keep accepting.
+				time.Sleep(100 * time.Millisecond)
+				continue
 			}
 			go serveConn(c, h)
 		}

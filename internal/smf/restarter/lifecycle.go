@@ -46,6 +46,9 @@ func (r *Restarter) start(i *inst) {
 		if o.ok() {
 			i.faults = 0
 			r.setState(i, graph.Online)
+			// A start method that left nothing running: no later reap
+			// would say so.
+			r.checkEmpty(i)
 			r.kick()
 			return
 		}
@@ -137,13 +140,19 @@ func (r *Restarter) checkContracts() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, i := range r.insts {
-		if i.busy || i.ct == nil || !graph.Running(i.state) || i.cfg.Duration() != manifest.Contract {
-			continue
-		}
-		if len(i.ct.Pids()) == 0 {
-			r.logInst(i, "", "Stopping because all processes in service exited.")
-			r.exited(i, outcome{code: 0}, CriticalPeriod)
-		}
+		r.checkEmpty(i)
+	}
+}
+
+// checkEmpty restarts a running contract service whose processes have
+// all exited (r.mu held).
+func (r *Restarter) checkEmpty(i *inst) {
+	if i.busy || i.ct == nil || !graph.Running(i.state) || i.cfg.Duration() != manifest.Contract {
+		return
+	}
+	if len(i.ct.Pids()) == 0 {
+		r.logInst(i, "", "Stopping because all processes in service exited.")
+		r.exited(i, outcome{code: 0}, CriticalPeriod)
 	}
 }
 

@@ -69,6 +69,7 @@ type Restarter struct {
 	g         *graph.Graph
 	cycles    map[string][]string
 	milestone string // "all", "none" or an instance FMRI
+	started   bool   // Start was called: before, requests change settings only
 	shutdown  bool
 	timer     *time.Timer
 	changed   chan struct{}
@@ -243,26 +244,61 @@ func (r *Restarter) Start() {
 	for _, c := range r.cycles {
 		r.cfg.Logf("svc.startd: dependency cycle: %s", cyclePath(c))
 	}
+	r.started = true
 	r.kick()
 	r.mu.Unlock()
 	var reaped <-chan struct{}
 	if r.cfg.Reaper != nil {
 		reaped = r.cfg.Reaper.Subscribe()
 	}
-	go func() {
-		tick := time.NewTicker(250 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-reaped:
-			case <-tick.C:
-			}
-			r.cfg.Tracker.Scan()
-			r.checkContracts()
+	go r.watch(reaped)
+}
+
+// Watch intervals. New processes are looked for every scanEvery while
+// processes are being made, backing off to scanIdle while none are (a
+// look costs a read of /proc/loadavg unless one was made; the wake-up
+// itself is most of what an idle zone's init spends). Contracts are
+// checked for emptiness every checkEvery without a reaped child
+// prompting it.
+const (
+	scanEvery  = 250 * time.Millisecond
+	scanIdle   = 2 * time.Second
+	checkEvery = 10 * time.Second
+)
+
+// watch keeps contracts current. A contract empties when its last
+// process exits, and that process is this one's child by then (PID 1
+// or a subreaper adopts every orphan), so a reap is what prompts the
+// check; the slow tick is a backstop.
+func (r *Restarter) watch(reaped <-chan struct{}) {
+	every := scanEvery
+	tick := time.NewTimer(every)
+	defer tick.Stop()
+	lastCheck := time.Now()
+	for {
+		check, ticked := false, false
+		select {
+		case <-r.stop:
+			return
+		case <-reaped:
+			check = true
+		case now := <-tick.C:
+			ticked = true
+			check = now.Sub(lastCheck) >= checkEvery
 		}
-	}()
+		switch {
+		case r.cfg.Tracker.Scan():
+			every = scanEvery
+			tick.Reset(every)
+		case ticked:
+			every = min(2*every, scanIdle)
+			tick.Reset(every)
+		}
+		if check {
+			r.checkContracts()
+			lastCheck = time.Now()
+		}
+	}
 }
 
 // Close stops the background watcher (instances are left as they are).
@@ -322,6 +358,9 @@ func (r *Restarter) allowed(fmri string) bool {
 // kick evaluates every instance (r.mu held): it moves states along and
 // starts or stops what it can.
 func (r *Restarter) kick() {
+	if !r.started {
+		return
+	}
 	now := time.Now()
 	var wake time.Time
 	for _, f := range r.g.Instances() {

@@ -80,6 +80,9 @@ type startd struct {
 	host  string
 	ctl   chan os.Signal
 	start time.Time
+	// activity is poked by requests and state changes; trimWhenQuiet
+	// waits on it.
+	activity chan struct{}
 }
 
 func (s *startd) logf(format string, args ...any) {
@@ -88,7 +91,8 @@ func (s *startd) logf(format string, args ...any) {
 
 // Run runs SMF until a stop or reboot request, and returns the exit code.
 func Run(o Options) int {
-	s := &startd{out: o.Out, pid1: os.Getpid() == 1, ctl: make(chan os.Signal, 4), start: time.Now()}
+	s := &startd{out: o.Out, pid1: os.Getpid() == 1, ctl: make(chan os.Signal, 4), start: time.Now(),
+		activity: make(chan struct{}, 1)}
 	signal.Notify(s.ctl, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1)
 	if s.pid1 {
 		others := make(chan os.Signal, 1)
@@ -116,7 +120,8 @@ func Run(o Options) int {
 		zonename = s.host
 	}
 	if s.pid1 {
-		waitNetwork(s)
+		// What the last boot left, its control socket among it: a zone
+		// that was killed leaves a socket nobody listens on.
 		_ = os.RemoveAll(VolatileDir)
 		_ = os.MkdirAll(VolatileDir, 0o755)
 		_ = os.Remove(zoneinit.ExitMarker)
@@ -135,11 +140,21 @@ func Run(o Options) int {
 	for _, d := range o.ManifestDirs {
 		s.r.LoadDir(d)
 	}
-	l, err := control.Serve(o.Socket, s.r)
+	// svcs and svcadm work from the first moment (the services show
+	// uninitialized while the zone waits for its network).
+	l, err := control.Serve(o.Socket, control.HandlerFunc(func(req *control.Request) *control.Response {
+		s.poke()
+		return s.r.Handle(req)
+	}))
 	if err != nil {
 		s.logf("svc.startd: control socket %s: %v", o.Socket, err)
 	} else {
 		defer l.Close()
+	}
+	if s.pid1 {
+		if sig, stopped := s.waitNetwork(); stopped {
+			return s.shutdown(sig)
+		}
 	}
 	s.r.Start()
 
@@ -187,14 +202,53 @@ func (s *startd) up() (os.Signal, bool) {
 	// Boot's garbage (parsed manifests, the graph's first walks) goes
 	// back to the kernel now, not whenever the scavenger gets to it.
 	// From here PID 1 mostly waits: it collects more often than Go's
-	// default doubling and keeps under a soft limit that hands freed
-	// memory back early, so every zone's init stays near what it holds.
-	// (Not during boot: there the limit would make it collect
-	// constantly.)
+	// default doubling (a 1 MiB minimum heap instead of 4), and after
+	// each burst of work hands what the burst used back (trimWhenQuiet),
+	// so every zone's init stays near what it holds. No memory limit:
+	// one below what the runtime needs makes it collect on every
+	// allocation, which costs an idle zone a share of a CPU.
 	debug.FreeOSMemory()
 	debug.SetGCPercent(25)
-	debug.SetMemoryLimit(4 << 20)
+	go s.trimWhenQuiet()
 	return nil, false
+}
+
+// quietFor is how long nothing must happen before memory is trimmed.
+const quietFor = 5 * time.Second
+
+// poke notes activity (a request, a state change).
+func (s *startd) poke() {
+	select {
+	case s.activity <- struct{}{}:
+	default:
+	}
+}
+
+// trimWhenQuiet returns memory to the kernel once a burst of activity
+// (svcs and svcadm requests, services starting and stopping) has been
+// over for quietFor: one collection per burst, none while idle.
+func (s *startd) trimWhenQuiet() {
+	go func() {
+		for {
+			<-s.r.Changed()
+			s.poke()
+		}
+	}()
+	quiet := time.NewTimer(quietFor)
+	quiet.Stop()
+	pending := false
+	for {
+		select {
+		case <-s.activity:
+			quiet.Reset(quietFor)
+			pending = true
+		case <-quiet.C:
+			if pending {
+				debug.FreeOSMemory()
+				pending = false
+			}
+		}
+	}
 }
 
 // LegacyFMRI names an rc script as svcs shows it: lrc:/etc/rc_d/S10foo.
@@ -282,13 +336,17 @@ func (s *startd) shutdown(sig os.Signal) int {
 // waitNetwork holds the zone's services until the node has plumbed its
 // NICs, as on SmartOS where a zone's VNICs exist before its init runs.
 // HULL_NET_WAIT lists the zone's interfaces; the node gives each an alias
-// (its host port's name) as the last step of plumbing.
-func waitNetwork(s *startd) {
+// (its host port's name) as the last step of plumbing. A stop request
+// meanwhile ends it.
+func (s *startd) waitNetwork() (os.Signal, bool) {
 	want := strings.Split(os.Getenv("HULL_NET_WAIT"), ",")
 	if want[0] == "" {
-		return
+		return nil, false
 	}
 	deadline := time.Now().Add(30 * time.Second)
+	// Plumbing takes milliseconds; the poll backs off in case it takes
+	// longer.
+	poll := 2 * time.Millisecond
 	for time.Now().Before(deadline) {
 		ready := true
 		for _, nic := range want {
@@ -298,9 +356,15 @@ func waitNetwork(s *startd) {
 			}
 		}
 		if ready {
-			return
+			return nil, false
 		}
-		time.Sleep(2 * time.Millisecond)
+		select {
+		case sig := <-s.ctl:
+			return sig, true
+		case <-time.After(poll):
+		}
+		poll = min(poll*2, 20*time.Millisecond)
 	}
 	s.logf("svc.startd: the zone's network was not ready after 30s; going on without it")
+	return nil, false
 }

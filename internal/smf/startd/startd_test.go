@@ -3,9 +3,11 @@ package startd
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,17 +70,23 @@ type zone struct {
 
 func startZone(t *testing.T, manifests map[string]string, rc map[string]string) *zone {
 	testenv.RequireRoot(t)
-	return startIn(t, t.TempDir(), t.Cleanup, manifests, rc)
+	return startIn(t, t.TempDir(), t.Cleanup, manifests, rc, nil)
 }
 
 func startZoneB(b *testing.B, t *testing.T, manifests map[string]string) *zone {
 	testenv.RequireRoot(b)
-	z := startIn(t, b.TempDir(), b.Cleanup, manifests, nil)
+	z := startIn(t, b.TempDir(), b.Cleanup, manifests, nil, nil)
 	return z
 }
 
-func startIn(t *testing.T, root string, cleanup func(func()), manifests map[string]string, rc map[string]string) *zone {
+// startIn starts PID 1 over root; env adds to (and overrides) its
+// environment. With SMF_SOCKET set empty, it serves on the default
+// socket, under root/etc.
+func startIn(t *testing.T, root string, cleanup func(func()), manifests map[string]string, rc map[string]string, env []string) *zone {
 	z := &zone{t: t, root: root, socket: filepath.Join(root, "startd.sock")}
+	if slices.Contains(env, "SMF_SOCKET=") {
+		z.socket = filepath.Join(root, strings.TrimPrefix(control.DefaultSocket, "/"))
+	}
 	for _, d := range []string{"etc/rc.d", "etc/svc", "run", "manifest", "log", "out"} {
 		os.MkdirAll(filepath.Join(root, d), 0o755)
 	}
@@ -94,10 +102,10 @@ func startIn(t *testing.T, root string, cleanup func(func()), manifests map[stri
 		os.WriteFile(filepath.Join(root, "etc", name), []byte(body), 0o755)
 	}
 	var err error
-	z.cmd, z.Console, err = zoneinittest.Start([]string{
+	z.cmd, z.Console, err = zoneinittest.Start(append([]string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SMF_TEST_ROOT=" + root, "HULL_HOSTNAME=testzone",
 		"HULL_STOP_GRACE=5", "SMF_SOCKET=" + z.socket, "SMF_CONTRACTS=ancestry", "OUT=" + filepath.Join(root, "out"),
-	}, 1000)
+	}, env...), 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,4 +263,57 @@ func zombies(ppid int) []int {
 		}
 	}
 	return out
+}
+
+// TestControlWhileNetworkWaits: a zone killed last time left its control
+// socket behind, and this boot waits for a NIC the node has not
+// plumbed yet. svcs and svcadm answer all the while, from the fresh
+// socket, and a stop request ends the wait.
+func TestControlWhileNetworkWaits(t *testing.T) {
+	testenv.RequireRoot(t)
+	root := t.TempDir()
+	stale := filepath.Join(root, strings.TrimPrefix(control.DefaultSocket, "/"))
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close() // the socket file stays; nothing listens on it
+	z := startIn(t, root, t.Cleanup, map[string]string{
+		"db": manifestXML("site/db", "sleep 1000 &amp;", ":kill", "contract", ""),
+	}, nil, []string{"SMF_SOCKET=", "HULL_NET_WAIT=hullnotyet0"})
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if out = z.svcs("-a", "-H", "-o", "state,fmri"); strings.Contains(out, "svc:/site/db:default") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("svcs while the network waits: %s", out)
+		}
+	}
+	if !strings.Contains(out, "uninitialized  svc:/site/db:default") {
+		t.Errorf("before the network, want site/db uninitialized:\n%s", out)
+	}
+	// Settings change; nothing starts before the network is there.
+	if z.svcadm("disable", "-t", "site/db") != 0 {
+		t.Error("svcadm disable -t while the network waits")
+	}
+	if got := z.svcs("-H", "-o", "state", "site/db"); got != "uninitialized\n" {
+		t.Errorf("site/db after disable: %q", got)
+	}
+	start := time.Now()
+	z.cmd.Process.Signal(syscall.SIGTERM)
+	z.Drain()
+	if err := z.cmd.Wait(); err != nil {
+		t.Errorf("exit: %v; console %q", err, z.Out)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop during the network wait took %v", d)
+	}
+	if last := z.Out[len(z.Out)-1]; last != "svc.startd: halted" {
+		t.Errorf("last line %q", last)
+	}
 }
