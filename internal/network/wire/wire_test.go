@@ -166,11 +166,7 @@ func arpReply(sha net.HardwareAddr, spa net.IP) []byte {
 func TestForgedFramesDroppedThenAllowed(t *testing.T) {
 	testenv.RequireRoot(t)
 	stub := nettest.Name("ws")
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(stub); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
+	removeLinks(t, stub)
 	a := newZone(t, stub, "10.230.0.2/24")
 	b := newZone(t, stub, "10.230.0.3/24")
 	ipA, ipB := net.ParseIP("10.230.0.2"), net.ParseIP("10.230.0.3")
@@ -245,26 +241,12 @@ func TestForgedFramesDroppedThenAllowed(t *testing.T) {
 func TestEtherstubsIsolated(t *testing.T) {
 	testenv.RequireRoot(t)
 	s1, s2 := nettest.Name("ws"), nettest.Name("ws")
-	t.Cleanup(func() {
-		for _, s := range []string{s1, s2} {
-			if l, err := netlink.LinkByName(s); err == nil {
-				netlink.LinkDel(l)
-			}
-		}
-	})
+	removeLinks(t, s1, s2)
 	a := newZone(t, s1, "10.231.0.2/24")
 	b := newZone(t, s1, "10.231.0.3/24")
 	c := newZone(t, s2, "10.231.0.4/24")
-	marker := []byte("hull-wire-isolation")
-	frame := ether(broadcast, a.mac, 0x0800, udp4(net.ParseIP("10.231.0.2"), net.IPv4bcast, 5000, 5001, marker))
-	b.drain()
-	c.drain()
-	a.send(t, frame)
-	if !b.saw(marker) {
-		t.Fatal("zone on the same etherstub did not get the frame")
-	}
-	if c.saw(marker) {
-		t.Fatal("zone on another etherstub got the frame")
+	if got := reach(t, a, "10.231.0.2", b, c); !got[0] || got[1] {
+		t.Fatalf("reached: same etherstub %v, other etherstub %v", got[0], got[1])
 	}
 }
 
@@ -274,17 +256,7 @@ func TestEtherstubsIsolated(t *testing.T) {
 func TestVLANsApart(t *testing.T) {
 	testenv.RequireRoot(t)
 	stub := nettest.Name("ws")
-	t.Cleanup(func() {
-		for _, vid := range []int{0, 10, 20} {
-			name := network.BridgeName(stub)
-			if vid != 0 {
-				name = network.VLANLinkName(stub, vid)
-			}
-			if l, err := netlink.LinkByName(name); err == nil {
-				netlink.LinkDel(l)
-			}
-		}
-	})
+	removeLinks(t, network.BridgeName(stub), network.VLANLinkName(stub, 10), network.VLANLinkName(stub, 20))
 	a := newVLANZone(t, stub, "10.235.0.2/24", 10)
 	b := newVLANZone(t, stub, "10.235.0.3/24", 10)
 	c := newVLANZone(t, stub, "10.235.0.4/24", 20)
@@ -294,21 +266,37 @@ func TestVLANsApart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("VLANs here: %s", network.VLANModeOf(br))
-	marker := []byte("hull-wire-vlan")
-	frame := ether(broadcast, a.mac, 0x0800, udp4(net.ParseIP("10.235.0.2"), net.IPv4bcast, 5000, 5001, marker))
-	for _, z := range []*zone{b, c, d} {
+	if got := reach(t, a, "10.235.0.2", b, c, d); !got[0] || got[1] || got[2] {
+		t.Fatalf("reached: same VLAN %v, other VLAN %v, untagged %v", got[0], got[1], got[2])
+	}
+}
+
+// reach broadcasts a UDP frame from zone from, whose address is ip, and
+// tells for each of to whether it arrived.
+func reach(t *testing.T, from *zone, ip string, to ...*zone) []bool {
+	t.Helper()
+	marker := []byte("hull-wire-reach")
+	frame := ether(broadcast, from.mac, 0x0800, udp4(net.ParseIP(ip), net.IPv4bcast, 5000, 5001, marker))
+	for _, z := range to {
 		z.drain()
 	}
-	a.send(t, frame)
-	if !b.saw(marker) {
-		t.Fatal("zone on the same VLAN did not get the frame")
+	from.send(t, frame)
+	got := make([]bool, len(to))
+	for i, z := range to {
+		got[i] = z.saw(marker)
 	}
-	if c.saw(marker) {
-		t.Fatal("zone on another VLAN got the frame")
-	}
-	if d.saw(marker) {
-		t.Fatal("untagged zone on the tag got the frame")
-	}
+	return got
+}
+
+// removeLinks deletes the named links (bridges) when the test ends.
+func removeLinks(t *testing.T, names ...string) {
+	t.Cleanup(func() {
+		for _, name := range names {
+			if l, err := netlink.LinkByName(name); err == nil {
+				netlink.LinkDel(l)
+			}
+		}
+	})
 }
 
 // TestStaticRoutes: a VM's routes, through a gateway and on a NIC's link,
@@ -318,11 +306,7 @@ func TestVLANsApart(t *testing.T) {
 func TestStaticRoutes(t *testing.T) {
 	testenv.RequireRoot(t)
 	stub := nettest.Name("ws")
-	t.Cleanup(func() {
-		if l, err := netlink.LinkByName(stub); err == nil {
-			netlink.LinkDel(l)
-		}
-	})
+	removeLinks(t, stub)
 	z := newZone(t, stub, "10.232.0.2/24")
 	sync := func(routes map[string]string) {
 		t.Helper()
