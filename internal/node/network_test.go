@@ -1,16 +1,21 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"hull/internal/network"
+	"hull/internal/network/nettest"
 )
 
 // newNetNode is a node with one etherstub of a name no other test uses.
@@ -158,5 +163,60 @@ func TestZoneNameService(t *testing.T) {
 	}
 	if out := mustExec(t, n, a, "cat /etc/resolv.conf"); out != "nameserver 192.0.2.55\nnameserver 192.0.2.56" {
 		t.Fatalf("resolv.conf with maintain_resolvers: %q", out)
+	}
+}
+
+// TestZonesCannotForgeARPOrDHCP: a real zone's gratuitous ARP for its
+// neighbour's address, and the offers of a DHCP server it runs, are
+// dropped at the bridge — a raw socket on the neighbour's port sees none —
+// until allow_ip_spoofing and allow_dhcp_spoofing are set on the running
+// zone.
+func TestZonesCannotForgeARPOrDHCP(t *testing.T) {
+	n, stub := newNetNode(t)
+	a, macA := nicZone(t, n, stub, "10.237.0.2")
+	b, _ := nicZone(t, n, stub, "10.237.0.3")
+	hwA, _ := net.ParseMAC(macA)
+	port := nettest.Sniff(t, network.HostPrefix(b)+"0")
+	allow := func(prop string) {
+		t.Helper()
+		if _, err := n.Update(context.Background(), a, []byte(`{"update_nics":[{"mac":"`+macA+`","`+prop+`":true}]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A gratuitous ARP: sender a's MAC, sender address b's.
+	mustExec(t, n, a, "ip addr add 10.237.0.3/32 dev net0")
+	garp := func() bool {
+		port.Drain()
+		zexec(t, n, a, "arping -U -c 2 -w 1 -I net0 -s 10.237.0.3 10.237.0.3")
+		return port.Saw(300*time.Millisecond, func(f []byte) bool {
+			return len(f) >= 42 && binary.BigEndian.Uint16(f[12:]) == 0x0806 &&
+				bytes.Equal(f[22:28], hwA) && bytes.Equal(f[28:32], net.ParseIP("10.237.0.3").To4())
+		})
+	}
+	if garp() {
+		t.Fatal("a gratuitous ARP for the neighbour's address reached it")
+	}
+	allow("allow_ip_spoofing")
+	if !garp() {
+		t.Fatal("the gratuitous ARP is still dropped after allow_ip_spoofing")
+	}
+
+	// A DHCP server in a answers b's client.
+	mustExec(t, n, a, "ip addr del 10.237.0.3/32 dev net0; printf 'interface net0\\nstart 10.237.0.100\\nend 10.237.0.110\\nlease_file /tmp/leases\\npidfile /tmp/udhcpd.pid\\n' > /tmp/udhcpd.conf; touch /tmp/leases; udhcpd /tmp/udhcpd.conf")
+	offer := func() bool {
+		port.Drain()
+		zexec(t, n, b, "udhcpc -i net0 -n -q -t 2 -T 1 -s /bin/true")
+		return port.Saw(300*time.Millisecond, func(f []byte) bool {
+			return len(f) >= 42 && bytes.Equal(f[6:12], hwA) && binary.BigEndian.Uint16(f[12:]) == 0x0800 &&
+				f[23] == 17 && binary.BigEndian.Uint16(f[34:]) == 67
+		})
+	}
+	if offer() {
+		t.Fatal("a DHCP offer from the zone reached its neighbour")
+	}
+	allow("allow_dhcp_spoofing")
+	if !offer() {
+		t.Fatal("the DHCP offer is still dropped after allow_dhcp_spoofing")
 	}
 }

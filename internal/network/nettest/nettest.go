@@ -11,9 +11,11 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Name returns prefix followed by random hex digits, at most 15
@@ -160,3 +162,54 @@ func MAC(s string) net.HardwareAddr {
 	}
 	return m
 }
+
+// Sniffer is a raw socket on one link of the host: it sees the frames the
+// link sends and receives, as tcpdump would.
+type Sniffer struct{ fd int }
+
+// Sniff opens a Sniffer on the host's link name; the test's end closes
+// it.
+func Sniff(t testing.TB, name string) *Sniffer {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatalf("sniff %s: %v", name, err)
+	}
+	proto := int(htons(unix.ETH_P_ALL))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		t.Fatalf("sniff %s: %v", name, err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: uint16(proto), Ifindex: l.Attrs().Index}); err != nil {
+		t.Fatalf("sniff %s: %v", name, err)
+	}
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &unix.Timeval{Usec: 50000}); err != nil {
+		t.Fatalf("sniff %s: %v", name, err)
+	}
+	return &Sniffer{fd: fd}
+}
+
+// Drain forgets the frames seen so far.
+func (s *Sniffer) Drain() {
+	buf := make([]byte, 65536)
+	for {
+		if n, _, err := unix.Recvfrom(s.fd, buf, unix.MSG_DONTWAIT); err != nil || n < 0 {
+			return
+		}
+	}
+}
+
+// Saw tells whether a frame for which match holds is seen within d.
+func (s *Sniffer) Saw(d time.Duration, match func(frame []byte) bool) bool {
+	buf := make([]byte, 65536)
+	for end := time.Now().Add(d); time.Now().Before(end); {
+		n, _, err := unix.Recvfrom(s.fd, buf, 0)
+		if err == nil && n > 0 && match(buf[:n]) {
+			return true
+		}
+	}
+	return false
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
