@@ -7,13 +7,14 @@ package mdata
 import (
 	"errors"
 	"fmt"
-	"hull/internal/metadata/protocol"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"hull/internal/metadata/protocol"
 )
 
 // Exit codes, as mdata-client's.
@@ -49,7 +50,17 @@ type Env struct {
 // yet (the host daemon restarting): SmartOS's clients retry too.
 var connectWait = 10 * time.Second
 
-// Open finds the zone's metadata socket and connects to it.
+// Open's errors, worded as mdata-client's (they follow "ERROR: could not
+// initialise protocol: ").
+var (
+	ErrNoSocket = errors.New("Could not find metadata socket.")
+	ErrConnect  = errors.New("Could not connect metadata socket.")
+)
+
+// Open finds the zone's metadata socket, connects to it and negotiates
+// the protocol. A socket that is missing or refuses connections is
+// retried for a while (the host daemon may be restarting); a socket this
+// user may not reach is not, as with mdata-client.
 func Open() (*protocol.Client, error) {
 	paths := Sockets
 	if p := os.Getenv(SocketEnv); p != "" {
@@ -57,26 +68,42 @@ func Open() (*protocol.Client, error) {
 	}
 	deadline := time.Now().Add(connectWait)
 	for {
-		var lastErr error
-		for _, p := range paths {
-			if _, err := os.Stat(filepath.Dir(p)); err != nil {
-				continue // not this kind of zone
-			}
-			c, err := protocol.Dial(p)
-			if err == nil {
-				return c, nil
-			}
-			lastErr = fmt.Errorf("%s: %w", p, err)
-		}
-		if lastErr == nil {
-			return nil, errors.New("metadata socket not found (is this a zone?)")
-		}
-		retry := errors.Is(lastErr, os.ErrNotExist) || errors.Is(lastErr, syscall.ECONNREFUSED)
-		if !retry || time.Now().After(deadline) {
-			return nil, lastErr
+		c, retry, err := open(paths)
+		if err == nil || !retry || time.Now().After(deadline) {
+			return c, err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// open tries each path once: the first socket found is the one used.
+func open(paths []string) (c *protocol.Client, retry bool, err error) {
+	inZone := false
+	for _, p := range paths {
+		st, err := os.Lstat(p)
+		if err != nil {
+			if errors.Is(err, fs.ErrPermission) {
+				return nil, false, ErrNoSocket
+			}
+			if _, derr := os.Stat(filepath.Dir(p)); derr == nil {
+				inZone = true // its directory is there: the socket may come
+			}
+			continue
+		}
+		if st.Mode().Type() != fs.ModeSocket {
+			continue
+		}
+		c, err := protocol.Dial(p)
+		switch {
+		case err == nil:
+			return c, false, nil
+		case errors.Is(err, fs.ErrPermission):
+			return nil, false, ErrConnect
+		}
+		return nil, true, ErrConnect
+	}
+	// Outside a zone, nothing will ever appear: fail at once.
+	return nil, inZone, ErrNoSocket
 }
 
 // Main runs the tool named name (mdata-get, …) with its arguments.
@@ -104,16 +131,45 @@ func Main(name string, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "ERROR: could not initialise protocol: %v\n", err)
 		return ExitError
 	}
-	defer c.Close()
+	ss := &session{env: env, c: c}
+	defer func() { ss.c.Close() }()
 	switch tool {
 	case "mdata-get":
-		return get(c, args[0], env)
+		return get(ss, args[0])
 	case "mdata-put":
-		return put(c, args, env)
+		return put(ss, args)
 	case "mdata-delete":
-		return del(c, args[0], env)
+		return del(ss, args[0])
 	default:
-		return list(c, env)
+		return list(ss)
+	}
+}
+
+// maxResets bounds how often a tool reconnects for one request.
+const maxResets = 3
+
+// session is a tool's connection. A request that fails on the wire (the
+// host daemon restarted, a timeout) is retried on a new connection, as
+// mdata-client resets its protocol and tries again.
+type session struct {
+	env Env
+	c   *protocol.Client
+}
+
+func (s *session) do(req func(*protocol.Client) (protocol.Reply, error)) (protocol.Reply, error) {
+	for i := 0; ; i++ {
+		r, err := req(s.c)
+		if err == nil || errors.Is(err, protocol.ErrV1Host) || i == maxResets {
+			return r, err
+		}
+		fmt.Fprintln(s.env.Stderr, "receive timeout, resetting protocol...")
+		c, cerr := s.env.Connect()
+		if cerr != nil {
+			fmt.Fprintf(s.env.Stderr, "ERROR: while resetting connection: %v\n", cerr)
+			return r, err
+		}
+		s.c.Close()
+		s.c = c
 	}
 }
 
@@ -123,15 +179,18 @@ func usage(env Env, tool, argv0, synopsis string) int {
 	return ExitUsage
 }
 
-func execFailed(env Env, err error) int {
-	fmt.Fprintf(env.Stderr, "ERROR: could not execute GET: %v\n", err)
+// execFailed is mdata-client's message for a request that could not be
+// carried out: "GET" whatever the tool, as it prints it.
+func execFailed(env Env, cmd string) int {
+	fmt.Fprintf(env.Stderr, "ERROR: could not execute %s\n", cmd)
 	return ExitError
 }
 
-func get(c *protocol.Client, key string, env Env) int {
-	r, err := c.Get(key)
+func get(s *session, key string) int {
+	env := s.env
+	r, err := s.do(func(c *protocol.Client) (protocol.Reply, error) { return c.Get(key) })
 	if err != nil {
-		return execFailed(env, err)
+		return execFailed(env, "GET")
 	}
 	switch r.Code {
 	case protocol.Success:
@@ -151,8 +210,9 @@ func get(c *protocol.Client, key string, env Env) int {
 	return ExitError
 }
 
-func put(c *protocol.Client, args []string, env Env) int {
-	if !c.V2 {
+func put(s *session, args []string) int {
+	env := s.env
+	if !s.c.V2 {
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support PUT")
 		return ExitError
 	}
@@ -172,21 +232,22 @@ func put(c *protocol.Client, args []string, env Env) int {
 		}
 		value = string(b)
 	}
-	r, err := c.Put(key, value)
+	r, err := s.do(func(c *protocol.Client) (protocol.Reply, error) { return c.Put(key, value) })
 	if err != nil {
-		return execFailed(env, err)
+		return execFailed(env, "GET")
 	}
 	return writeResult(r, key, "putting metadata for key", "PUT", env)
 }
 
-func del(c *protocol.Client, key string, env Env) int {
-	if !c.V2 {
+func del(s *session, key string) int {
+	env := s.env
+	if !s.c.V2 {
 		fmt.Fprintln(env.Stderr, "ERROR: host does not support DELETE")
 		return ExitError
 	}
-	r, err := c.Delete(key)
+	r, err := s.do(func(c *protocol.Client) (protocol.Reply, error) { return c.Delete(key) })
 	if err != nil {
-		return execFailed(env, err)
+		return execFailed(env, "GET")
 	}
 	return writeResult(r, key, "deleting metadata key", "DELETE", env)
 }
@@ -206,11 +267,11 @@ func writeResult(r protocol.Reply, key, doing, cmd string, env Env) int {
 	return ExitError
 }
 
-func list(c *protocol.Client, env Env) int {
-	r, err := c.Keys()
+func list(s *session) int {
+	env := s.env
+	r, err := s.do(func(c *protocol.Client) (protocol.Reply, error) { return c.Keys() })
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "ERROR: could not execute KEYS: %v\n", err)
-		return ExitError
+		return execFailed(env, "KEYS")
 	}
 	switch r.Code {
 	case protocol.Success:

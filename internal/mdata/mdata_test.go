@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"hull/internal/metadata"
+	"hull/internal/metadata/metadatatest"
 	"hull/internal/metadata/protocol"
 	"hull/internal/testenv"
 	"hull/internal/vm"
@@ -94,6 +96,20 @@ func TestTools(t *testing.T) {
 		{argv: []string{"mdata-get", "color"}, err: "No metadata for 'color'\n", code: 1},
 		{argv: []string{"mdata-delete"}, err: "mdata-delete: Usage: mdata-delete <keyname>\n", code: 3},
 		{argv: []string{"mdata-delete", "sdc:uuid"}, err: "Error deleting metadata key 'sdc:uuid': Cannot update the \"sdc\" Namespace.\n", code: 2},
+		{argv: []string{"mdata-delete", "never-set"}}, // as vmadm's remove_customer_metadata
+		// An empty value is refused by the host, as SmartOS's is.
+		{argv: []string{"mdata-put", "color", ""}, err: "Error putting metadata for key 'color': Invalid PUT Request\n", code: 2},
+		{argv: []string{"mdata-put", "color"}, err: "Error putting metadata for key 'color': Invalid PUT Request\n", code: 2},
+		{argv: []string{"mdata-get", ""}, err: "Error getting metadata for key '': Invalid GET Request\n", code: 2},
+		{argv: []string{"mdata-get", "sdc:tags"}, err: "Error getting metadata for key 'sdc:tags': Unable to return non-string value for \"sdc:tags\"\n", code: 2},
+		// Extra arguments are ignored, as by mdata-client.
+		{argv: []string{"mdata-get", "user-data", "extra"}, out: "hello\n"},
+		{argv: []string{"mdata-put", "a_pw", "s3cret", "extra"}},
+		{argv: []string{"mdata-get", "a_pw"}, out: "s3cret\n"},
+		{argv: []string{"mdata-list", "extra"}, out: "nl\nuser-data\na_pw\ndocker:cmd\n"},
+		{argv: []string{"mdata-delete", "a_pw"}},
+		{argv: []string{"mdata-get", "a_pw"}, err: "No metadata for 'a_pw'\n", code: 1},
+		{argv: []string{"/usr/sbin/mdata-list"}, out: "nl\nuser-data\ndocker:cmd\n"},
 	} {
 		out, errs, code := run(tc.stdin, tc.tty, tc.argv...)
 		if out != tc.out || errs != tc.err || code != tc.code {
@@ -102,12 +118,127 @@ func TestTools(t *testing.T) {
 	}
 }
 
+// Outside a zone there is no socket, nor its directory: the tools fail
+// at once, with mdata-client's words.
 func TestNoSocket(t *testing.T) {
 	t.Setenv(SocketEnv, filepath.Join(t.TempDir(), "nodir", "metadata.sock"))
 	var errb bytes.Buffer
+	start := time.Now()
 	code := Main("mdata-get", []string{"sdc:uuid"}, Env{Stdout: &errb, Stderr: &errb})
-	if code != ExitError || !strings.HasPrefix(errb.String(), "ERROR: could not initialise protocol: ") {
-		t.Errorf("exit %d: %q", code, errb.String())
+	if want := "ERROR: could not initialise protocol: Could not find metadata socket.\n"; code != ExitError || errb.String() != want {
+		t.Errorf("exit %d: %q, want %q", code, errb.String(), want)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+// A socket that comes late (hulld restarting) is waited for; one that
+// refuses connections until the wait is over is "Could not connect".
+func TestSocketWait(t *testing.T) {
+	defer func(d time.Duration) { connectWait = d }(connectWait)
+	connectWait = time.Second
+	dir := t.TempDir()
+	p := filepath.Join(dir, "metadata.sock")
+	t.Setenv(SocketEnv, p)
+	ln, err := net.Listen("unix", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	ln.Close() // a stale socket: connections are refused
+	var errb bytes.Buffer
+	code := Main("mdata-get", []string{"sdc:uuid"}, Env{Stdout: &errb, Stderr: &errb})
+	if want := "ERROR: could not initialise protocol: Could not connect metadata socket.\n"; code != ExitError || errb.String() != want {
+		t.Errorf("stale socket: exit %d: %q, want %q", code, errb.String(), want)
+	}
+
+	os.Remove(p)
+	connectWait = 10 * time.Second
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		s := &metadata.Server{Source: &memSource{v: &vm.VM{UUID: uuid}}}
+		if err := s.Listen(uuid, p); err != nil {
+			t.Error(err)
+		}
+		t.Cleanup(s.Close)
+	}()
+	var out bytes.Buffer
+	errb.Reset()
+	if code := Main("mdata-get", []string{"sdc:uuid"}, Env{Stdout: &out, Stderr: &errb}); code != 0 || out.String() != uuid+"\n" {
+		t.Errorf("late socket: exit %d: %q %q", code, out.String(), errb.String())
+	}
+}
+
+// A request whose connection breaks (hulld restarted under it) is sent
+// again on a new connection, as mdata-client resets its protocol.
+func TestResetAndRetry(t *testing.T) {
+	p := socket(t)
+	// A host that negotiates V2, then hangs up on the request.
+	brokenHost := func() (*protocol.Client, error) {
+		c := protocol.NewClient(metadatatest.Host(func(l string) (string, bool) {
+			return "V2_OK\n", strings.HasPrefix(l, "NEGOTIATE")
+		}))
+		return c, c.Negotiate()
+	}
+	dials := 0
+	connect := func() (*protocol.Client, error) {
+		if dials++; dials > 1 {
+			return protocol.Dial(p)
+		}
+		return brokenHost()
+	}
+	var out, errb bytes.Buffer
+	code := Main("mdata-get", []string{"sdc:hostname"}, Env{Stdout: &out, Stderr: &errb, Connect: connect})
+	if code != 0 || out.String() != "web01\n" || errb.String() != "receive timeout, resetting protocol...\n" || dials != 2 {
+		t.Errorf("exit %d, stdout %q, stderr %q, %d dials", code, out.String(), errb.String(), dials)
+	}
+
+	// No new connection: the request fails as mdata-client's does.
+	dials = 0
+	failing := func() (*protocol.Client, error) {
+		if dials++; dials > 1 {
+			return nil, ErrNoSocket
+		}
+		return brokenHost()
+	}
+	out.Reset()
+	errb.Reset()
+	code = Main("mdata-list", nil, Env{Stdout: &out, Stderr: &errb, Connect: failing})
+	want := "receive timeout, resetting protocol...\nERROR: while resetting connection: Could not find metadata socket.\nERROR: could not execute KEYS\n"
+	if code != ExitError || out.String() != "" || errb.String() != want {
+		t.Errorf("exit %d, stdout %q, stderr %q\nwant %q", code, out.String(), errb.String(), want)
+	}
+}
+
+// A host that speaks only V1: GET and KEYS work; PUT and DELETE are
+// refused by the tools before they send anything, as mdata-client's are.
+func TestV1Host(t *testing.T) {
+	s := &metadata.Server{Source: &memSource{v: &vm.VM{UUID: uuid, Hostname: "old",
+		Tags: map[string]any{"a": "b"}, CustomerMetadata: map[string]string{"k": "v"}}}}
+	connect := func() (*protocol.Client, error) {
+		c := protocol.NewClient(metadatatest.V1Host(func(l string) string {
+			return s.HandleLine(context.Background(), uuid, l)
+		}))
+		return c, c.Negotiate()
+	}
+	for _, tc := range []struct {
+		argv     []string
+		out, err string
+		code     int
+	}{
+		{argv: []string{"mdata-get", "sdc:hostname"}, out: "old\n"},
+		{argv: []string{"mdata-get", "nope"}, err: "No metadata for 'nope'\n", code: 1},
+		{argv: []string{"mdata-get", "sdc:tags"}, err: "Error getting metadata for key 'sdc:tags': FAILURE\n", code: 2},
+		{argv: []string{"mdata-list"}, out: "k\n"},
+		{argv: []string{"mdata-put", "k", "v"}, err: "ERROR: host does not support PUT\n", code: 2},
+		{argv: []string{"mdata-delete", "k"}, err: "ERROR: host does not support DELETE\n", code: 2},
+	} {
+		var out, errb bytes.Buffer
+		code := Main(tc.argv[0], tc.argv[1:], Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Connect: connect})
+		if out.String() != tc.out || errb.String() != tc.err || code != tc.code {
+			t.Errorf("%q: stdout %q stderr %q exit %d; want %q %q %d", tc.argv, out.String(), errb.String(), code, tc.out, tc.err, tc.code)
+		}
 	}
 }
 

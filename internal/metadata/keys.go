@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"hull/internal/metadata/protocol"
 	"hull/internal/vm"
@@ -77,11 +78,7 @@ func getSDC(v *vm.VM, prop string, h Host) protocol.Reply {
 		}
 		return jsonReply(*v.Tmpfs)
 	case "routes":
-		rs, err := Routes(v)
-		if err != nil {
-			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
-		}
-		return jsonReply(rs)
+		return jsonReply(Routes(v))
 	case "operator-script":
 		return mapReply(v.InternalMetadata, "operator-script")
 	case "volumes":
@@ -89,7 +86,18 @@ func getSDC(v *vm.VM, prop string, h Host) protocol.Reply {
 	}
 	// Metadata is reached by its own keys, never through sdc:, so that
 	// internal_metadata outside _pw and the namespaces stays hidden.
-	if strings.HasPrefix(prop, "customer_metadata") || strings.HasPrefix(prop, "internal_metadata") {
+	for _, coll := range []string{"customer_metadata", "internal_metadata"} {
+		if prop == coll || strings.HasPrefix(prop, coll+".") {
+			return protocol.Reply{Code: protocol.NotFound}
+		}
+	}
+	// An object or array (sdc:tags, sdc:nics.0), even an empty one,
+	// cannot be returned as a value.
+	nonString := protocol.Reply{Code: protocol.Failure, Data: "Unable to return non-string value for " + strconv.Quote("sdc:"+prop)}
+	if collections()[prop] {
+		if shown(v, prop) {
+			return nonString
+		}
 		return protocol.Reply{Code: protocol.NotFound}
 	}
 	flat := vm.Flatten(v)
@@ -102,13 +110,37 @@ func getSDC(v *vm.VM, prop string, h Host) protocol.Reply {
 	if val, ok := flat[prop]; ok {
 		return protocol.Reply{Code: protocol.Success, Data: val}
 	}
-	// An object (sdc:tags, sdc:nics.0) cannot be returned as a value.
 	for k := range flat {
 		if strings.HasPrefix(k, prop+".") {
-			return protocol.Reply{Code: protocol.Failure, Data: "Unable to return non-string value for " + strconv.Quote("sdc:"+prop)}
+			return nonString
 		}
 	}
 	return protocol.Reply{Code: protocol.NotFound}
+}
+
+// collections names the VM's properties that are objects or arrays.
+var collections = sync.OnceValue(func() map[string]bool {
+	out := map[string]bool{}
+	t := reflect.TypeFor[vm.VM]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if k := f.Type.Kind(); name != "" && name != "-" && (k == reflect.Map || k == reflect.Slice) {
+			out[name] = true
+		}
+	}
+	return out
+})
+
+// shown says whether vmadm get shows the VM's property prop.
+func shown(v *vm.VM, prop string) bool {
+	b, err := vm.JSON(v)
+	var top map[string]json.RawMessage
+	if err != nil || json.Unmarshal(b, &top) != nil {
+		return false
+	}
+	_, ok := top[prop]
+	return ok
 }
 
 func mapReply(m map[string]string, k string) protocol.Reply {
@@ -142,42 +174,73 @@ var (
 )
 
 // Routes renders the VM's routes for sdc:routes: gateways given as
-// nics[N] or macs[MAC] become that NIC's IP and are link-local.
-func Routes(v *vm.VM) ([]Route, error) {
+// nics[N] or macs[MAC] become that NIC's IP and are link-local. As in
+// SmartOS, a route whose NIC is missing or has no static IP is left
+// out: the zone cannot use it yet, and the others still apply.
+func Routes(v *vm.VM) []Route {
 	out := []Route{}
 	for _, dst := range slices.Sorted(maps.Keys(v.Routes)) {
 		gw := v.Routes[dst]
 		r := Route{Dst: dst, Gateway: gw}
-		var nic *vm.NIC
-		if m := routeNic.FindStringSubmatch(gw); m != nil {
-			i, err := strconv.Atoi(m[1])
-			if err != nil || i >= len(v.Nics) {
-				return nil, fmt.Errorf("protocol.Invalid nic index in route %q: %q", dst, gw)
-			}
-			nic = &v.Nics[i]
-		} else if m := routeMac.FindStringSubmatch(gw); m != nil {
-			for i := range v.Nics {
-				if strings.EqualFold(v.Nics[i].MAC, m[1]) {
-					nic = &v.Nics[i]
-				}
-			}
+		if nic, ok := routeNIC(v, gw); ok {
 			if nic == nil {
-				return nil, fmt.Errorf("protocol.Invalid mac address in route %q: %q", dst, gw)
+				continue
 			}
-		}
-		if nic != nil {
 			ip := nic.IP
 			if ip == "" && len(nic.IPs) > 0 {
 				ip, _, _ = strings.Cut(nic.IPs[0], "/")
 			}
-			if ip == "" || ip == "dhcp" {
-				return nil, fmt.Errorf("NIC for route %q has no static IP", dst)
+			if ip == "" || ip == "dhcp" || ip == "addrconf" {
+				continue
 			}
 			r.Gateway, r.LinkLocal = ip, true
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out
+}
+
+// routeNIC resolves a gateway of the form nics[N] or macs[MAC]: ok says
+// whether gw has that form, nic is the NIC (nil when there is none).
+func routeNIC(v *vm.VM, gw string) (nic *vm.NIC, ok bool) {
+	if m := routeNic.FindStringSubmatch(gw); m != nil {
+		i, err := strconv.Atoi(m[1])
+		if err != nil || i >= len(v.Nics) {
+			return nil, true
+		}
+		return &v.Nics[i], true
+	}
+	m := routeMac.FindStringSubmatch(gw)
+	if m == nil {
+		return nil, false
+	}
+	want, ok := parseMAC(m[1])
+	if !ok {
+		return nil, true
+	}
+	for i := range v.Nics {
+		if mac, ok := parseMAC(v.Nics[i].MAC); ok && mac == want {
+			return &v.Nics[i], true
+		}
+	}
+	return nil, true
+}
+
+// parseMAC reads a MAC address as SmartOS does: six groups of one or two
+// hex digits, separated by ':' or '-' (2:8:20:0:0:3 is 02:08:20:00:00:03).
+func parseMAC(s string) (mac [6]byte, ok bool) {
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == '-' })
+	if len(f) != 6 || strings.Count(s, ":")+strings.Count(s, "-") != 5 {
+		return mac, false
+	}
+	for i, g := range f {
+		b, err := strconv.ParseUint(g, 16, 8)
+		if err != nil || len(g) > 2 {
+			return mac, false
+		}
+		mac[i] = byte(b)
+	}
+	return mac, true
 }
 
 // Keys answers KEYS: customer_metadata keys (less _pw and namespaced
@@ -230,7 +293,7 @@ func DeletePayload(v *vm.VM, key string) ([]byte, error) {
 // writable returns the collection a zone's PUT or DELETE of key changes.
 func writable(v *vm.VM, key string) (string, error) {
 	if key == "" {
-		return "", errors.New("protocol.Invalid key: empty")
+		return "", errors.New("empty metadata key")
 	}
 	if strings.HasPrefix(key, "sdc:") {
 		return "", readOnly(`Cannot update the "sdc" Namespace.`)
@@ -244,17 +307,22 @@ func writable(v *vm.VM, key string) (string, error) {
 	return "customer_metadata", nil
 }
 
+// errPut is SmartOS's answer to a PUT it cannot read.
+var errPut = errors.New("Invalid PUT Request")
+
 // SplitPut decodes a V2 PUT argument: two base64 fields, key and value,
-// separated by one space.
+// separated by one space. The key is trimmed of white space and must not
+// be empty. As in SmartOS, an empty value is refused too: its base64 is
+// empty, and the argument trimmed of white space is then one field.
 func SplitPut(arg string) (key, value string, err error) {
-	k, val, ok := strings.Cut(arg, " ")
+	k, val, ok := strings.Cut(strings.TrimSpace(arg), " ")
 	if !ok || strings.Contains(val, " ") {
-		return "", "", errors.New("protocol.Invalid PUT protocol.Request")
+		return "", "", errPut
 	}
 	kb, err1 := protocol.Decode(k)
 	vb, err2 := protocol.Decode(val)
-	if err1 != nil || err2 != nil {
-		return "", "", errors.New("protocol.Invalid PUT Request: bad base64")
+	if kb = strings.TrimSpace(kb); err1 != nil || err2 != nil || kb == "" {
+		return "", "", errPut
 	}
 	return kb, vb, nil
 }

@@ -337,7 +337,7 @@ func tooLong(head []byte) string {
 	if strings.HasPrefix(h, "V2 ") {
 		f := strings.SplitN(h, " ", 5)
 		if len(f) >= 5 && protocol.ValidReqID(f[3]) {
-			return protocol.Reply{Code: protocol.Failure, Data: msg}.V2(f[3])
+			return failure(msg).V2(f[3])
 		}
 	}
 	return protocol.Failure + "\n"
@@ -350,59 +350,72 @@ func (s *Server) HandleLine(ctx context.Context, uuid, line string) string {
 	if err != nil {
 		var fe *protocol.FrameError
 		if errors.As(err, &fe) && fe.ReqID != "" {
-			return protocol.Reply{Code: protocol.Failure, Data: fe.Msg}.V2(fe.ReqID)
+			return failure(fe.Msg).V2(fe.ReqID)
 		}
 		return protocol.Invalid + "\n"
 	}
 	if !req.V2 {
-		switch req.Cmd {
-		case "NEGOTIATE":
+		switch {
+		case req.Cmd == "", (req.Cmd == "NEGOTIATE" || req.Cmd == "GET") && req.Arg == "":
+			// What a serial client's bare newline expects.
+			return protocol.Invalid + "\n"
+		case req.Cmd == "NEGOTIATE":
 			if req.Arg == "V2" {
 				return protocol.V2OK + "\n"
 			}
 			return protocol.Failure + "\n"
-		case "GET", "KEYS":
+		case req.Cmd == "GET", req.Cmd == "KEYS":
 			return s.Do(ctx, uuid, req).V1()
 		}
-		// PUT and DELETE need V2: their values would not survive V1.
-		return protocol.Invalid + "\n"
+		// Anything else, PUT and DELETE included (their values would
+		// not survive V1), is an unknown command: FAILURE, as SmartOS
+		// answers it.
+		return protocol.Failure + "\n"
 	}
 	return s.Do(ctx, uuid, req).V2(req.ReqID)
 }
 
-// Do carries out one command for zone uuid.
+func failure(msg string) protocol.Reply { return protocol.Reply{Code: protocol.Failure, Data: msg} }
+
+// Do carries out one command for zone uuid. Keys are trimmed of white
+// space, and an empty one is an invalid request, as in SmartOS's agent.
 func (s *Server) Do(ctx context.Context, uuid string, req protocol.Request) protocol.Reply {
+	var key, val string
 	switch req.Cmd {
-	case "GET", "KEYS", "PUT", "DELETE":
+	case "GET", "DELETE":
+		if key = strings.TrimSpace(req.Arg); key == "" {
+			return failure("Invalid " + req.Cmd + " Request")
+		}
+	case "PUT":
+		var err error
+		if key, val, err = SplitPut(req.Arg); err != nil {
+			return failure(err.Error())
+		}
+	case "KEYS":
 	default:
-		return protocol.Reply{Code: protocol.Failure, Data: "Unknown command " + req.Cmd}
+		return failure("Unknown command " + req.Cmd)
 	}
 	v, err := s.Source.Get(uuid)
 	if err != nil {
-		return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
+		return failure(err.Error())
 	}
 	var payload []byte
 	switch req.Cmd {
 	case "GET":
-		return Get(v, req.Arg, s.Host)
+		return Get(v, key, s.Host)
 	case "KEYS":
 		return Keys(v)
 	case "PUT":
-		key, val, err := SplitPut(req.Arg)
-		if err == nil {
-			payload, err = PutPayload(v, key, val)
-		}
-		if err != nil {
-			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
-		}
+		payload, err = PutPayload(v, key, val)
 	case "DELETE":
-		if payload, err = DeletePayload(v, req.Arg); err != nil {
-			return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
-		}
+		payload, err = DeletePayload(v, key)
+	}
+	if err != nil {
+		return failure(err.Error())
 	}
 	if _, err := s.Source.Update(ctx, uuid, payload); err != nil {
 		s.log().Warn("metadata: update from zone failed", "uuid", uuid, "cmd", req.Cmd, "err", err)
-		return protocol.Reply{Code: protocol.Failure, Data: err.Error()}
+		return failure(err.Error())
 	}
 	return protocol.Reply{Code: protocol.Success}
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"hull/internal/metadata/metadatatest"
 	"hull/internal/metadata/protocol"
 )
 
@@ -76,7 +77,7 @@ func TestSocketRoundTrip(t *testing.T) {
 		t.Errorf("GET sdc:uuid = %+v", r)
 	}
 	// Values that V1 could not carry.
-	for _, val := range []string{"", "two\nlines\n", ".\n.", "ünïcode ✓", strings.Repeat("x", 100<<10), "\x00\x01binary"} {
+	for _, val := range []string{"two\nlines\n", ".\n.", "ünïcode ✓", strings.Repeat("x", 100<<10), "\x00\x01binary"} {
 		if r := chk(t)(c.Put("blob", val)); r.Code != protocol.Success {
 			t.Fatalf("PUT: %+v", r)
 		}
@@ -132,24 +133,8 @@ func TestZonesAreIsolated(t *testing.T) {
 // V1, and PUT is refused on the client side.
 func TestV1Fallback(t *testing.T) {
 	s := &Server{Source: newFake(testVM(testUUID))}
-	cs, ss := net.Pipe()
+	cs := metadatatest.V1Host(func(l string) string { return s.HandleLine(t.Context(), testUUID, l) })
 	defer cs.Close()
-	go func() {
-		defer ss.Close()
-		br := bufio.NewReader(ss)
-		for {
-			l, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			l = strings.TrimSuffix(l, "\n")
-			out := "invalid command\n" // an old host
-			if !strings.HasPrefix(l, "NEGOTIATE") {
-				out = s.HandleLine(t.Context(), testUUID, l)
-			}
-			io.WriteString(ss, out)
-		}
-	}()
 	c := protocol.NewClient(cs)
 	if err := c.Negotiate(); err != nil || c.V2 {
 		t.Fatalf("negotiate: v2=%v err=%v", c.V2, err)
@@ -159,6 +144,10 @@ func TestV1Fallback(t *testing.T) {
 	}
 	if r := chk(t)(c.Get("missing")); r.Code != protocol.NotFound {
 		t.Errorf("V1 GET missing = %+v", r)
+	}
+	// mdata-client reports a V1 FAILURE line as the error's text.
+	if r := chk(t)(c.Get("sdc:tags")); r != (protocol.Reply{Code: protocol.Failure, Data: "FAILURE"}) {
+		t.Errorf("V1 GET sdc:tags = %+v", r)
 	}
 	if _, err := c.Put("k", "v"); err != protocol.ErrV1Host {
 		t.Errorf("V1 PUT: %v", err)
@@ -200,7 +189,8 @@ func TestBadInput(t *testing.T) {
 	c := rawDial(t, paths[testUUID])
 	huge := strings.Repeat("A", 10<<20)
 	for _, tc := range []struct{ in, want string }{
-		{"\x00\x01\x02\xff\n", "invalid command\n"},
+		{"\x00\x01\x02\xff\n", "FAILURE\n"}, // an unknown V1 command
+		{"\t\n", "invalid command\n"},
 		{"V2 25 136e7714 1a2b3c4d GET aG9zdG5hbWU=\n", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "body checksum did not match"))},
 		{"V2 9 00000000 x\n", "invalid command\n"},
 		{"V2 99 11111111 1a2b3c4d PUT " + huge + "\n", protocol.Frame(protocol.Body("1a2b3c4d", protocol.Failure, "request too large"))},

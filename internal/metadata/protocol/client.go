@@ -87,14 +87,20 @@ func (c *Client) Negotiate() error {
 	return nil
 }
 
-// Reset sends a bare newline and waits for "invalid command", as serial
-// clients do to find the start of a line on a shared stream.
+// resetTries bounds Reset's attempts.
+const resetTries = 3
+
+// Reset sends a bare newline and expects "invalid command", as serial
+// clients do to find the start of a line on a shared stream. Leftover
+// bytes from an earlier client join that newline's line and get another
+// answer (FAILURE): then it tries again, as mdata-client does.
 func (c *Client) Reset() error {
-	c.deadline(NegotiateTimeout)
-	if _, err := io.WriteString(c.conn, "\n"); err != nil {
-		return err
-	}
-	for {
+	var last string
+	for range resetTries {
+		c.deadline(NegotiateTimeout)
+		if _, err := io.WriteString(c.conn, "\n"); err != nil {
+			return err
+		}
 		l, err := c.readLine()
 		if err != nil {
 			return err
@@ -102,7 +108,9 @@ func (c *Client) Reset() error {
 		if l == Invalid {
 			return nil
 		}
+		last = l
 	}
+	return fmt.Errorf("reset: host answered %q, not %q", last, Invalid)
 }
 
 // Do sends one request and returns the host's reply. Code is SUCCESS,
@@ -153,8 +161,14 @@ func (c *Client) doV1(cmd, arg string) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	if l != Success {
+	switch l {
+	case Success:
+	case NotFound, Invalid:
 		return Reply{Code: l}, nil
+	default:
+		// FAILURE or anything unexpected: mdata-client reports the
+		// line itself as the error.
+		return Reply{Code: l, Data: l}, nil
 	}
 	var data []string
 	for {

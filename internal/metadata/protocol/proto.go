@@ -11,6 +11,8 @@ import (
 	"hash/crc32"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Response codes, as they appear on the wire.
@@ -78,8 +80,7 @@ var (
 // starting with "V2 " is a V2 frame; anything else is a V1 command.
 func ParseRequest(line string) (Request, error) {
 	if !strings.HasPrefix(line, "V2 ") {
-		cmd, arg, _ := strings.Cut(line, " ")
-		return Request{Cmd: cmd, Arg: arg}, nil
+		return parseV1(line), nil
 	}
 	rest := line[3:]
 	lenStr, rest, ok1 := strings.Cut(rest, " ")
@@ -96,6 +97,23 @@ func ParseRequest(line string) (Request, error) {
 		return Request{}, &FrameError{ReqID: reqid, Msg: errChecksum}
 	}
 	return ParseBody(body)
+}
+
+// parseV1 splits a V1 line as SmartOS's agent does: trailing white
+// space is dropped, the command runs to the first white space, and one
+// white space character separates it from the argument. A line that is
+// empty or starts with white space has no command (Cmd "").
+func parseV1(line string) Request {
+	line = strings.TrimRightFunc(line, unicode.IsSpace)
+	i := strings.IndexFunc(line, unicode.IsSpace)
+	switch {
+	case i == 0:
+		return Request{}
+	case i < 0:
+		return Request{Cmd: line}
+	}
+	_, n := utf8.DecodeRuneInString(line[i:])
+	return Request{Cmd: line[:i], Arg: line[i+n:]}
 }
 
 // ParseBody parses a V2 body "<reqid> <CMD>[ <base64 payload>]".
@@ -142,7 +160,7 @@ func bodyReqID(body string) string {
 	return ""
 }
 
-// validReqID accepts mdata-client's and cloud-init's 8 hex digits and,
+// ValidReqID accepts mdata-client's and cloud-init's 8 hex digits and,
 // being liberal, any short run of hex digits; the id is echoed back, so
 // it must never hold a space or newline.
 func ValidReqID(s string) bool { return len(s) >= 1 && len(s) <= 32 && isHex(s) }
@@ -205,9 +223,11 @@ func DotStuff(s string) string {
 // DotUnstuff reverses DotStuff on data lines.
 func DotUnstuff(line string) string { return strings.TrimPrefix(line, ".") }
 
+// Decode is standard base64 decoding, to a string.
 func Decode(s string) (string, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	return string(b), err
 }
 
+// Encode is standard base64 encoding, with padding.
 func Encode(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -34,6 +34,14 @@ func TestParseRequest(t *testing.T) {
 		{line: "KEYS", want: Request{Cmd: "KEYS"}},
 		{line: "NEGOTIATE V2", want: Request{Cmd: "NEGOTIATE", Arg: "V2"}},
 		{line: "", want: Request{}},
+		// As SmartOS's agent splits a V1 line: trailing white space
+		// dropped, one white space character after the command.
+		{line: "GET hostname \t", want: Request{Cmd: "GET", Arg: "hostname"}},
+		{line: "GET  hostname", want: Request{Cmd: "GET", Arg: " hostname"}},
+		{line: "GET\thostname", want: Request{Cmd: "GET", Arg: "hostname"}},
+		{line: "KEYS ", want: Request{Cmd: "KEYS"}},
+		{line: " GET hostname", want: Request{}},
+		{line: " \t", want: Request{}},
 		{line: "V2 25 136e7713 1a2b3c4d GET aG9zdG5hbWU=", want: Request{V2: true, ReqID: "1a2b3c4d", Cmd: "GET", Arg: "hostname"}},
 		{line: "V2 25 136E7713 1a2b3c4d GET aG9zdG5hbWU=", want: Request{V2: true, ReqID: "1a2b3c4d", Cmd: "GET", Arg: "hostname"}},
 		{line: strings.TrimSuffix(Frame("0badcafe KEYS"), "\n"), want: Request{V2: true, ReqID: "0badcafe", Cmd: "KEYS"}},
