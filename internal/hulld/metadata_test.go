@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"hull/internal/idmap"
 	"hull/internal/mdata"
 	"hull/internal/metadata/protocol"
 	"hull/internal/node"
@@ -83,10 +82,25 @@ func TestMetadataAcrossRestart(t *testing.T) {
 	}
 
 	// The zone's root is an unprivileged host uid: it must be able to
-	// reach the socket through the zonecontrol directory.
-	rng := idmap.SlotRange(7)
+	// reach the socket through the zonecontrol directory. Nobody else
+	// may: not a user of the zone (it would read root_pw), as in
+	// SmartOS, nor another zone's root.
+	rng, ok, err := n2.IDs.Lookup(uuid)
+	if err != nil || !ok {
+		t.Fatalf("uid range of %s: %v %v", uuid, ok, err)
+	}
 	if out, code := runAs(t, n2.HullBinary, rng.HostID, sock, "mdata-get", "sdc:hostname"); out != "md1\n" || code != 0 {
-		t.Errorf("mdata-get as uid %d: %q exit %d", rng.HostID, out, code)
+		t.Errorf("mdata-get as the zone's root (uid %d): %q exit %d", rng.HostID, out, code)
+	}
+	other := rng.HostID + rng.Size // the next slot's root
+	for who, uid := range map[string]uint32{"a user of the zone": rng.HostID + 1000, "another zone's root": other} {
+		const denied = "ERROR: could not initialise protocol: Could not find metadata socket.\n"
+		if out, code := runAs(t, n2.HullBinary, uid, sock, "mdata-get", "root_pw"); out != denied || code != 2 {
+			t.Errorf("mdata-get root_pw as %s (uid %d): %q exit %d, want %q exit 2", who, uid, out, code, denied)
+		}
+	}
+	if st, err := os.Stat(n2.ZonecontrolDir(uuid)); err != nil || st.Mode().Perm() != 0o700 {
+		t.Errorf("zonecontrol directory: %v %v, want mode 0700", st.Mode(), err)
 	}
 
 	if err := n2.Delete(ctx, uuid); err != nil {

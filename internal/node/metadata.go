@@ -2,9 +2,11 @@ package node
 
 import (
 	"fmt"
-	"hull/internal/zone"
 	"os"
 	"path/filepath"
+	"syscall"
+
+	"hull/internal/zone"
 )
 
 // ZonecontrolDir is the host directory that a zone sees at /.zonecontrol
@@ -22,23 +24,56 @@ func (n *Node) MetadataSocket(uuid string) string {
 }
 
 // PrepareZonecontrol creates the zone's zonecontrol directory and returns
-// it. Mode 0711 all the way down: the zone's root, an unprivileged host
-// uid, may pass through to the socket but list nothing.
+// it. As in SmartOS (mode 700), only the zone's root may use the socket,
+// for it hands out *_pw keys: the directory is mode 0700 and owned by the
+// host uid that is root in the zone (a zone without a uid range yet gets
+// a root-owned one, and its owner at boot). The parent is 0711: a zone's
+// root, an unprivileged host uid, may pass through it but list nothing.
 func (n *Node) PrepareZonecontrol(uuid string) (string, error) {
 	if !ValidUUID(uuid) {
 		return "", fmt.Errorf("invalid uuid: %q", uuid)
 	}
-	parent := filepath.Join(n.runDir(), "zonecontrol")
-	d := n.ZonecontrolDir(uuid)
-	for _, p := range []string{parent, d} {
-		if err := os.Mkdir(p, 0o711); err != nil && !os.IsExist(err) {
+	owner := 0
+	if n.IDs != nil {
+		rng, ok, err := n.IDs.Lookup(uuid)
+		if err != nil {
 			return "", fmt.Errorf("zonecontrol for %s: %w", uuid, err)
 		}
-		if err := os.Chmod(p, 0o711); err != nil {
+		if ok {
+			owner = int(rng.HostID)
+		}
+	}
+	parent := filepath.Join(n.runDir(), "zonecontrol")
+	d := n.ZonecontrolDir(uuid)
+	for _, p := range []struct {
+		path  string
+		mode  os.FileMode
+		owner int
+	}{{parent, 0o711, 0}, {d, 0o700, owner}} {
+		if err := os.Mkdir(p.path, p.mode); err != nil && !os.IsExist(err) {
+			return "", fmt.Errorf("zonecontrol for %s: %w", uuid, err)
+		}
+		if err := ensureOwner(p.path, p.owner); err != nil {
+			return "", fmt.Errorf("zonecontrol for %s: %w", uuid, err)
+		}
+		if err := os.Chmod(p.path, p.mode); err != nil {
 			return "", fmt.Errorf("zonecontrol for %s: %w", uuid, err)
 		}
 	}
 	return d, nil
+}
+
+// ensureOwner makes uid (and the group of the same number) own path,
+// changing nothing when it does already.
+func ensureOwner(path string, uid int) error {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) == uid && int(sys.Gid) == uid {
+		return nil
+	}
+	return os.Lchown(path, uid, uid)
 }
 
 // RemoveZonecontrol removes the zone's zonecontrol directory (the VM is
