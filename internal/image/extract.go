@@ -141,7 +141,20 @@ type extractor struct {
 
 	cacheRel string
 	cacheFd  int
+	buf      []byte // for file contents
 }
+
+const (
+	// copyBuffer is the size of the writes that extract a file.
+	copyBuffer = 1 << 20
+	// writebackMin is the size from which an extracted file's writeback
+	// starts as soon as it is written.
+	writebackMin = 256 << 10
+)
+
+// writerOnly hides an *os.File's ReadFrom, which would copy through its
+// own small buffer.
+type writerOnly struct{ io.Writer }
 
 type dirTime struct {
 	rel          string
@@ -356,8 +369,17 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 	}
 	f := os.NewFile(uintptr(fd), n)
 	defer f.Close()
-	if _, err := io.Copy(f, r); err != nil {
+	if x.buf == nil {
+		x.buf = make([]byte, copyBuffer)
+	}
+	// Big writes, and the file's writeback started at once: the sync
+	// that ends an install then finds most of the data on disk already.
+	size, err := io.CopyBuffer(writerOnly{f}, r, x.buf)
+	if err != nil {
 		return fmt.Errorf("write %q: %w", n, err)
+	}
+	if size >= writebackMin {
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if err := x.attrs(fd, n, hdr); err != nil {
 		return err
