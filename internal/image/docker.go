@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -225,14 +227,39 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		from = fmt.Sprintf(" from %q", source)
 	}
 	im.logf("Importing %s (%s)%s", top.UUID, name, from)
+	// Each layer's download starts while the one below it is unpacked
+	// (see layerFetch); a fetch not used is stopped on the way out.
+	fetches := make([]*layerFetch, len(plan))
+	defer func() {
+		for _, f := range fetches {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}()
+	fetch := func(i int) {
+		if i < len(plan) && fetches[i] == nil {
+			if _, err := im.Store.Get(plan[i].manifest.UUID); err != nil {
+				fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed)
+			}
+		}
+	}
 	var last *Image
-	for _, dl := range plan {
+	for i, dl := range plan {
 		m := dl.manifest
 		if have, err := im.Store.Get(m.UUID); err == nil {
 			last = have
 			continue
 		}
-		img, err := im.installLayer(ctx, m, dl.layer.Compressed, source)
+		f := fetches[i]
+		if f == nil {
+			f = newLayerFetch(ctx, m, dl.layer.Compressed)
+			fetches[i] = f
+		}
+		fetch(i + 1)
+		img, err := im.installLayer(ctx, m, f, source)
+		f.Close()
+		fetches[i] = nil
 		if errors.Is(err, ErrAlreadyInstalled) {
 			var ai *AlreadyInstalledError
 			errors.As(err, &ai)
@@ -264,47 +291,105 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	return last, nil
 }
 
-// installLayer downloads one layer blob and unpacks it on top of a clone
+// layerFetch is a layer blob on its way in: opened, read, and hashed
+// (sha256 against its digest, sha1 for the manifest) by a goroutine that
+// keeps up to layerAhead bytes ahead of the unpacking, so a layer's
+// download overlaps the unpacking of the layer below.
+type layerFetch struct {
+	blob *lazyBlob
+	sum  hash.Hash
+	hr   *hashReader
+	ra   *readAhead
+}
+
+// layerAhead is how far (in readAheadChunk chunks) a layer blob is
+// fetched ahead of its unpacking.
+const layerAhead = 8
+
+func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error)) *layerFetch {
+	f := &layerFetch{blob: &lazyBlob{open: open}, sum: sha256.New()}
+	f.hr = &hashReader{r: ctxReader{ctx, io.TeeReader(f.blob, f.sum)}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
+	f.ra = newReadAheadDepth(f.hr, layerAhead)
+	return f
+}
+
+// Close stops the fetch and closes the blob.
+func (f *layerFetch) Close() {
+	f.ra.Close()
+	f.blob.Close()
+}
+
+// lazyBlob opens its stream at the first read, so the request is made by
+// the goroutine reading ahead.
+type lazyBlob struct {
+	open func() (io.ReadCloser, error)
+	mu   sync.Mutex
+	rc   io.ReadCloser
+	err  error
+	shut bool
+}
+
+func (b *lazyBlob) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	if b.rc == nil && b.err == nil {
+		if b.shut {
+			b.err = io.ErrClosedPipe
+		} else {
+			b.rc, b.err = b.open()
+		}
+	}
+	rc, err := b.rc, b.err
+	b.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return rc.Read(p)
+}
+
+// Close closes the stream (a read in progress returns), or keeps one from
+// being opened.
+func (b *lazyBlob) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.shut = true
+	if b.rc != nil {
+		return b.rc.Close()
+	}
+	return nil
+}
+
+// installLayer unpacks one layer blob, as it is fetched, on top of a clone
 // of its origin, checking the blob's size and digest; sha1 is computed on
 // the way and recorded in the manifest, as IMGAPI manifests carry one.
-func (im *Importer) installLayer(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), source string) (*Image, error) {
+func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch, source string) (*Image, error) {
 	return im.Store.install(ctx, m, InstallOptions{Source: source}, func(mountpoint string) error {
-		rc, err := open()
-		if err != nil {
-			return fmt.Errorf("docker layer %s: %w", m.Files[0].Digest, err)
-		}
-		defer rc.Close()
-		var r io.Reader = rc
+		var r io.Reader = f.ra
 		if im.Progress != nil {
 			pw := &lazyWriter{open: func() io.WriteCloser { return im.Progress(m) }}
 			defer pw.Close()
 			r = io.TeeReader(r, pw)
 		}
-		sum := sha256.New()
-		hr := &hashReader{r: ctxReader{ctx, io.TeeReader(r, sum)}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
-		ra := newReadAhead(hr)
-		defer ra.Close()
 		name := "docker layer " + m.Files[0].Digest
-		xerr := extractLayer(ra, mountpoint)
+		xerr := extractLayer(r, mountpoint)
 		// The rest of the blob counts too; a failed read is said first.
-		if _, err := io.Copy(io.Discard, ra); err != nil {
+		if _, err := io.Copy(io.Discard, r); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		want := m.Files[0]
-		if want.Size > 0 && hr.n != want.Size {
-			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, hr.n)}
+		if want.Size > 0 && f.hr.n != want.Size {
+			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, f.hr.n)}
 		}
-		if got := "sha256:" + hex.EncodeToString(sum.Sum(nil)); got != want.Digest {
+		if got := "sha256:" + hex.EncodeToString(f.sum.Sum(nil)); got != want.Digest {
 			return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
 		}
 		if xerr != nil {
 			return fmt.Errorf("%s: %w", name, xerr)
 		}
-		m.Files[0].Size = hr.n
-		m.Files[0].SHA1 = hex.EncodeToString(hr.h.Sum(nil))
+		m.Files[0].Size = f.hr.n
+		m.Files[0].SHA1 = hex.EncodeToString(f.hr.h.Sum(nil))
 		return nil
 	})
 }

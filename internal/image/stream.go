@@ -167,24 +167,36 @@ const (
 	readAheadDepth = 4
 )
 
-func newReadAhead(r io.Reader) *readAhead {
+func newReadAhead(r io.Reader) *readAhead { return newReadAheadDepth(r, readAheadDepth) }
+
+// newReadAheadDepth reads up to depth chunks ahead.
+func newReadAheadDepth(r io.Reader, depth int) *readAhead {
 	ra := &readAhead{
-		chunks: make(chan []byte, readAheadDepth),
-		free:   make(chan []byte, readAheadDepth+1),
+		chunks: make(chan []byte, depth),
+		free:   make(chan []byte, depth+1),
 		done:   make(chan struct{}),
-	}
-	for i := 0; i < readAheadDepth+1; i++ {
-		ra.free <- make([]byte, readAheadChunk)
 	}
 	errc := make(chan error, 1)
 	go func() {
 		defer close(ra.chunks)
+		made := 0 // chunks are made as they are first needed
 		for {
 			var b []byte
 			select {
 			case b = <-ra.free:
 			case <-ra.done:
 				return
+			default:
+				if made <= depth {
+					b = make([]byte, readAheadChunk)
+					made++
+					break
+				}
+				select {
+				case b = <-ra.free:
+				case <-ra.done:
+					return
+				}
 			}
 			n, err := io.ReadFull(r, b)
 			if n > 0 {
