@@ -1,6 +1,7 @@
 package managed
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -82,13 +83,22 @@ func Up(n Network, bridge string) error {
 		return fmt.Errorf("network %s: enable forwarding: %w", n.Name, err)
 	}
 	c := &nftables.Conn{}
-	t := c.AddTable(&nftables.Table{Family: nftables.TableFamilyIPv4, Name: NATTable(n)})
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: NATTable(n)}
+	// The rule carries the subnet it was made for: when it is there
+	// already, nothing is sent, for replacing a table's base chain and
+	// rule waits for an RCU grace period (Up runs at every create and
+	// boot of a zone on the network).
+	mark := []byte(n.Prefix().String())
+	if rules, err := c.GetRules(t, &nftables.Chain{Name: "postrouting", Table: t}); err == nil && len(rules) == 1 && bytes.Equal(rules[0].UserData, mark) {
+		return nil
+	}
+	c.AddTable(t)
 	c.FlushTable(t)
 	ch := c.AddChain(&nftables.Chain{
 		Name: "postrouting", Table: t, Type: nftables.ChainTypeNAT,
 		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource,
 	})
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: natExprs(n.Prefix())})
+	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: natExprs(n.Prefix()), UserData: mark})
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("network %s: nat: %w", n.Name, err)
 	}
