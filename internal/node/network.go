@@ -19,6 +19,7 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if len(v.Nics) == 0 {
 		return nil
 	}
+	st := startSteps("plumb")
 	vnics, err := network.Plan(v)
 	if err != nil {
 		return err
@@ -28,9 +29,11 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 		return err
 	}
 	n.managedLeases(v, vnics)
+	st.mark("plan")
 	if err := network.Plumb(pid, vnics, tags); err != nil {
 		return fmt.Errorf("plumb %s: %w", v.UUID, err)
 	}
+	st.mark("links")
 	if len(v.Routes) > 0 { // a new zone has none to remove
 		if err := syncRoutes(v, vnics, pid); err != nil {
 			return err
@@ -40,10 +43,14 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
 		return err
 	}
+	st.mark("filter")
 	if err := applyBandwidth(v, vnics); err != nil {
 		return err
 	}
-	return network.Ready(pid, vnics)
+	st.mark("bandwidth")
+	err = network.Ready(pid, vnics)
+	st.mark("ready")
+	return err
 }
 
 func (n *Node) nicTags() (network.Tags, error) {
