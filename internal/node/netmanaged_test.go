@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"hull/internal/network/bw"
 	"hull/internal/network/managed"
 	"hull/internal/network/netadm"
+	"hull/internal/zone"
 )
 
 // newManagedNet is a node with a NAT network of its own on an etherstub
@@ -268,4 +270,42 @@ func TestZone32NICs(t *testing.T) {
 		t.Fatalf("%s addressed NICs, want 32", strings.TrimSpace(out))
 	}
 	mustExec(t, n, a, "ip -o -4 addr show net31 | grep -q 10.234.31.2")
+}
+
+// TestReplumbAfterNodeReboot: after what a node reboot leaves — the zone
+// dead, its etherstub's bridge, filter and its network's NAT gone — what
+// hulld does at start brings the zone back with its NIC, its filter and
+// its network, and it reaches the host again.
+func TestReplumbAfterNodeReboot(t *testing.T) {
+	n, net := newManagedNet(t)
+	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"network_uuid":"`+net.UUID+`","primary":true}]}`)
+	mustExec(t, n, a, "ping -c1 -W3 "+net.Gateway)
+	ctx := context.Background()
+	if err := n.Runtime.Kill(ctx, zone.ContainerID(a), syscall.SIGKILL, true); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; len(network.HostLinks(a)) > 0; i++ {
+		if i == 100 {
+			t.Fatal("the zone's links outlived it")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	network.RemoveFilter(a)
+	managed.Down(net, net.Bridge())
+	if l, err := netlink.LinkByName(net.Bridge()); err == nil {
+		netlink.LinkDel(l)
+	}
+
+	m := reopen(t, n)
+	if err := m.AllNetworksUp(); err != nil {
+		t.Fatal(err)
+	}
+	m.Autoboot(ctx, testLogger(t))
+	if s := state(t, m, a); s != "running" {
+		t.Fatalf("zone %s after the reboot", s)
+	}
+	mustExec(t, m, a, "ping -c1 -W3 "+net.Gateway)
+	if len(network.ChainsOf(a)) == 0 {
+		t.Fatal("no filter after the reboot")
+	}
 }
