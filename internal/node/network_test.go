@@ -142,12 +142,16 @@ func TestKillDuringUnplumbing(t *testing.T) {
 	}
 }
 
-// TestZoneNameService: the zone's /etc/hosts names its hostname at the
-// primary NIC's address; with maintain_resolvers an update of resolvers
-// rewrites the running zone's nameservers, without it they stay.
+// TestZoneNameService: the zone's NIC has its mtu; its /etc/hosts names
+// its hostname at the primary NIC's address; with maintain_resolvers an
+// update of resolvers rewrites the running zone's nameservers, without it
+// they stay.
 func TestZoneNameService(t *testing.T) {
 	n, stub := newNetNode(t)
-	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","hostname":"web","resolvers":["192.0.2.53"],"nics":[{"nic_tag":"`+stub+`","ips":["10.236.0.2/24"],"primary":true}]}`)
+	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","hostname":"web","resolvers":["192.0.2.53"],"nics":[{"nic_tag":"`+stub+`","ips":["10.236.0.2/24"],"primary":true,"mtu":1400}]}`)
+	if out := mustExec(t, n, a, "cat /sys/class/net/net0/mtu"); out != "1400" {
+		t.Fatalf("net0's mtu: %s", out)
+	}
 	if out := mustExec(t, n, a, "cat /etc/hosts"); !strings.Contains(out, "10.236.0.2\tweb") {
 		t.Fatalf("/etc/hosts: %s", out)
 	}
