@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hull/internal/zone"
 	"os"
 	"os/exec"
+	"path/filepath"
+
+	"hull/internal/zone"
 )
 
 // enterZone runs the SMF command name inside zone z: the zone's own hull
@@ -44,7 +46,9 @@ func enterZone(name, z string, rest []string) int {
 		os.Stdin = f
 		rest = append([]string{rest[0], "/dev/stdin"}, rest[2:]...)
 	}
-	c := n.Runtime.Exec(context.Background(), zone.ContainerID(uuid), zone.ExecOptions{}, append([]string{zone.HullBin, name}, rest...))
+	// svcs names the zone and shows log files where the host finds them.
+	env := []string{"SMF_ZONE=" + uuid, "SMF_ZONEROOT=" + filepath.Join(n.Zonepath(uuid), "root")}
+	c := n.Runtime.Exec(context.Background(), zone.ContainerID(uuid), zone.ExecOptions{Env: env}, append([]string{zone.HullBin, name}, rest...))
 	c.Stdin, c.Stdout, c.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := c.Run(); err != nil {
 		var ee *exec.ExitError

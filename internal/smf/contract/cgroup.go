@@ -138,11 +138,21 @@ func (t *cgroupTracker) Close() { _ = os.Remove(t.dir) }
 func (t *cgroupTracker) Dir() string { return t.dir }
 
 func (t *cgroupTracker) New(name string) (Contract, error) {
-	id := newID()
-	dir := filepath.Join(t.dir, fmt.Sprintf("%d-%s", id, sanitize(name)))
-	_ = os.Remove(dir) // an empty one left by an earlier run
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("make contract cgroup: %w", err)
+	var id int
+	var dir string
+	for tries := 0; ; tries++ {
+		id = newID()
+		dir = filepath.Join(t.dir, fmt.Sprintf("%d-%s", id, sanitize(name)))
+		_ = os.Remove(dir) // an empty one left by an earlier run
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		// An earlier run's contract with processes still in it keeps
+		// its id: take the next.
+		if !os.IsExist(err) || tries == 100 {
+			return nil, fmt.Errorf("make contract cgroup: %w", err)
+		}
 	}
 	c := &cgContract{id: id, dir: dir, fd: -1, t: t}
 	t.mu.Lock()

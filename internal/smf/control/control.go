@@ -33,6 +33,7 @@ type Request struct {
 	Temporary bool     `json:"temporary,omitempty"`
 	Recursive bool     `json:"recursive,omitempty"`
 	Immediate bool     `json:"immediate,omitempty"`
+	Force     bool     `json:"force,omitempty"`     // delete: running instances too
 	State     string   `json:"state,omitempty"`     // mark: maintenance|degraded
 	Milestone string   `json:"milestone,omitempty"` // milestone verb
 	Manifest  []byte   `json:"manifest,omitempty"`  // import
@@ -60,6 +61,8 @@ type Response struct {
 	Instances []*Status `json:"instances,omitempty"`
 	Manifest  []byte    `json:"manifest,omitempty"`
 	Milestone string    `json:"milestone,omitempty"`
+	// FMRIs are the instances a verb acted on (svcadm -v names them).
+	FMRIs []string `json:"fmris,omitempty"`
 }
 
 // Status is one instance as svcs shows it.
@@ -80,7 +83,28 @@ type Status struct {
 	Restarter   string    `json:"restarter,omitempty"`
 	LastExit    int       `json:"last_exit,omitempty"`
 	Deps        []Dep     `json:"dependencies,omitempty"`
-	Manpages    []string  `json:"manpages,omitempty"`
+	Manpages    []Manpage `json:"manpages,omitempty"`
+	DocLinks    []string  `json:"doc_links,omitempty"`
+	// Props are the application property groups' properties (svcs -lv).
+	Props []Prop `json:"properties,omitempty"`
+	// Cycle is the dependency cycle a dependency_cycle maintenance
+	// completes.
+	Cycle []string `json:"cycle,omitempty"`
+}
+
+// Manpage is a manual page a service's template names.
+type Manpage struct {
+	Title   string `json:"title"`
+	Section string `json:"section"`
+	Manpath string `json:"manpath,omitempty"`
+}
+
+// Prop is one property of an application property group.
+type Prop struct {
+	Group  string   `json:"group"`
+	Name   string   `json:"name"`
+	Type   string   `json:"type"`
+	Values []string `json:"values"`
 }
 
 // Dep is one dependency of an instance with the states of what it cites.

@@ -48,6 +48,10 @@ func Export(b *Bundle) []byte {
 	return []byte(w.b.String())
 }
 
+// entities names the characters Go's escaper writes by number, as
+// libxml2 (and so svccfg export) writes them.
+var entities = strings.NewReplacer("&#39;", "&apos;", "&#34;", "&quot;")
+
 type xw struct {
 	b     strings.Builder
 	depth int
@@ -60,7 +64,7 @@ func attrs(kv []string) string {
 	for i := 0; i+1 < len(kv); i += 2 {
 		var v strings.Builder
 		_ = xml.EscapeText(&v, []byte(kv[i+1]))
-		fmt.Fprintf(&s, " %s='%s'", kv[i], strings.ReplaceAll(v.String(), "'", "&apos;"))
+		fmt.Fprintf(&s, " %s='%s'", kv[i], entities.Replace(v.String()))
 	}
 	return s.String()
 }
@@ -179,6 +183,20 @@ func (w *xw) template(t *Template) {
 		_ = xml.EscapeText(&v, []byte(x[1]))
 		w.raw("<loctext xml:lang='C'>" + v.String() + "</loctext>")
 		w.close(x[0])
+	}
+	if len(t.Manpages)+len(t.DocLinks) > 0 {
+		w.open("documentation")
+		for _, m := range t.Manpages {
+			kv := []string{"title", m.Title, "section", m.Section}
+			if m.Manpath != "" {
+				kv = append(kv, "manpath", m.Manpath)
+			}
+			w.leaf("manpage", kv...)
+		}
+		for _, d := range t.DocLinks {
+			w.leaf("doc_link", "name", d.Name, "uri", d.URI)
+		}
+		w.close("documentation")
 	}
 	w.close("template")
 }

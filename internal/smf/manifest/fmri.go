@@ -135,3 +135,30 @@ func glob(pattern, s string) bool {
 	ok, _ := path.Match(hide.Replace(pattern), hide.Replace(s))
 	return ok
 }
+
+// Milestones svcadm milestone accepts besides all and none.
+var majorMilestones = []string{
+	"svc:/milestone/single-user:default",
+	"svc:/milestone/multi-user:default",
+	"svc:/milestone/multi-user-server:default",
+}
+
+// MajorMilestone resolves what svcadm milestone was given: all, none, or
+// a major milestone named in full or by a trailing part ("multi-user",
+// "milestone/multi-user", with or without ":default").
+func MajorMilestone(m string) (string, bool) {
+	if m == "all" || m == "none" {
+		return m, true
+	}
+	for _, ms := range majorMilestones {
+		k := strings.Index(ms, m)
+		if m == "" || k < 0 {
+			continue
+		}
+		end := k + len(m)
+		if (k == 0 || ms[k-1] == '/') && (end == len(ms) || ms[end] == ':') {
+			return ms, true
+		}
+	}
+	return "", false
+}

@@ -102,12 +102,19 @@ type Property struct {
 	List bool
 }
 
-// Template holds the human-readable names of a service.
+// Template holds the human-readable names of a service and where its
+// documentation is.
 type Template struct {
 	CommonName, Description string
-	Manpages                []string // "title(section)"
-	DocLinks                []string
+	Manpages                []Manpage
+	DocLinks                []DocLink
 }
+
+// Manpage is a <manpage> of a template's documentation.
+type Manpage struct{ Title, Section, Manpath string }
+
+// DocLink is a <doc_link>.
+type DocLink struct{ Name, URI string }
 
 // Groupings and restart_on values.
 const (

@@ -195,3 +195,18 @@ func TestMatch(t *testing.T) {
 		}
 	}
 }
+
+func TestMajorMilestone(t *testing.T) {
+	for in, want := range map[string]string{
+		"all": "all", "none": "none", "multi-user": "svc:/milestone/multi-user:default",
+		"milestone/multi-user-server":        "svc:/milestone/multi-user-server:default",
+		"svc:/milestone/single-user:default": "svc:/milestone/single-user:default",
+		"single-user:default":                "svc:/milestone/single-user:default",
+		"user":                               "", "milestone/network": "", "": "",
+	} {
+		got, ok := MajorMilestone(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("MajorMilestone(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

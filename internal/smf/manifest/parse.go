@@ -539,9 +539,9 @@ func template(e *elem) *Template {
 			for _, d := range k.kids {
 				switch d.name {
 				case "manpage":
-					t.Manpages = append(t.Manpages, d.attr("title")+"("+d.attr("section")+")")
+					t.Manpages = append(t.Manpages, Manpage{d.attr("title"), d.attr("section"), d.attr("manpath")})
 				case "doc_link":
-					t.DocLinks = append(t.DocLinks, d.attr("uri"))
+					t.DocLinks = append(t.DocLinks, DocLink{d.attr("name"), d.attr("uri")})
 				}
 			}
 		}

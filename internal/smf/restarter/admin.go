@@ -26,9 +26,9 @@ func (r *Restarter) Handle(req *control.Request) *control.Response {
 	case control.OpExport:
 		resp.Manifest, err = r.exportLocked(req.FMRIs)
 	case control.OpMilestone:
-		err = r.setMilestone(req.Milestone)
+		err = r.setMilestone(req.Milestone, !req.Temporary)
 	default:
-		err = r.verb(req)
+		resp.FMRIs, err = r.verb(req)
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -73,21 +73,32 @@ func (r *Restarter) sortedFMRIs() []string {
 	return out
 }
 
-func (r *Restarter) verb(req *control.Request) error {
+func (r *Restarter) verb(req *control.Request) ([]string, error) {
+	for _, p := range req.FMRIs {
+		if strings.HasPrefix(p, "lrc:") {
+			return nil, fmt.Errorf("FMRI \"%s\" is a legacy service.", p)
+		}
+	}
 	insts, err := r.resolve(req.FMRIs, req.Op)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	if req.Op == control.OpDelete && !req.Force {
+		for _, i := range insts {
+			if graph.Running(i.state) {
+				return nil, fmt.Errorf("Instance \"%s\" may not be deleted because it is running.  Use delete -f if necessary.", i.fmri)
+			}
+		}
+	}
+	var done []string
 	for _, i := range insts {
+		done = append(done, i.fmri)
 		switch req.Op {
 		case control.OpEnable:
-			r.enable(i, true, req.Temporary)
 			if req.Recursive {
-				for f := range r.g.Closure(i.fmri) {
-					if d := r.insts[f]; d != nil {
-						r.enable(d, true, req.Temporary)
-					}
-				}
+				r.enableRecursive(i, req.Temporary, map[string]bool{})
+			} else {
+				r.enable(i, true, req.Temporary)
 			}
 		case control.OpDisable:
 			r.enable(i, false, req.Temporary)
@@ -102,27 +113,18 @@ func (r *Restarter) verb(req *control.Request) error {
 			switch i.state {
 			case graph.Maintenance:
 				i.faults, i.restarts, i.aux, i.reason, i.retryAt = 0, nil, "", "", time.Time{}
+				delete(r.st.Maintenance, i.fmri)
+				r.logInst(i, "", "Leaving maintenance because clear requested.")
 				r.setState(i, graph.Offline)
 			case graph.Degraded:
+				i.aux = ""
 				r.setState(i, graph.Online)
+			default:
+				return done, fmt.Errorf("Instance \"%s\" is not in a maintenance or degraded state.", i.fmri)
 			}
 		case control.OpMark:
-			switch req.State {
-			case graph.Maintenance:
-				i.aux, i.reason = "administrative_request", "Maintenance requested by an administrator."
-				if graph.Running(i.state) {
-					r.stopInst(i, graph.Stop, graph.Maintenance)
-				} else if !i.busy {
-					r.setState(i, graph.Maintenance)
-				}
-			case graph.Degraded:
-				if i.state != graph.Online {
-					return fmt.Errorf("Instance \"%s\" is not online.", i.fmri)
-				}
-				i.aux = "administrative_request"
-				r.setState(i, graph.Degraded)
-			default:
-				return fmt.Errorf("invalid state %q: want maintenance or degraded", req.State)
+			if err := r.mark(i, req); err != nil {
+				return done, err
 			}
 		case control.OpDelete:
 			i.deleted = true
@@ -132,10 +134,76 @@ func (r *Restarter) verb(req *control.Request) error {
 				r.stopInst(i, graph.Stop, graph.Disabled)
 			}
 		default:
-			return fmt.Errorf("unknown operation %q", req.Op)
+			return done, fmt.Errorf("unknown operation %q", req.Op)
 		}
 	}
-	return r.save()
+	return done, r.save()
+}
+
+// mark forces an instance into maintenance or degraded (svcadm mark).
+// Maintenance outlives a restart of the zone unless temporary (-t);
+// immediate (-I) kills the instance's processes instead of running its
+// stop method.
+func (r *Restarter) mark(i *inst, req *control.Request) error {
+	switch req.State {
+	case graph.Maintenance:
+		i.aux, i.reason = "administrative_request", "Maintenance requested by an administrator."
+		if !req.Temporary {
+			r.st.Maintenance[i.fmri] = true
+		}
+		switch {
+		case graph.Running(i.state) && !i.busy:
+			i.immediate = req.Immediate
+			r.logInst(i, "", "Stopping for maintenance due to administrative request.")
+			r.stopInst(i, graph.Stop, graph.Maintenance)
+		case i.busy:
+			i.pendingMaint = true // once the method under way is done
+		default:
+			r.setState(i, graph.Maintenance)
+		}
+	case graph.Degraded:
+		if req.Temporary {
+			return fmt.Errorf("-t may not be used with degraded.")
+		}
+		if i.state != graph.Online {
+			return fmt.Errorf("Instance \"%s\" is not online.", i.fmri)
+		}
+		i.aux = "administrative_request"
+		r.setState(i, graph.Degraded)
+	default:
+		return fmt.Errorf("invalid state %q: want maintenance or degraded", req.State)
+	}
+	return nil
+}
+
+// enableRecursive enables i and, as svcadm enable -r does, what it
+// requires: require_all dependencies and require_any ones that name a
+// single instance (optional_all and exclude_all are left alone).
+func (r *Restarter) enableRecursive(i *inst, temporary bool, seen map[string]bool) {
+	if seen[i.fmri] {
+		return
+	}
+	seen[i.fmri] = true
+	r.enable(i, true, temporary)
+	for _, d := range r.g.Deps(i.fmri) {
+		if d.Type != "service" || d.Grouping != manifest.RequireAll && d.Grouping != manifest.RequireAny {
+			continue
+		}
+		var cited []string
+		for _, c := range d.FMRIs {
+			if f := r.g.Resolve(c); len(f) == 1 {
+				cited = append(cited, f[0])
+			}
+		}
+		if d.Grouping == manifest.RequireAny && len(cited) != 1 {
+			continue
+		}
+		for _, f := range cited {
+			if x := r.insts[f]; x != nil && !x.legacy {
+				r.enableRecursive(x, temporary, seen)
+			}
+		}
+	}
 }
 
 func (r *Restarter) enable(i *inst, on, temporary bool) {
@@ -177,22 +245,20 @@ func (r *Restarter) refresh(i *inst) {
 	}()
 }
 
-func (r *Restarter) setMilestone(m string) error {
-	switch m {
-	case "all", "none":
-	case "single-user", "multi-user", "multi-user-server":
-		m = "svc:/milestone/" + m + ":default"
-	default:
-		c := manifest.Canonical(m)
-		if !strings.Contains(c[5:], ":") {
-			c += ":default"
-		}
-		if i := r.insts[c]; i == nil || i.cfg.Service.Type != "milestone" {
-			return fmt.Errorf("\"%s\" is not a valid milestone.", m)
-		}
-		m = c
+// setMilestone restricts what runs to a milestone's closure; persist
+// (svcadm milestone -d) makes it where the zone boots to.
+func (r *Restarter) setMilestone(name string, persist bool) error {
+	m, ok := manifest.MajorMilestone(name)
+	if !ok {
+		return fmt.Errorf("\"%s\" is not a valid major milestone.", name)
 	}
 	r.milestone = m
+	if persist {
+		r.st.Milestone = m
+		if err := r.save(); err != nil {
+			return err
+		}
+	}
 	r.cfg.Logf("svc.startd: Changing to milestone %s.", m)
 	return nil
 }
@@ -231,7 +297,9 @@ func (r *Restarter) exportLocked(pats []string) ([]byte, error) {
 	p := strings.TrimPrefix(manifest.Canonical(pats[0]), "svc:/")
 	for _, name := range r.order {
 		if name == p || strings.HasSuffix(name, "/"+p) {
-			return manifest.Export(r.bundles[name]), nil
+			b := *r.bundles[name]
+			b.Name = "export" // as svccfg export names every bundle
+			return manifest.Export(&b), nil
 		}
 	}
 	return nil, fmt.Errorf("Pattern '%s' doesn't match any services", pats[0])
@@ -273,8 +341,9 @@ func (r *Restarter) statusLocked() []*control.Status {
 			s.Pids = i.ct.Pids()
 			sort.Ints(s.Pids)
 		}
-		if i.cfg.Service != nil && i.cfg.Service.Template != nil {
-			s.Manpages = i.cfg.Service.Template.Manpages
+		r.docs(s, i.cfg)
+		if i.aux == "dependency_cycle" {
+			s.Cycle = r.cycles[f]
 		}
 		for _, d := range r.g.Deps(f) {
 			dep := control.Dep{Name: d.Name, Grouping: d.Grouping, RestartOn: d.RestartOn, Type: d.Type, FMRIs: d.FMRIs}
@@ -288,6 +357,9 @@ func (r *Restarter) statusLocked() []*control.Status {
 	return out
 }
 
+// citedState is what svcs -l shows after a cited FMRI: a file's
+// online or absent, an instance's state, a service's one instance's
+// state, or multiple or absent.
 func (r *Restarter) citedState(c string, w graph.World) string {
 	if strings.HasPrefix(c, "file:") {
 		f, _ := manifest.ParseFMRI(c)
@@ -296,16 +368,55 @@ func (r *Restarter) citedState(c string, w graph.World) string {
 		}
 		return "absent"
 	}
-	insts := r.g.Resolve(c)
-	if len(insts) == 0 {
+	switch insts := r.g.Resolve(c); len(insts) {
+	case 0:
 		return "absent"
+	case 1:
+		return w.State(insts[0])
 	}
-	best := ""
-	for _, x := range insts {
-		s := w.State(x)
-		if graph.Running(s) || best == "" {
-			best = s
+	return "multiple"
+}
+
+// docs fills in what svcs shows from an instance's configuration: its
+// manual pages and links (the instance's template, else the
+// service's) and its application properties.
+func (r *Restarter) docs(s *control.Status, c *manifest.Config) {
+	for _, t := range []*manifest.Template{instTemplate(c), svcTemplate(c)} {
+		if t == nil || len(t.Manpages)+len(t.DocLinks) == 0 {
+			continue
+		}
+		for _, m := range t.Manpages {
+			s.Manpages = append(s.Manpages, control.Manpage{Title: m.Title, Section: m.Section, Manpath: m.Manpath})
+		}
+		for _, d := range t.DocLinks {
+			s.DocLinks = append(s.DocLinks, d.URI)
+		}
+		break
+	}
+	var pgs []string
+	for name, pg := range c.PropertyGroups {
+		if pg.Type == "application" {
+			pgs = append(pgs, name)
 		}
 	}
-	return best
+	sort.Strings(pgs)
+	for _, name := range pgs {
+		for _, p := range c.PropertyGroups[name].Props {
+			s.Props = append(s.Props, control.Prop{Group: name, Name: p.Name, Type: p.Type, Values: p.Values})
+		}
+	}
+}
+
+func instTemplate(c *manifest.Config) *manifest.Template {
+	if c.Instance == nil {
+		return nil
+	}
+	return c.Instance.Template
+}
+
+func svcTemplate(c *manifest.Config) *manifest.Template {
+	if c.Service == nil {
+		return nil
+	}
+	return c.Service.Template
 }

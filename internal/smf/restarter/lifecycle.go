@@ -46,12 +46,18 @@ func (r *Restarter) start(i *inst) {
 		if o.ok() {
 			i.faults = 0
 			r.setState(i, graph.Online)
+			if i.pendingMaint {
+				i.pendingMaint = false
+				r.stopInst(i, graph.Stop, graph.Maintenance)
+				return
+			}
 			// A start method that left nothing running: no later reap
 			// would say so.
 			r.checkEmpty(i)
 			r.kick()
 			return
 		}
+		i.pendingMaint = false
 		r.startFailed(i, o)
 		r.kick()
 	}()
@@ -75,20 +81,13 @@ func (r *Restarter) startFailed(i *inst, o outcome) {
 	case o.code == ExitConfig:
 		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_CONFIG.", "")
 		return
-	case o.code == ExitNoSMF:
-		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_NOSMF.", "")
-		return
-	case o.code == ExitPerm:
-		r.maintenance(i, "method_failed", "Start method exited with $SMF_EXIT_ERR_PERM.", "")
+	case o.code == ExitNoSMF || o.code == ExitPerm:
+		r.maintenance(i, "method_failed", fmt.Sprintf("Start method %s.", o.smf()), "")
 		return
 	}
 	i.faults++
 	if i.faults >= FaultThreshold {
-		reason := fmt.Sprintf("Start method failed repeatedly, last %s.", o)
-		if o.timedOut {
-			reason = "Start method timed out repeatedly."
-		}
-		r.maintenance(i, "fault_threshold_reached", reason, "")
+		r.maintenance(i, "fault_threshold_reached", fmt.Sprintf("Start method failed repeatedly, last %s.", o.smf()), "")
 		return
 	}
 	r.cfg.Logf("svc.startd: %s: Method \"start\" %s; retrying.", i.fmri, o)
@@ -165,7 +164,7 @@ func (r *Restarter) exited(i *inst, o outcome, period time.Duration) {
 		go func() { ct.Signal(syscall.SIGKILL); r.drain(i, ct, time.Second); ct.Close() }()
 	}
 	if o.code == ExitFatal || o.code == ExitConfig {
-		r.maintenance(i, "method_failed", fmt.Sprintf("Service exited with status %d.", o.code), "")
+		r.maintenance(i, "method_failed", fmt.Sprintf("Start method %s.", o.smf()), "")
 		return
 	}
 	if i.cfg.Duration() == manifest.Child {
@@ -212,6 +211,10 @@ func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
 	m, _ := method(i, "stop")
 	ct := i.ct
 	dur := i.cfg.Duration()
+	kill := i.immediate
+	if kill {
+		i.immediate, m = false, nil
+	}
 	go func() {
 		var o outcome
 		to := defaultStopWait
@@ -230,6 +233,8 @@ func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
 					to = time.Second
 				}
 			}
+		} else if ct != nil && kill {
+			ct.Signal(syscall.SIGKILL)
 		} else if ct != nil {
 			ct.Signal(syscall.SIGTERM)
 		}

@@ -25,6 +25,7 @@ type outcome struct {
 
 func (o outcome) ok() bool { return o.err == nil && !o.timedOut && o.code == 0 }
 
+// String says how a method ended, as the instance's log does.
 func (o outcome) String() string {
 	switch {
 	case o.err != nil:
@@ -34,7 +35,34 @@ func (o outcome) String() string {
 	case o.code >= 0:
 		return fmt.Sprintf("exited with status %d", o.code)
 	}
-	return fmt.Sprintf("killed by signal %d", o.signal)
+	return fmt.Sprintf("failed due to signal %s", strings.TrimPrefix(unixSignalName(o.signal), "SIG"))
+}
+
+// smf says how a method ended as svcs -x's reasons do: "exited with
+// status 1", "exited with $SMF_EXIT_ERR_CONFIG", "died on Killed (9)",
+// "dumped core on Aborted (6)". A method that timed out was killed.
+func (o outcome) smf() string {
+	sig := o.signal
+	switch {
+	case o.err != nil:
+		return "failed: " + o.err.Error()
+	case o.timedOut:
+		sig = syscall.SIGKILL
+	case o.code == ExitConfig:
+		return "exited with $SMF_EXIT_ERR_CONFIG"
+	case o.code == ExitFatal:
+		return "exited with $SMF_EXIT_ERR_FATAL"
+	case o.code >= 0:
+		return fmt.Sprintf("exited with status %d", o.code)
+	}
+	desc := sig.String()
+	if desc != "" {
+		desc = strings.ToUpper(desc[:1]) + desc[1:]
+	}
+	if o.core {
+		return fmt.Sprintf("dumped core on %s (%d)", desc, int(sig))
+	}
+	return fmt.Sprintf("died on %s (%d)", desc, int(sig))
 }
 
 // logInst writes a startd line to the instance's log and, with a

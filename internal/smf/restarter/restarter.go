@@ -98,6 +98,12 @@ type inst struct {
 	restart  bool // start again once stopped
 	deleted  bool
 	legacy   bool
+	// immediate makes the next stop kill the processes instead of
+	// running the stop method (svcadm mark -I).
+	immediate bool
+	// pendingMaint puts the instance in maintenance once the method
+	// under way is done (svcadm mark while starting).
+	pendingMaint bool
 }
 
 func (i *inst) isEnabled() bool {
@@ -124,6 +130,9 @@ func New(cfg Config) *Restarter {
 		milestone: "all", changed: make(chan struct{}), stop: make(chan struct{}),
 	}
 	r.st = loadState(cfg.StateFile, cfg.Logf)
+	if r.st.Milestone != "" {
+		r.milestone = r.st.Milestone
+	}
 	b, err := manifest.Parse("builtin", []byte(builtinManifest))
 	if err != nil {
 		panic("smf: built-in manifest: " + err.Error())
@@ -192,6 +201,9 @@ func (r *Restarter) addBundle(b *manifest.Bundle) {
 			i := r.insts[c.FMRI]
 			if i == nil {
 				i = &inst{fmri: c.FMRI, state: graph.Uninitialized, next: "none", since: time.Now()}
+				if r.st.Maintenance[c.FMRI] {
+					i.state, i.aux, i.reason = graph.Maintenance, "administrative_request", "Maintenance requested by an administrator."
+				}
 				r.insts[c.FMRI] = i
 				i.enabled = c.Enabled
 				if e, ok := r.st.Enabled[c.FMRI]; ok {

@@ -407,7 +407,128 @@ func TestMilestone(t *testing.T) {
 	e.wait(fm("early"), graph.Online, time.Second)
 	e.r.Handle(&control.Request{Op: control.OpMilestone, Milestone: "all"})
 	e.wait(fm("late"), graph.Online, 5*time.Second)
-	if r := e.r.Handle(&control.Request{Op: control.OpMilestone, Milestone: "svc:/early"}); !strings.Contains(r.Error, "is not a valid milestone") {
+	if r := e.r.Handle(&control.Request{Op: control.OpMilestone, Milestone: "svc:/early"}); r.Error != `"svc:/early" is not a valid major milestone.` {
 		t.Errorf("milestone early: %q", r.Error)
+	}
+}
+
+// TestClearRecovers: a service that fails until it is fixed goes to
+// maintenance; once fixed, svcadm clear brings it online.
+func TestClearRecovers(t *testing.T) {
+	d := t.TempDir()
+	e := newEnv(t, svc{name: "needsfix", start: fmt.Sprintf("test -f %s/fixed || exit 1; sleep 300 &", d)})
+	s := e.wait(fm("needsfix"), graph.Maintenance, 10*time.Second)
+	if s.Aux != "fault_threshold_reached" || s.Reason != "Start method failed repeatedly, last exited with status 1." {
+		t.Errorf("before the fix: %+v", s)
+	}
+	os.WriteFile(filepath.Join(d, "fixed"), nil, 0o644)
+	e.do(control.OpClear, "needsfix")
+	if s := e.wait(fm("needsfix"), graph.Online, 10*time.Second); s.Aux != "" || len(s.Pids) != 1 {
+		t.Errorf("after clear: %+v", s)
+	}
+}
+
+func TestMarkAndClear(t *testing.T) {
+	e := newEnv(t,
+		svc{name: "m", start: "sleep 300 &", stop: "sleep 300", stopTimeout: 4},
+		svc{name: "dep", start: "sleep 300 &", deps: []string{"require_all/restart/svc:/m"}},
+	)
+	s := e.wait(fm("dep"), graph.Online, 10*time.Second)
+	pids := e.status(fm("m")).Pids
+	h := func(req control.Request) string { return e.r.Handle(&req).Error }
+	if got := h(control.Request{Op: control.OpClear, FMRIs: []string{"m"}}); got != `Instance "svc:/m:default" is not in a maintenance or degraded state.` {
+		t.Errorf("clear online: %q", got)
+	}
+	if got := h(control.Request{Op: control.OpMark, State: "degraded", Temporary: true, FMRIs: []string{"m"}}); got != "-t may not be used with degraded." {
+		t.Errorf("mark -t degraded: %q", got)
+	}
+	if got := h(control.Request{Op: control.OpMark, State: "degraded", FMRIs: []string{"m"}}); got != "" {
+		t.Fatal(got)
+	}
+	e.wait(fm("m"), graph.Degraded, time.Second)
+	if s := e.status(fm("dep")); s.State != graph.Online {
+		t.Errorf("dep of a degraded service: %+v", s)
+	}
+	e.do(control.OpClear, "m")
+	e.wait(fm("m"), graph.Online, time.Second)
+	// -I: no stop method (it would take 4 s), the processes are killed.
+	start := time.Now()
+	if got := h(control.Request{Op: control.OpMark, State: "maintenance", Immediate: true, Temporary: true, FMRIs: []string{"m"}}); got != "" {
+		t.Fatal(got)
+	}
+	s = e.wait(fm("m"), graph.Maintenance, 10*time.Second)
+	if took := time.Since(start); took > 2*time.Second || s.Aux != "administrative_request" {
+		t.Errorf("mark -I maintenance took %v: %+v", took, s)
+	}
+	for _, p := range pids {
+		if alive(p) {
+			t.Errorf("pid %d survived mark -I", p)
+		}
+	}
+	e.wait(fm("dep"), graph.Offline, 10*time.Second) // restart_on=restart: an administrative stop reaches it
+	if got := h(control.Request{Op: control.OpRestart, FMRIs: []string{"lrc:/etc/rc_d/S10x"}}); got != `FMRI "lrc:/etc/rc_d/S10x" is a legacy service.` {
+		t.Errorf("restart lrc: %q", got)
+	}
+	e.do(control.OpClear, "m")
+	e.wait(fm("dep"), graph.Online, 10*time.Second)
+}
+
+// TestPersistentSettings: what svcadm sets without -t (enable, disable,
+// mark maintenance, milestone -d) is there when the restarter starts
+// again; temporary settings are not.
+func TestPersistentSettings(t *testing.T) {
+	dir := t.TempDir()
+	state := filepath.Join(dir, "repository.json")
+	for _, s := range []svc{{name: "a", start: ":true"}, {name: "b", start: ":true"}, {name: "c", start: ":true"}} {
+		os.WriteFile(filepath.Join(dir, s.name+".xml"), []byte(s.xml()), 0o644)
+	}
+	boot := func() *Restarter {
+		r := New(Config{LogDir: filepath.Join(dir, "log"), StateFile: state})
+		r.LoadDir(dir)
+		return r
+	}
+	r := boot()
+	for _, req := range []control.Request{
+		{Op: control.OpMark, State: "maintenance", FMRIs: []string{"a"}},
+		{Op: control.OpMark, State: "maintenance", Temporary: true, FMRIs: []string{"b"}},
+		{Op: control.OpDisable, FMRIs: []string{"c"}},
+		{Op: control.OpMilestone, Milestone: "single-user"},
+	} {
+		if resp := r.Handle(&req); resp.Error != "" {
+			t.Fatalf("%+v: %s", req, resp.Error)
+		}
+	}
+	r = boot()
+	states := map[string]string{}
+	for _, s := range r.Status() {
+		states[s.FMRI] = s.State
+	}
+	if states[fm("a")] != graph.Maintenance || states[fm("b")] != graph.Uninitialized || r.milestone != "svc:/milestone/single-user:default" || r.insts[fm("c")].enabled {
+		t.Errorf("after a restart: %v, milestone %s", states, r.milestone)
+	}
+	r.Handle(&control.Request{Op: control.OpMilestone, Milestone: "all", Temporary: true})
+	if r = boot(); r.milestone != "svc:/milestone/single-user:default" {
+		t.Errorf("a temporary milestone was kept: %s", r.milestone)
+	}
+}
+
+// TestDelete: svccfg delete refuses a running instance unless forced,
+// and a forced delete stops it first.
+func TestDelete(t *testing.T) {
+	e := newEnv(t, svc{name: "doomed", start: "sleep 300 &"})
+	s := e.wait(fm("doomed"), graph.Online, 10*time.Second)
+	if r := e.r.Handle(&control.Request{Op: control.OpDelete, FMRIs: []string{"doomed"}}); r.Error != `Instance "svc:/doomed:default" may not be deleted because it is running.  Use delete -f if necessary.` {
+		t.Errorf("delete running: %q", r.Error)
+	}
+	if r := e.r.Handle(&control.Request{Op: control.OpDelete, FMRIs: []string{"doomed"}, Force: true}); r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	for deadline := time.Now().Add(10 * time.Second); e.status(fm("doomed")) != nil; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still there: %+v", e.status(fm("doomed")))
+		}
+	}
+	if alive(s.Pids[0]) {
+		t.Errorf("pid %d survived the delete", s.Pids[0])
 	}
 }

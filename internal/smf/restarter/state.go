@@ -21,10 +21,15 @@ type persisted struct {
 	Enabled  map[string]bool   `json:"enabled"`
 	Imported map[string][]byte `json:"imported"` // service name → manifest
 	Deleted  map[string]bool   `json:"deleted"`
+	// Maintenance holds the instances svcadm mark maintenance (without
+	// -t) put there: they stay until svcadm clear.
+	Maintenance map[string]bool `json:"maintenance,omitempty"`
+	// Milestone is svcadm milestone -d's ("" for all).
+	Milestone string `json:"milestone,omitempty"`
 }
 
 func loadState(path string, logf func(string, ...any)) persisted {
-	st := persisted{Enabled: map[string]bool{}, Imported: map[string][]byte{}, Deleted: map[string]bool{}}
+	st := persisted{Enabled: map[string]bool{}, Imported: map[string][]byte{}, Deleted: map[string]bool{}, Maintenance: map[string]bool{}}
 	if path == "" {
 		return st
 	}
@@ -35,7 +40,7 @@ func loadState(path string, logf func(string, ...any)) persisted {
 	if err := json.Unmarshal(b, &st); err != nil {
 		logf("svc.startd: %s: %v (starting from the manifests)", path, err)
 	}
-	for _, m := range []*map[string]bool{&st.Enabled, &st.Deleted} {
+	for _, m := range []*map[string]bool{&st.Enabled, &st.Deleted, &st.Maintenance} {
 		if *m == nil {
 			*m = map[string]bool{}
 		}

@@ -136,6 +136,22 @@ func (z *zone) svcadm(args ...string) int {
 	return code
 }
 
+// pids are the processes of an instance's contract.
+func (z *zone) pids(fmri string) []int {
+	z.t.Helper()
+	resp, err := z.call(&control.Request{Op: control.OpStatus})
+	if err != nil {
+		z.t.Fatal(err)
+	}
+	for _, s := range resp.Instances {
+		if s.FMRI == fmri && len(s.Pids) > 0 {
+			return s.Pids
+		}
+	}
+	z.t.Fatalf("%s has no processes", fmri)
+	return nil
+}
+
 // waitState polls svcs until fmri shows state.
 func (z *zone) waitState(fmri, state string) {
 	z.t.Helper()
@@ -180,7 +196,7 @@ func TestPID1(t *testing.T) {
 	// The crashing service ends in maintenance, and svcs -x says why.
 	z.waitState("site/crash", "maintenance")
 	x := z.svcs("-x")
-	if !strings.Contains(x, "svc:/site/crash:default (-)\n State: maintenance since") || !strings.Contains(x, "Reason: Restarting too quickly.") {
+	if !strings.Contains(x, "svc:/site/crash:default (?)\n State: maintenance since") || !strings.Contains(x, "Reason: Restarting too quickly.") {
 		t.Errorf("svcs -x:\n%s", x)
 	}
 	// svcadm clear gives it another round.
@@ -190,14 +206,15 @@ func TestPID1(t *testing.T) {
 	z.waitState("site/crash", "maintenance")
 
 	// Killing db's daemon restarts db, and app with it (restart_on=error).
-	appPids := z.svcs("-H", "-p", "site/app")
-	dbLine := strings.Fields(strings.Split(z.svcs("-H", "-p", "site/db"), "\n")[1])
-	dbPid, _ := strconv.Atoi(dbLine[1])
+	// (The pids are the zone's: svcs -p, run here, would look them up
+	// in the wrong /proc.)
+	appPids := fmt.Sprint(z.pids("svc:/site/app:default"))
+	dbPid := z.pids("svc:/site/db:default")[0]
 	syscall.Kill(hostPid(t, z.cmd.Process.Pid, dbPid), syscall.SIGKILL)
 	time.Sleep(time.Second)
 	z.waitState("site/db", "online")
 	z.waitState("site/app", "online")
-	if got := z.svcs("-H", "-p", "site/app"); got == appPids {
+	if got := fmt.Sprint(z.pids("svc:/site/app:default")); got == appPids {
 		t.Errorf("app was not restarted: %s", got)
 	}
 	// svcadm disable -s / enable -s.

@@ -1,5 +1,6 @@
 // Package svcadm is the svcadm command: administrative requests to the
-// restarter (enable, disable, restart, refresh, clear, mark, milestone).
+// restarter (enable, disable, restart, refresh, clear, mark, milestone),
+// with SmartOS's messages and exit codes.
 package svcadm
 
 import (
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"hull/internal/smf/control"
+	"hull/internal/smf/manifest"
 )
 
 const usage = `Usage: svcadm [-v] [-z zone] [cmd [args ... ]]
@@ -20,6 +22,31 @@ const usage = `Usage: svcadm [-v] [-z zone] [cmd [args ... ]]
 	svcadm mark [-It] <state> <service> ...	- set maintenance state
 	svcadm clear <service> ...		- clear maintenance state
 	svcadm milestone [-d] <milestone>	- advance to a service milestone
+
+	Services can be specified using an FMRI, abbreviation, or fnmatch(5)
+	pattern, as shown in these examples for svc:/network/smtp:sendmail
+
+	svcadm <cmd> svc:/network/smtp:sendmail
+	svcadm <cmd> network/smtp:sendmail
+	svcadm <cmd> network/*mail
+	svcadm <cmd> network/smtp
+	svcadm <cmd> smtp:sendmail
+	svcadm <cmd> smtp
+	svcadm <cmd> sendmail
+`
+
+const usageMilestone = `Usage: svcadm milestone [-d] <milestone>
+
+	-d	make the specified milestone the default for system boot
+
+	Milestones can be specified using an FMRI or abbreviation.
+	The major milestones are as follows:
+
+	all
+	none
+	svc:/milestone/single-user:default
+	svc:/milestone/multi-user:default
+	svc:/milestone/multi-user-server:default
 `
 
 // Exit codes.
@@ -39,43 +66,47 @@ type Env struct {
 	Poll time.Duration
 }
 
+// verbs maps each subcommand to the flags it takes.
+var verbs = map[string]string{"enable": "rst", "disable": "st", "restart": "", "refresh": "", "clear": "", "mark": "It", "milestone": "d"}
+
 // Main runs svcadm.
 func Main(args []string, env Env) int {
 	if env.Poll == 0 {
 		env.Poll = 100 * time.Millisecond
 	}
+	use := func(text string) int {
+		fmt.Fprint(env.Stderr, text)
+		return ExitUsage
+	}
 	verbose := false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
-		switch args[0] {
-		case "-v":
-			verbose = true
-		case "-h", "-?":
-			fmt.Fprint(env.Stdout, usage)
-			return 0
-		default:
-			fmt.Fprintf(env.Stderr, "svcadm: illegal option -- %s\n%s", strings.TrimLeft(args[0], "-"), usage)
-			return ExitUsage
+		if args[0] != "-v" {
+			return use(usage)
 		}
+		verbose = true
 		args = args[1:]
 	}
 	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return ExitUsage
+		return use(usage)
 	}
 	verb, args := args[0], args[1:]
-	req := &control.Request{Op: verb}
-	var wait bool
-	allowed := map[string]string{"enable": "rst", "disable": "st", "restart": "", "refresh": "", "clear": "", "mark": "It", "milestone": "d"}
-	fl, ok := allowed[verb]
+	fl, ok := verbs[verb]
 	if !ok {
-		fmt.Fprintf(env.Stderr, "svcadm: unknown subcommand \"%s\"\n%s", verb, usage)
-		return ExitUsage
+		return use(usage)
 	}
+	req := &control.Request{Op: verb}
+	wait, dflag := false, false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") && len(args[0]) > 1 {
+		if args[0] == "--" {
+			args = args[1:]
+			break
+		}
 		for _, c := range args[0][1:] {
 			if !strings.ContainsRune(fl, c) {
-				fmt.Fprintf(env.Stderr, "svcadm: illegal option -- %c\n%s", c, usage)
-				return ExitUsage
+				if verb == "milestone" {
+					return use(usageMilestone)
+				}
+				return use(usage)
 			}
 			switch c {
 			case 'r':
@@ -86,6 +117,8 @@ func Main(args []string, env Env) int {
 				req.Temporary = true
 			case 'I':
 				req.Immediate = true
+			case 'd':
+				dflag = true
 			}
 		}
 		args = args[1:]
@@ -93,46 +126,65 @@ func Main(args []string, env Env) int {
 	switch verb {
 	case "mark":
 		if len(args) < 2 {
-			fmt.Fprint(env.Stderr, usage)
-			return ExitUsage
+			return use(usage)
 		}
-		if args[0] != "maintenance" && args[0] != "degraded" {
-			fmt.Fprintf(env.Stderr, "svcadm: Invalid state \"%s\".\n", args[0])
-			return ExitUsage
+		switch args[0] {
+		case "degraded":
+			if req.Temporary {
+				fmt.Fprintln(env.Stderr, "svcadm: -t may not be used with degraded.")
+				return ExitUsage
+			}
+		case "maintenance":
+		default:
+			return use(usage)
 		}
 		req.State, args = args[0], args[1:]
 	case "milestone":
 		if len(args) != 1 {
-			fmt.Fprint(env.Stderr, usage)
-			return ExitUsage
+			return use(usageMilestone)
 		}
-		req.Milestone, args = args[0], nil
+		m, ok := manifest.MajorMilestone(args[0])
+		if !ok {
+			fmt.Fprintf(env.Stderr, "\"%s\" is not a valid major milestone.\n", args[0])
+			return use(usageMilestone)
+		}
+		req.Milestone, req.Temporary = m, !dflag
+		if _, err := env.Call(req); err != nil {
+			return fail(env, err)
+		}
+		return ExitOK
 	}
-	if verb != "milestone" && len(args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
-		return ExitUsage
+	if len(args) == 0 {
+		return use(usage)
 	}
 	code := ExitOK
-	// Each FMRI on its own, as svcadm does: one bad name does not stop the rest.
-	targets := args
-	if verb == "milestone" {
-		targets = []string{""}
-	}
-	for _, f := range targets {
+	// Each operand on its own, as svcadm does: one bad name does not
+	// stop the rest.
+	var done []string
+	for _, pat := range args {
+		action := actionName(env, verb, req, pat, verbose)
 		r := *req
-		if f != "" {
-			r.FMRIs = []string{f}
+		r.FMRIs = []string{pat}
+		resp, err := env.Call(&r)
+		if resp != nil {
+			done = append(done, resp.FMRIs...)
 		}
-		if _, err := env.Call(&r); err != nil {
-			fmt.Fprintf(env.Stderr, "svcadm: %v\n", err)
-			code = ExitFatal
+		if err != nil {
+			code = fail(env, err)
 			continue
 		}
-		if verbose && f != "" {
-			fmt.Fprintf(env.Stdout, "%s %s.\n", f, pastTense(verb, r.Temporary))
+		if verbose {
+			for _, f := range resp.FMRIs {
+				fmt.Fprintln(env.Stdout, doneMessage(verb, action, f, r.Temporary))
+			}
 		}
-		if wait && (verb == "enable" || verb == "disable") {
-			if c := waitFor(env, f, verb); c != ExitOK {
+	}
+	// -s waits only when every request went through. An instance that
+	// cannot get there by itself (3) outranks a dependency problem (4).
+	if wait && code == ExitOK {
+		for _, f := range done {
+			switch c := waitFor(env, f, verb == "enable"); {
+			case c == ExitDependency && code == ExitOK, c == ExitState, c == ExitFatal:
 				code = c
 			}
 		}
@@ -140,61 +192,96 @@ func Main(args []string, env Env) int {
 	return code
 }
 
-func pastTense(verb string, temp bool) string {
-	s := map[string]string{"enable": "enabled", "disable": "disabled", "restart": "restarted", "refresh": "refreshed", "clear": "cleared", "mark": "marked"}[verb]
-	if temp {
-		s = "temporarily " + s
+// fail reports an error from the restarter.
+func fail(env Env, err error) int {
+	if strings.Contains(err.Error(), control.ErrUnavailable.Error()) {
+		fmt.Fprintf(env.Stderr, "svcadm: Couldn't bind to svc.configd: %v.\n", err)
+		return ExitFatal
 	}
-	return s
+	fmt.Fprintf(env.Stderr, "svcadm: %v\n", err)
+	return ExitFatal
 }
 
-// waitFor polls until the instance reaches the state the verb asks for,
-// or cannot.
-func waitFor(env Env, pat, verb string) int {
+// actionName is the restarter action a verb sets, as -v names it; clear's
+// depends on the state it clears (asked only with -v).
+func actionName(env Env, verb string, req *control.Request, pat string, verbose bool) string {
+	switch verb {
+	case "restart", "refresh":
+		return verb
+	case "mark":
+		switch {
+		case req.State == "degraded" && req.Immediate:
+			return "degrade_immediate"
+		case req.State == "degraded":
+			return "degraded"
+		case req.Immediate && req.Temporary:
+			return "maint_on_immtemp"
+		case req.Immediate:
+			return "maint_on_immediate"
+		case req.Temporary:
+			return "maint_on_temporary"
+		}
+		return "maint_on"
+	case "clear":
+		if !verbose {
+			return ""
+		}
+		if resp, err := env.Call(&control.Request{Op: control.OpStatus}); err == nil {
+			for _, s := range resp.Instances {
+				if matches(pat, s.FMRI) && s.State == "degraded" {
+					return "restore"
+				}
+			}
+		}
+		return "maint_off"
+	}
+	return ""
+}
+
+// doneMessage is what -v prints for each instance acted on.
+func doneMessage(verb, action, fmri string, temporary bool) string {
+	switch verb {
+	case "enable", "disable":
+		if temporary {
+			return fmt.Sprintf("%s temporarily %sd.", fmri, verb)
+		}
+		return fmt.Sprintf("%s %sd.", fmri, verb)
+	}
+	return fmt.Sprintf("Action %s set for %s.", action, fmri)
+}
+
+// waitFor polls until the instance reaches the state enable or disable
+// asks for, or cannot: svcadm -s.
+func waitFor(env Env, fmri string, enable bool) int {
 	for {
 		resp, err := env.Call(&control.Request{Op: control.OpStatus})
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "svcadm: %v\n", err)
-			return ExitFatal
+			return fail(env, err)
 		}
-		var s *control.Status
+		by := map[string]*control.Status{}
 		for _, x := range resp.Instances {
-			if matches(pat, x.FMRI) {
-				s = x
-			}
+			by[x.FMRI] = x
 		}
-		if s == nil {
-			return ExitFatal
-		}
-		transit := s.NextState != "none" && s.NextState != ""
+		s := by[fmri]
 		switch {
-		case verb == "disable" && s.State == "disabled" && !transit:
-			return ExitOK
-		case verb == "enable" && (s.State == "online" || s.State == "degraded") && !transit:
-			return ExitOK
-		case verb == "enable" && s.State == "maintenance" && !transit:
-			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" is in maintenance state.\n", s.FMRI)
+		case s == nil:
+			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" has been deleted.\n", fmri)
 			return ExitState
-		case verb == "enable" && s.State == "offline" && !transit && blocked(s):
-			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" cannot come online because its dependencies are not satisfied.\n", s.FMRI)
+		case enable && (s.State == "online" || s.State == "degraded"), !enable && s.State == "disabled":
+			return ExitOK
+		case s.State == "maintenance":
+			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" is in maintenance state.\n", fmri)
+			return ExitState
+		case enable && !s.Enabled:
+			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" has been disabled by another entity.\n", fmri)
+			return ExitState
+		case !enable && s.Enabled:
+			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" has been enabled by another entity.\n", fmri)
+			return ExitState
+		case enable && !potential(s, by, map[string]bool{}):
+			fmt.Fprintf(env.Stderr, "svcadm: Instance \"%s\" has unsatisfied dependencies.\n", fmri)
 			return ExitDependency
 		}
 		time.Sleep(env.Poll)
 	}
-}
-
-// blocked reports whether a required dependency cannot come up without
-// an administrator.
-func blocked(s *control.Status) bool {
-	for _, d := range s.Deps {
-		if d.Grouping == "optional_all" || d.Grouping == "exclude_all" {
-			continue
-		}
-		for _, st := range d.States {
-			if st == "disabled" || st == "maintenance" || st == "absent" {
-				return true
-			}
-		}
-	}
-	return false
 }

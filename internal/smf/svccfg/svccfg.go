@@ -73,14 +73,15 @@ func Main(args []string, env Env) int {
 		env.Stdout.Write(resp.Manifest)
 		return 0
 	case "delete":
-		if len(args) > 0 && args[0] == "-f" {
+		force := len(args) > 0 && args[0] == "-f"
+		if force {
 			args = args[1:]
 		}
 		if len(args) != 1 {
 			fmt.Fprint(env.Stderr, usage)
 			return 2
 		}
-		if _, err := env.Call(&control.Request{Op: control.OpDelete, FMRIs: args}); err != nil {
+		if _, err := env.Call(&control.Request{Op: control.OpDelete, FMRIs: args, Force: force}); err != nil {
 			fmt.Fprintf(env.Stderr, "svccfg: %v\n", err)
 			return 1
 		}
