@@ -27,15 +27,24 @@ import (
 // the runtime reads end-of-file, fails to parse a spec and exits, having
 // made nothing. A runtime that had not yet opened the FIFO when the node
 // died is released by ReleaseConfig at cleanup.
+//
+// Only runc reads its spec once; crun reads config.json again after the
+// container exists, which a FIFO cannot serve, so with crun Run writes
+// the file and only then starts the runtime.
 type Launch struct {
 	id, bundle string
 	fifo       *os.File
 	cmd        *exec.Cmd
+	stdio      []*os.File    // for a runtime started by Run: its stdio until then
 	exited     chan struct{} // closed when the runtime process is reaped
 	err        error         // its exit, once exited is closed
 	pidFile    string
 	logFile    string
 }
+
+// readsSpecOnce tells whether the runtime reads config.json once only,
+// when it starts (runc), so that the spec can be handed over a FIFO.
+func (r *Runtime) readsSpecOnce() bool { return filepath.Base(r.Binary) == "runc" }
 
 // configFile is the spec's place in a bundle.
 func configFile(bundle string) string { return filepath.Join(bundle, "config.json") }
@@ -48,8 +57,32 @@ func (r *Runtime) Launch(ctx context.Context, id, bundle string, stdin, stdout *
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", id, err)
 	}
+	l := &Launch{id: id, bundle: bundle, exited: make(chan struct{}),
+		pidFile: filepath.Join(bundle, "init.pid"), logFile: filepath.Join(bundle, "runtime.log")}
 	cfg := configFile(bundle)
-	_ = os.Remove(cfg)
+	for _, p := range []string{cfg, l.pidFile, l.logFile} {
+		_ = os.Remove(p)
+	}
+	// Not CommandContext: a cancelled caller aborts the launch itself,
+	// and a started zone must not be killed with the caller's context.
+	l.cmd = exec.Command(r.Binary, "--root", r.Root, "--log", l.logFile,
+		"run", "--detach", "--bundle", bundle, "--pid-file", l.pidFile, id)
+	// The zone must not die with the process that started it.
+	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if !r.readsSpecOnce() {
+		// Started by Run: keep the stdio the caller closes.
+		for _, f := range []*os.File{stdin, stdout} {
+			d, err := unix.Dup(int(f.Fd()))
+			if err != nil {
+				l.closeStdio()
+				return nil, fmt.Errorf("launch %s: %w", id, err)
+			}
+			unix.CloseOnExec(d)
+			l.stdio = append(l.stdio, os.NewFile(uintptr(d), f.Name()))
+		}
+		l.cmd.Stdin, l.cmd.Stdout, l.cmd.Stderr = l.stdio[0], l.stdio[1], l.stdio[1]
+		return l, nil
+	}
 	if err := unix.Mkfifo(cfg, 0o600); err != nil {
 		return nil, fmt.Errorf("launch %s: config fifo: %w", id, err)
 	}
@@ -58,31 +91,13 @@ func (r *Runtime) Launch(ctx context.Context, id, bundle string, stdin, stdout *
 		os.Remove(cfg)
 		return nil, fmt.Errorf("launch %s: config fifo: %w", id, err)
 	}
-	l := &Launch{id: id, bundle: bundle, fifo: fifo, exited: make(chan struct{}),
-		pidFile: filepath.Join(bundle, "init.pid"), logFile: filepath.Join(bundle, "runtime.log")}
-	_ = os.Remove(l.pidFile)
-	_ = os.Remove(l.logFile)
-	// Not CommandContext: a cancelled caller aborts the launch itself,
-	// and a started zone must not be killed with the caller's context.
-	c := exec.Command(r.Binary, "--root", r.Root, "--log", l.logFile,
-		"run", "--detach", "--bundle", bundle, "--pid-file", l.pidFile, id)
-	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stdout
-	// A zone's rlimits are set inside its user namespace, where a hard
-	// limit can only be lowered: give the runtime unlimited hard limits
-	// to lower from.
-	raiseHardLimits()
-	// The zone must not die with the process that started it.
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
+	l.fifo = fifo
+	l.cmd.Stdin, l.cmd.Stdout, l.cmd.Stderr = stdin, stdout, stdout
+	if err := l.start(); err != nil {
 		fifo.Close()
 		os.Remove(cfg)
-		return nil, fmt.Errorf("%s run %s: %w", r.Binary, id, err)
+		return nil, err
 	}
-	l.cmd = c
-	go func() {
-		l.err = c.Wait()
-		close(l.exited)
-	}()
 	if ctx.Err() != nil {
 		l.Abort()
 		return nil, ctx.Err()
@@ -90,9 +105,37 @@ func (r *Runtime) Launch(ctx context.Context, id, bundle string, stdin, stdout *
 	return l, nil
 }
 
+// start starts the runtime process and a goroutine that reaps it.
+func (l *Launch) start() error {
+	// A zone's rlimits are set inside its user namespace, where a hard
+	// limit can only be lowered: give the runtime unlimited hard limits
+	// to lower from.
+	raiseHardLimits()
+	if err := l.cmd.Start(); err != nil {
+		return fmt.Errorf("%s run %s: %w", l.cmd.Path, l.id, err)
+	}
+	go func() {
+		l.err = l.cmd.Wait()
+		close(l.exited)
+	}()
+	return nil
+}
+
+func (l *Launch) started() bool { return l.cmd.Process != nil }
+
+func (l *Launch) closeStdio() {
+	for _, f := range l.stdio {
+		f.Close()
+	}
+	l.stdio = nil
+}
+
 // Run hands the spec to the runtime and waits for it to start the zone.
 // It returns the init's host pid.
 func (l *Launch) Run(spec []byte) (int, error) {
+	if !l.started() {
+		return l.runWithFile(spec)
+	}
 	defer l.closeFIFO()
 	if _, err := l.fifo.Write(spec); err != nil {
 		l.Abort()
@@ -115,18 +158,39 @@ drain:
 		}
 	}
 	l.closeFIFO()
+	return l.wait(spec)
+}
+
+// runWithFile writes the spec to config.json, then starts the runtime.
+func (l *Launch) runWithFile(spec []byte) (int, error) {
+	defer l.closeStdio()
+	if err := os.WriteFile(configFile(l.bundle), spec, 0o600); err != nil {
+		return 0, fmt.Errorf("run %s: %w", l.id, err)
+	}
+	if err := l.start(); err != nil {
+		return 0, err
+	}
+	l.closeStdio()
+	return l.wait(nil)
+}
+
+// wait waits for the runtime to exit and returns the init's pid. A spec
+// handed over the FIFO is written to config.json in its place.
+func (l *Launch) wait(spec []byte) (int, error) {
 	<-l.exited
 	if l.err != nil {
 		return 0, fmt.Errorf("%s run %s: %v: %s", filepath.Base(l.cmd.Path), l.id, l.err, runtimeLogError(l.logFile))
 	}
-	// The spec as a file in the FIFO's place: the runtime's exec reads
-	// it from the bundle.
-	cfg := configFile(l.bundle)
-	if err := os.WriteFile(cfg+".tmp", spec, 0o600); err != nil {
-		return 0, fmt.Errorf("run %s: %w", l.id, err)
-	}
-	if err := os.Rename(cfg+".tmp", cfg); err != nil {
-		return 0, fmt.Errorf("run %s: %w", l.id, err)
+	if spec != nil {
+		// The spec as a file in the FIFO's place: the runtime's exec
+		// reads it from the bundle.
+		cfg := configFile(l.bundle)
+		if err := os.WriteFile(cfg+".tmp", spec, 0o600); err != nil {
+			return 0, fmt.Errorf("run %s: %w", l.id, err)
+		}
+		if err := os.Rename(cfg+".tmp", cfg); err != nil {
+			return 0, fmt.Errorf("run %s: %w", l.id, err)
+		}
 	}
 	b, err := os.ReadFile(l.pidFile)
 	if err != nil {
@@ -143,6 +207,10 @@ drain:
 // killed before it made anything, and the FIFO removed. Safe to call
 // after Run (it does nothing then).
 func (l *Launch) Abort() {
+	if !l.started() {
+		l.closeStdio()
+		return
+	}
 	select {
 	case <-l.exited:
 	default:
