@@ -21,6 +21,10 @@ type cgroupTracker struct {
 	mu    sync.Mutex
 	live  map[int]string // contract id → its cgroup
 	clock pidClock
+	// seen maps the members each contract's Pids last listed to it: a
+	// process that has ended has left its cgroup (a zombie shows the
+	// root's), so Owner remembers.
+	seen map[int]int
 }
 
 // ownCgroup reads the process's cgroup from a /proc/<pid>/cgroup file:
@@ -131,6 +135,13 @@ func (t *cgroupTracker) Scan() bool {
 	return moved
 }
 
+// Owner names the contract whose Pids last listed pid.
+func (t *cgroupTracker) Owner(pid int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.seen[pid]
+}
+
 // Close removes the contracts' directory if it is empty.
 func (t *cgroupTracker) Close() { _ = os.Remove(t.dir) }
 
@@ -222,15 +233,34 @@ func (c *cgContract) Pids() []int {
 	if err != nil {
 		return nil
 	}
-	var out []int
+	var out, all []int
 	for _, f := range strings.Fields(string(b)) {
 		if p, err := strconv.Atoi(f); err == nil {
+			all = append(all, p)
 			if st, ok := readStat(p); ok && !st.zombie {
 				out = append(out, p)
 			}
 		}
 	}
+	c.t.remember(c.id, all)
 	return out
+}
+
+// remember records a contract's current members for Owner.
+func (t *cgroupTracker) remember(id int, pids []int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.seen == nil {
+		t.seen = map[int]int{}
+	}
+	for p, c := range t.seen {
+		if c == id {
+			delete(t.seen, p)
+		}
+	}
+	for _, p := range pids {
+		t.seen[p] = id
+	}
 }
 
 func (c *cgContract) Signal(sig syscall.Signal) int { return signalAll(c.Pids(), sig) }
@@ -240,6 +270,7 @@ func (c *cgContract) Close() {
 		unix.Close(c.fd)
 		c.fd = -1
 	}
+	c.t.remember(c.id, nil)
 	if os.Remove(c.dir) == nil {
 		c.t.mu.Lock()
 		delete(c.t.live, c.id)

@@ -20,6 +20,9 @@ type Tracker interface {
 	Scan() bool
 	// Kind says how processes are tracked, for logs.
 	Kind() string
+	// Owner names the contract a process belongs to (0: none). For a
+	// child that has ended it must be asked before the child is reaped.
+	Owner(pid int) int
 	// Close removes what the tracker made (its empty cgroup directory).
 	Close()
 }
@@ -160,10 +163,12 @@ func (t *Ancestry) scanLocked() {
 	stats := t.stats
 	clear(stats)
 	for _, p := range allPids() {
-		if st, ok := readStat(p); ok && !st.zombie {
+		if st, ok := readStat(p); ok {
 			stats[p] = st
 		}
 	}
+	// A zombie stays a member (not a live one) until it is reaped, so
+	// that the reaper can still name its contract.
 	for p, m := range t.members {
 		if st, ok := stats[p]; !ok || st.start != m.start {
 			delete(t.members, p)
@@ -172,7 +177,7 @@ func (t *Ancestry) scanLocked() {
 	for changed := true; changed; {
 		changed = false
 		for p, st := range stats {
-			if _, ok := t.members[p]; ok {
+			if _, ok := t.members[p]; ok || st.zombie {
 				continue
 			}
 			c := t.members[st.ppid].c
@@ -221,13 +226,26 @@ func (c *ancContract) Pids() []int {
 		if m.c != c {
 			continue
 		}
-		if st, ok := readStat(p); !ok || st.zombie || st.start != m.start {
+		st, ok := readStat(p)
+		if !ok || st.start != m.start {
 			delete(t.members, p)
 			continue
 		}
-		out = append(out, p)
+		if !st.zombie {
+			out = append(out, p)
+		}
 	}
 	return out
+}
+
+// Owner is the contract of a member, a zombie one too.
+func (t *Ancestry) Owner(pid int) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m, ok := t.members[pid]; ok && t.live[m.c] {
+		return m.c.id
+	}
+	return 0
 }
 
 func (c *ancContract) Signal(sig syscall.Signal) int { return signalAll(c.Pids(), sig) }

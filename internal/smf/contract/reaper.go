@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,25 @@ type Reaper struct {
 	waiters map[int]chan syscall.WaitStatus
 	subs    []chan struct{}
 	sig     chan os.Signal
+	owner   func(pid int) int
+	orphans chan Exit
+}
+
+// Exit is how an orphan (a child no starter waits for) ended.
+type Exit struct {
+	Pid      int
+	Status   syscall.WaitStatus
+	Contract int // the contract it belonged to, 0 if none
+}
+
+// Orphans returns a channel that gets each orphan's end; owner, asked
+// while the orphan is still a zombie, names its contract. Ends are
+// dropped when the channel is full.
+func (r *Reaper) Orphans(owner func(pid int) int) <-chan Exit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.owner, r.orphans = owner, make(chan Exit, 64)
+	return r.orphans
 }
 
 // NewReaper makes the process a child subreaper (a no-op for PID 1) and
@@ -88,12 +108,20 @@ func (r *Reaper) Reap() bool {
 	for {
 		var ws syscall.WaitStatus
 		r.mu.Lock()
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		// Look first, reap after: an orphan's contract is asked for
+		// while it is still a zombie.
+		pid, err := peek()
 		var ch chan syscall.WaitStatus
+		owner := 0
 		if pid > 0 {
 			ch = r.waiters[pid]
 			delete(r.waiters, pid)
+			if ch == nil && r.owner != nil {
+				owner = r.owner(pid)
+			}
+			_, err = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 		}
+		orphans := r.orphans
 		r.mu.Unlock()
 		if err == syscall.EINTR {
 			continue
@@ -107,8 +135,31 @@ func (r *Reaper) Reap() bool {
 		collected = true
 		if ch != nil {
 			ch <- ws
+		} else if orphans != nil {
+			select {
+			case orphans <- Exit{Pid: pid, Status: ws, Contract: owner}:
+			default:
+			}
 		}
 	}
+}
+
+// peek returns the pid of a child that has ended, without reaping it;
+// 0 when children remain but none has ended.
+func peek() (int, error) {
+	// siginfo_t as waitid fills it for a child: si_pid follows signo,
+	// errno, code and padding.
+	var info struct {
+		signo, errno, code, _ int32
+		pid                   int32
+		_                     [108]byte
+	}
+	_, _, e := syscall.Syscall6(syscall.SYS_WAITID, unix.P_ALL, 0, uintptr(unsafe.Pointer(&info)),
+		unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(info.pid), nil
 }
 
 // SignalAll sends sig to every process but the caller (kill(-1)).

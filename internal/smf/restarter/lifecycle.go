@@ -167,26 +167,74 @@ func (r *Restarter) exited(i *inst, o outcome, period time.Duration) {
 		r.maintenance(i, "method_failed", fmt.Sprintf("Start method %s.", o.smf()), "")
 		return
 	}
-	if i.cfg.Duration() == manifest.Child {
-		period = time.Duration(i.cfg.PropInt("startd", "critical_failure_period", int64(period/time.Second))) * time.Second
-	} else {
-		period = time.Duration(i.cfg.PropInt("startd", "critical_failure_period", int64(CriticalPeriod/time.Second))) * time.Second
+	r.propagate(i, graph.StopError)
+	if r.tooQuick(i, period) {
+		r.maintenance(i, "restarting_too_quickly", "Restarting too quickly.", "")
+		return
 	}
+	r.setState(i, graph.Offline)
+	r.kick()
+}
+
+// tooQuick records a restart and reports whether there have been
+// startd/critical_failure_count (5) of them within
+// critical_failure_period (600 s; def for child services) (r.mu held).
+func (r *Restarter) tooQuick(i *inst, def time.Duration) bool {
+	if i.cfg.Duration() != manifest.Child {
+		def = CriticalPeriod
+	}
+	period := time.Duration(i.cfg.PropInt("startd", "critical_failure_period", int64(def/time.Second))) * time.Second
 	count := int(i.cfg.PropInt("startd", "critical_failure_count", CriticalCount))
 	now := time.Now()
 	i.restarts = append(i.restarts, now)
 	if len(i.restarts) > count {
 		i.restarts = i.restarts[len(i.restarts)-count:]
 	}
-	r.propagate(i, graph.StopError)
 	if len(i.restarts) >= count && now.Sub(i.restarts[0]) < period {
 		i.restarts = nil
-		r.maintenance(i, "restarting_too_quickly", "Restarting too quickly.", "")
 		r.cfg.Logf("svc.startd: %s: Restarting too quickly, changing state to maintenance.", i.fmri)
+		return true
+	}
+	return false
+}
+
+// memberEnded handles a contract member that this process reaped: a
+// core dump, or death by a signal the restarter did not send, is a
+// fault of the service (unless startd/ignore_error lists core or
+// signal), which is stopped and started again as SmartOS's restarter
+// does on a contract's core and signal events. Other processes' ends
+// matter only when they empty the contract (checkContracts).
+func (r *Restarter) memberEnded(e contract.Exit) {
+	if e.Contract == 0 || !e.Status.Signaled() {
 		return
 	}
-	r.setState(i, graph.Offline)
-	r.kick()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var i *inst
+	for _, x := range r.insts {
+		if x.ct != nil && x.ct.ID() == e.Contract {
+			i = x
+		}
+	}
+	if i == nil || i.busy || !graph.Running(i.state) || i.cfg.Duration() != manifest.Contract {
+		return
+	}
+	var why string
+	switch {
+	case e.Status.CoreDump() && !i.cfg.IgnoreError("core"):
+		why = "Stopping because process dumped core."
+	case !e.Status.CoreDump() && !i.cfg.IgnoreError("signal") && time.Since(i.signalled) > time.Second:
+		why = "Stopping because process received fatal signal from outside the service."
+	default:
+		return
+	}
+	r.logInst(i, "", "%s", why)
+	if r.tooQuick(i, CriticalPeriod) {
+		i.aux, i.reason = "restarting_too_quickly", "Restarting too quickly."
+		r.stopInst(i, graph.StopError, graph.Maintenance)
+		return
+	}
+	r.stopInst(i, graph.StopError, graph.Offline)
 }
 
 // propagate stops the running dependents that restart_on says an event
@@ -215,6 +263,7 @@ func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
 	if kill {
 		i.immediate, m = false, nil
 	}
+	i.signalled = time.Now()
 	go func() {
 		var o outcome
 		to := defaultStopWait

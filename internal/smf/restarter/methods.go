@@ -259,6 +259,9 @@ func (r *Restarter) run(i *inst, method string, m *manifest.ExecMethod, ct contr
 	}
 	if sig, ok := killSignal(exec); ok {
 		if i.ct != nil {
+			r.mu.Lock()
+			i.signalled = time.Now()
+			r.mu.Unlock()
 			i.ct.Signal(sig)
 		}
 		return outcome{}

@@ -104,6 +104,9 @@ type inst struct {
 	// pendingMaint puts the instance in maintenance once the method
 	// under way is done (svcadm mark while starting).
 	pendingMaint bool
+	// signalled is when the restarter last signalled the instance's
+	// processes itself (a stop, :kill): their deaths are no fault.
+	signalled time.Time
 }
 
 func (i *inst) isEnabled() bool {
@@ -260,10 +263,12 @@ func (r *Restarter) Start() {
 	r.kick()
 	r.mu.Unlock()
 	var reaped <-chan struct{}
+	var orphans <-chan contract.Exit
 	if r.cfg.Reaper != nil {
 		reaped = r.cfg.Reaper.Subscribe()
+		orphans = r.cfg.Reaper.Orphans(r.cfg.Tracker.Owner)
 	}
-	go r.watch(reaped)
+	go r.watch(reaped, orphans)
 }
 
 // Watch intervals. New processes are looked for every scanEvery while
@@ -282,7 +287,7 @@ const (
 // process exits, and that process is this one's child by then (PID 1
 // or a subreaper adopts every orphan), so a reap is what prompts the
 // check; the slow tick is a backstop.
-func (r *Restarter) watch(reaped <-chan struct{}) {
+func (r *Restarter) watch(reaped <-chan struct{}, orphans <-chan contract.Exit) {
 	every := scanEvery
 	tick := time.NewTimer(every)
 	defer tick.Stop()
@@ -292,6 +297,9 @@ func (r *Restarter) watch(reaped <-chan struct{}) {
 		select {
 		case <-r.stop:
 			return
+		case e := <-orphans:
+			r.memberEnded(e)
+			continue
 		case <-reaped:
 			check = true
 		case now := <-tick.C:
@@ -347,10 +355,16 @@ func (r *Restarter) Changed() <-chan struct{} {
 func (r *Restarter) world() graph.World {
 	return graph.World{
 		State: func(f string) string {
-			if i := r.insts[f]; i != nil {
-				return i.state
+			i := r.insts[f]
+			switch {
+			case i == nil:
+				return ""
+			case i.busy && graph.Running(i.state) && !graph.Running(i.next):
+				// Stopping: it no longer satisfies its dependents, or
+				// one stopped first would start again before it is down.
+				return graph.Offline
 			}
-			return ""
+			return i.state
 		},
 		Exists: func(p string) bool { _, err := os.Stat(r.cfg.Root + p); return err == nil },
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -530,5 +531,32 @@ func TestDelete(t *testing.T) {
 	}
 	if alive(s.Pids[0]) {
 		t.Errorf("pid %d survived the delete", s.Pids[0])
+	}
+}
+
+// TestMemberKilled: a contract member killed from outside the service
+// is a fault: the service is stopped and started again, unless
+// startd/ignore_error lists signal.
+func TestMemberKilled(t *testing.T) {
+	ignore := "<property_group name='startd' type='framework'><propval name='ignore_error' type='astring' value='core,signal'/></property_group>\n"
+	e := newEnv(t,
+		svc{name: "strict", start: "sleep 300 & sleep 301 &"},
+		svc{name: "lenient", start: "sleep 300 & sleep 301 &", extra: ignore},
+	)
+	for _, n := range []string{"strict", "lenient"} {
+		s := e.wait(fm(n), graph.Online, 10*time.Second)
+		if len(s.Pids) != 2 {
+			t.Fatalf("%s: %+v", n, s)
+		}
+		syscallKill(s.Pids[0])
+		time.Sleep(500 * time.Millisecond)
+		after := e.wait(fm(n), graph.Online, 10*time.Second)
+		restarted := !slices.Contains(after.Pids, s.Pids[1])
+		if restarted != (n == "strict") {
+			t.Errorf("%s: pids %v, then %v", n, s.Pids, after.Pids)
+		}
+		if n == "strict" && !strings.Contains(dumpLog(e, fm(n)), "Stopping because process received fatal signal from outside the service.") {
+			t.Errorf("strict's log:\n%s", dumpLog(e, fm(n)))
+		}
 	}
 }
