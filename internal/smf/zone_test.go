@@ -238,3 +238,151 @@ func TestIdleInit(t *testing.T) {
 		t.Logf("idle zone init: %d ticks in 3 s", d)
 	}
 }
+
+// site is a manifest for the zone scenario: a service with a start and
+// a stop method, extra elements, and a duration.
+func site(name, start, stop, duration, extra string) string {
+	return `<?xml version="1.0"?>
+<service_bundle type="manifest" name="` + name + `">
+  <service name="site/` + name + `" type="service" version="1">
+    <create_default_instance enabled="true"/>
+` + extra + `
+    <exec_method type="method" name="start" exec="` + start + `" timeout_seconds="10"/>
+    <exec_method type="method" name="stop" exec="` + stop + `" timeout_seconds="2"/>
+    <property_group name="startd" type="framework"><propval name="duration" type="astring" value="` + duration + `"/></property_group>
+  </service>
+</service_bundle>
+`
+}
+
+// TestZoneScenario runs real manifests under the restarter as PID 1 of
+// a real zone, driven from the host with svcs -z and svcadm -z: a
+// postboot script from /opt/custom/smf, a daemon chain, a crashing
+// service and one that fails until fixed (maintenance, svcs -x, svcadm
+// clear), a bad manifest the others survive, restart_on=error, a stop
+// that times out, no zombies and a clean halt.
+func TestZoneScenario(t *testing.T) {
+	n := nodetest.New(t)
+	uuid := nodetest.Create(t, n, `{"brand":"joyent-minimal","alias":"scenario","autoboot":false,"image_uuid":"`+nodetest.BusyboxUUID+`"}`)
+	root := filepath.Join(n.Zonepath(uuid), "root")
+	files := map[string]string{
+		"opt/custom/smf/postboot.xml":      site("postboot", "echo postboot &gt;&gt; /var/tmp/order", ":true", "transient", ""),
+		"var/svc/manifest/site/db.xml":     site("db", "echo db &gt;&gt; /var/tmp/order; sleep 1000 &amp;", ":kill", "contract", ""),
+		"var/svc/manifest/site/app.xml":    site("app", "echo app &gt;&gt; /var/tmp/order; sleep 1001 &amp;", ":kill", "contract", `<dependency name="db" grouping="require_all" restart_on="error" type="service"><service_fmri value="svc:/site/db"/></dependency>`),
+		"var/svc/manifest/site/crash.xml":  site("crash", "sleep 0.05 &amp;", ":kill", "contract", ""),
+		"var/svc/manifest/site/fixme.xml":  site("fixme", "test -f /var/tmp/fixed || exit 1; sleep 1002 &amp;", ":kill", "contract", ""),
+		"var/svc/manifest/site/slow.xml":   site("slow", "sleep 1003 &amp;", "sleep 900", "contract", ""),
+		"var/svc/manifest/site/broken.xml": "<service_bundle type='manifest' name='broken'>\n<service name='site/broken'\n",
+	}
+	for f, body := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	if err := n.Start(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
+	hull := func(args ...string) string {
+		t.Helper()
+		out, err := nodetest.Hull(t, "", args...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		return out
+	}
+	field := func(col, fmri string) string {
+		return strings.TrimSpace(hull("svcs", "-z", uuid, "-H", "-o", col, fmri))
+	}
+	wait := func(fmri, state string) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); field("state", fmri) != state; time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never %s:\n%s", fmri, state, hull("svcs", "-z", uuid, "-xv"))
+			}
+		}
+	}
+	for _, f := range []string{"app", "postboot"} {
+		wait(f, "online")
+	}
+	wait("crash", "maintenance")
+	wait("fixme", "maintenance")
+	b, _ := os.ReadFile(filepath.Join(root, "var/tmp/order"))
+	if db, app := strings.Index(string(b), "db\n"), strings.Index(string(b), "app\n"); db < 0 || app < db || !strings.Contains(string(b), "postboot\n") {
+		t.Errorf("start order %q", b)
+	}
+	if b, _ := os.ReadFile(n.ConsoleLog(uuid)); !strings.Contains(string(b), "broken.xml:3: XML syntax error") {
+		t.Errorf("the bad manifest is not reported on the console:\n%s", b)
+	}
+	x := hull("svcs", "-z", uuid, "-x")
+	for _, want := range []string{
+		"svc:/site/crash:default (?)\n  Zone: " + uuid + "\n State: maintenance since ",
+		"Reason: Restarting too quickly.\n   See: http://illumos.org/msg/SMF-8000-L5\n   See: " + root + "/var/svc/log/site-crash:default.log\n",
+		"Reason: Start method failed repeatedly, last exited with status 1.\n",
+	} {
+		if !strings.Contains(x, want) {
+			t.Errorf("svcs -x lacks %q:\n%s", want, x)
+		}
+	}
+	// Fixed and cleared, it comes up.
+	hull("zlogin", uuid, "touch /var/tmp/fixed")
+	hull("svcadm", "-z", uuid, "clear", "fixme")
+	wait("fixme", "online")
+	// db's daemon dies: db is restarted, and app with it (restart_on=error).
+	appCtid := field("ctid", "app")
+	procs := strings.Fields(strings.Split(hull("svcs", "-z", uuid, "-H", "-p", "db"), "\n")[1])
+	hull("zlogin", uuid, "kill -9 "+procs[1])
+	for deadline := time.Now().Add(30 * time.Second); field("ctid", "app") == appCtid || field("state", "app") != "online"; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("app not restarted:\n%s", hull("svcs", "-z", uuid, "-v"))
+		}
+	}
+	// A stop method that overruns its 2 s: killed, with the service's processes.
+	start := time.Now()
+	hull("svcadm", "-z", uuid, "disable", "-s", "slow")
+	if d := time.Since(start); d < 2*time.Second || d > 10*time.Second {
+		t.Errorf("disable -s of a slow stop took %v", d)
+	}
+	if out, _ := nodetest.Hull(t, "", "zlogin", uuid, "ps"); strings.Contains(out, "sleep 1003") || strings.Contains(out, "sleep 900") {
+		t.Errorf("slow's processes survived:\n%s", out)
+	}
+	v, err := n.Get(uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zs := zombies(v.PID); len(zs) > 0 {
+		t.Errorf("zombies under the zone's init: %v", zs)
+	}
+	start = time.Now()
+	if err := n.Stop(ctx, uuid, false, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Errorf("halt took %v", d)
+	}
+	if b, _ := os.ReadFile(n.ConsoleLog(uuid)); !strings.Contains(string(b), "svc.startd: halted") {
+		t.Errorf("no clean halt on the console:\n%s", b)
+	}
+}
+
+// zombies lists the zombie children of a process.
+func zombies(ppid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(ppid) && f[0] == "Z" {
+			p, _ := strconv.Atoi(e.Name())
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -245,6 +245,7 @@ func TestFaultModel(t *testing.T) {
 		svc{name: "fails", start: fmt.Sprintf("echo try >> %s/fails; exit 1", d)},
 		svc{name: "fatal", start: "exit 95"},
 		svc{name: "config", start: "exit 96"},
+		svc{name: "nosmf", start: "exit 99"},
 		svc{name: "crashes", start: "sleep 0.05 &"},
 		svc{name: "steady", start: "sleep 300 &"},
 	)
@@ -260,6 +261,9 @@ func TestFaultModel(t *testing.T) {
 	}
 	if s := e.wait(fm("config"), graph.Maintenance, 5*time.Second); s.Reason != "Start method exited with $SMF_EXIT_ERR_CONFIG." {
 		t.Errorf("config: %+v", s)
+	}
+	if s := e.wait(fm("nosmf"), graph.Maintenance, 5*time.Second); s.Aux != "method_failed" || s.Reason != "Start method exited with status 99." {
+		t.Errorf("nosmf: %+v", s)
 	}
 	if s := e.wait(fm("crashes"), graph.Maintenance, 15*time.Second); s.Aux != "restarting_too_quickly" || s.Reason != "Restarting too quickly." {
 		t.Errorf("crashes: %+v", s)
@@ -558,5 +562,27 @@ func TestMemberKilled(t *testing.T) {
 		if n == "strict" && !strings.Contains(dumpLog(e, fm(n)), "Stopping because process received fatal signal from outside the service.") {
 			t.Errorf("strict's log:\n%s", dumpLog(e, fm(n)))
 		}
+	}
+}
+
+// TestMethodContext: a method runs with its tokens expanded, SMF's
+// environment, its own variables, working directory and credentials.
+func TestMethodContext(t *testing.T) {
+	d := t.TempDir()
+	os.Chmod(d, 0o777) // the method runs as daemon
+	os.Chmod(filepath.Dir(d), 0o711)
+	out := filepath.Join(d, "out")
+	ctx := `<method_context working_directory='/tmp'>
+<method_credential user='daemon' group='nogroup'/>
+<method_environment><envvar name='GREETING' value='hello there'/></method_environment>
+</method_context>
+<property_group name='config' type='application'><propval name='port' type='count' value='8080'/></property_group>
+`
+	start := "echo %m %s %i %f %r %{config/port} %% \"$SMF_FMRI $SMF_METHOD $SMF_RESTARTER $SMF_ZONENAME\" \"$GREETING\" $(pwd) $(id -u) $(id -g) $PATH > " + out
+	e := newEnv(t, svc{name: "site/ctx", start: start, stop: ":true", duration: "transient", extra: ctx})
+	e.wait(fm("site/ctx"), graph.Online, 5*time.Second)
+	want := "start site/ctx default svc:/site/ctx:default svc.startd 8080 % svc:/site/ctx:default start svc:/system/svc/restarter:default test hello there /tmp 1 65534 /usr/sbin:/usr/bin:/sbin:/bin\n"
+	if got, _ := os.ReadFile(out); string(got) != want {
+		t.Errorf("method saw\n%q\nwant\n%q\nlog:\n%s", got, want, dumpLog(e, fm("site/ctx")))
 	}
 }
