@@ -13,6 +13,7 @@ import (
 
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
+	"hull/internal/smf/smftest"
 )
 
 const sleeperManifest = `<?xml version="1.0"?>
@@ -353,7 +354,7 @@ func TestZoneScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if zs := zombies(v.PID); len(zs) > 0 {
+	if zs := smftest.Zombies(v.PID); len(zs) > 0 {
 		t.Errorf("zombies under the zone's init: %v", zs)
 	}
 	start = time.Now()
@@ -366,23 +367,4 @@ func TestZoneScenario(t *testing.T) {
 	if b, _ := os.ReadFile(n.ConsoleLog(uuid)); !strings.Contains(string(b), "svc.startd: halted") {
 		t.Errorf("no clean halt on the console:\n%s", b)
 	}
-}
-
-// zombies lists the zombie children of a process.
-func zombies(ppid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) && f[0] == "Z" {
-			p, _ := strconv.Atoi(e.Name())
-			out = append(out, p)
-		}
-	}
-	return out
 }

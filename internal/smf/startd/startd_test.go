@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/smf/control"
+	"hull/internal/smf/smftest"
 	"hull/internal/smf/svcadm"
 	"hull/internal/smf/svcs"
 	"hull/internal/testenv"
@@ -224,7 +225,7 @@ func TestPID1(t *testing.T) {
 
 	// No zombies among PID 1's children.
 	time.Sleep(300 * time.Millisecond)
-	if zs := zombies(z.cmd.Process.Pid); len(zs) > 0 {
+	if zs := smftest.Zombies(z.cmd.Process.Pid); len(zs) > 0 {
 		t.Errorf("zombies: %v", zs)
 	}
 	// Clean halt: app stops before db.
@@ -262,24 +263,6 @@ func hostPid(t *testing.T, pid1, inner int) int {
 	}
 	t.Fatalf("pid %d not found", inner)
 	return 0
-}
-
-func zombies(ppid int) []int {
-	var out []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(ppid) && f[0] == "Z" {
-			p, _ := strconv.Atoi(e.Name())
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // TestControlWhileNetworkWaits: a zone killed last time left its control
