@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"hull/internal/idmap"
 	"hull/internal/image"
 	"hull/internal/journal"
 	"hull/internal/pool"
@@ -156,25 +157,35 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	defer op.Rollback()
 	st.mark("journal")
-	// A zone that boots at once has its runtime launched now: it starts
-	// up while the zone's ids and dataset are made (see zone.Launch).
-	var launched *zone.Launch
-	if vm.Bool(v.Autoboot, true) {
-		if launched, err = n.launch(ctx, v.UUID); err != nil {
+	// While the dataset is cloned: a zone that boots at once has its
+	// runtime launched (it starts up meanwhile, see zone.Launch), and its
+	// id range allocated and the user namespace that maps its root made.
+	boots := vm.Bool(v.Autoboot, true)
+	var launched func() (*zone.Launch, error)
+	if boots {
+		launched = background(func() (*zone.Launch, error) { return n.launch(ctx, v.UUID) })
+		defer func() {
+			if l, err := launched(); err == nil {
+				l.Abort() // nothing, once the zone runs
+			}
+		}()
+	}
+	userns := background(func() (*os.File, error) {
+		rng, err := n.IDs.Allocate(v.UUID)
+		if err != nil {
 			return nil, err
 		}
-		defer launched.Abort()
-		st.mark("launch")
-	}
-	// The id range and the dataset do not depend on each other: each
-	// waits on its own disk flush, so they overlap.
-	ids := backgroundErr(func() error {
-		_, err := n.IDs.Allocate(v.UUID)
-		if err == nil {
-			failpoint("create/after-ids")
+		failpoint("create/after-ids")
+		if !boots {
+			return nil, nil
 		}
-		return err
+		return idmap.UsernsFD(rng)
 	})
+	defer func() {
+		if f, err := userns(); err == nil && f != nil {
+			f.Close()
+		}
+	}()
 	// Addresses (and resolvers) from managed networks come before the
 	// dataset: its /etc/hosts and resolv.conf are written from them.
 	if len(v.Nics) > 0 {
@@ -186,7 +197,8 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if err == nil {
 		err = n.writeHostsAddress(v)
 	}
-	if err := errors.Join(err, ids()); err != nil {
+	_, uerr := userns()
+	if err := errors.Join(err, uerr); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-clone")
@@ -206,8 +218,8 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 		return err
 	})
 	defer saved()
-	if vm.Bool(v.Autoboot, true) {
-		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved, launch: launched}); err != nil {
+	if boots {
+		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved, launch: launched, userns: userns}); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")

@@ -80,8 +80,11 @@ type startOptions struct {
 	// beforeRun, if set, must succeed before the runtime starts the
 	// zone (work the caller does meanwhile).
 	beforeRun func() error
-	// launch, if set, is the runtime the caller launched already.
-	launch *zone.Launch
+	// launch, if set, gives the runtime the caller launched already.
+	launch func() (*zone.Launch, error)
+	// userns, if set, gives the user namespace of the zone's id range,
+	// made by the caller.
+	userns func() (*os.File, error)
 }
 
 // start boots the zone; the caller holds the VM's lock and an open journal
@@ -109,12 +112,15 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}
-	l := o.launch
-	if l == nil {
-		var err error
-		if l, err = n.launch(ctx, uuid); err != nil {
-			return err
-		}
+	var l *zone.Launch
+	var err error
+	if o.launch != nil {
+		l, err = o.launch()
+	} else {
+		l, err = n.launch(ctx, uuid)
+	}
+	if err != nil {
+		return err
 	}
 	defer l.Abort()
 	rng, err := n.IDs.Allocate(uuid)
@@ -122,13 +128,17 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		return err
 	}
 	// The user namespace that maps the zone's root takes a child
-	// process to make: it is made while the bundle is written.
-	userns := background(func() (*os.File, error) { return idmap.UsernsFD(rng) })
-	defer func() {
-		if f, err := userns(); err == nil {
-			f.Close()
-		}
-	}()
+	// process to make: it is made while the bundle is written (unless
+	// the caller made it already).
+	userns := o.userns
+	if userns == nil {
+		userns = background(func() (*os.File, error) { return idmap.UsernsFD(rng) })
+		defer func() {
+			if f, err := userns(); err == nil {
+				f.Close()
+			}
+		}()
+	}
 	zc, err := n.PrepareZonecontrol(uuid)
 	if err != nil {
 		return err
