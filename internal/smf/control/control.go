@@ -61,8 +61,10 @@ type Response struct {
 	Instances []*Status `json:"instances,omitempty"`
 	Manifest  []byte    `json:"manifest,omitempty"`
 	Milestone string    `json:"milestone,omitempty"`
-	// FMRIs are the instances a verb acted on (svcadm -v names them).
+	// FMRIs are the instances a verb acted on (svcadm -v names them);
+	// Also those enable -r enabled besides.
 	FMRIs []string `json:"fmris,omitempty"`
+	Also  []string `json:"also,omitempty"`
 }
 
 // Status is one instance as svcs shows it.

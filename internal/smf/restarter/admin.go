@@ -28,7 +28,7 @@ func (r *Restarter) Handle(req *control.Request) *control.Response {
 	case control.OpMilestone:
 		err = r.setMilestone(req.Milestone, !req.Temporary)
 	default:
-		resp.FMRIs, err = r.verb(req)
+		resp.FMRIs, resp.Also, err = r.verb(req)
 	}
 	if err != nil {
 		resp.Error = err.Error()
@@ -73,30 +73,38 @@ func (r *Restarter) sortedFMRIs() []string {
 	return out
 }
 
-func (r *Restarter) verb(req *control.Request) ([]string, error) {
+// verb carries out an svcadm or svccfg request on the instances it
+// names, and says which it acted on (and which else enable -r enabled).
+func (r *Restarter) verb(req *control.Request) (done, also []string, err error) {
 	for _, p := range req.FMRIs {
 		if strings.HasPrefix(p, "lrc:") {
-			return nil, fmt.Errorf("FMRI \"%s\" is a legacy service.", p)
+			return nil, nil, fmt.Errorf("FMRI \"%s\" is a legacy service.", p)
 		}
 	}
 	insts, err := r.resolve(req.FMRIs, req.Op)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if req.Op == control.OpDelete && !req.Force {
 		for _, i := range insts {
 			if graph.Running(i.state) {
-				return nil, fmt.Errorf("Instance \"%s\" may not be deleted because it is running.  Use delete -f if necessary.", i.fmri)
+				return nil, nil, fmt.Errorf("Instance \"%s\" may not be deleted because it is running.  Use delete -f if necessary.", i.fmri)
 			}
 		}
 	}
-	var done []string
 	for _, i := range insts {
 		done = append(done, i.fmri)
 		switch req.Op {
 		case control.OpEnable:
 			if req.Recursive {
-				r.enableRecursive(i, req.Temporary, map[string]bool{})
+				seen := map[string]bool{}
+				r.enableRecursive(i, req.Temporary, seen)
+				for f := range seen {
+					if f != i.fmri {
+						also = append(also, f)
+					}
+				}
+				sort.Strings(also)
 			} else {
 				r.enable(i, true, req.Temporary)
 			}
@@ -120,11 +128,11 @@ func (r *Restarter) verb(req *control.Request) ([]string, error) {
 				i.aux = ""
 				r.setState(i, graph.Online)
 			default:
-				return done, fmt.Errorf("Instance \"%s\" is not in a maintenance or degraded state.", i.fmri)
+				return done, also, fmt.Errorf("Instance \"%s\" is not in a maintenance or degraded state.", i.fmri)
 			}
 		case control.OpMark:
 			if err := r.mark(i, req); err != nil {
-				return done, err
+				return done, also, err
 			}
 		case control.OpDelete:
 			i.deleted = true
@@ -134,10 +142,10 @@ func (r *Restarter) verb(req *control.Request) ([]string, error) {
 				r.stopInst(i, graph.Stop, graph.Disabled)
 			}
 		default:
-			return done, fmt.Errorf("unknown operation %q", req.Op)
+			return done, also, fmt.Errorf("unknown operation %q", req.Op)
 		}
 	}
-	return done, r.save()
+	return done, also, r.save()
 }
 
 // mark forces an instance into maintenance or degraded (svcadm mark).

@@ -586,3 +586,29 @@ func TestMethodContext(t *testing.T) {
 		t.Errorf("method saw\n%q\nwant\n%q\nlog:\n%s", got, want, dumpLog(e, fm("site/ctx")))
 	}
 }
+
+// TestEnableRecursive: enable -r enables what an instance requires, and
+// not what it only optionally uses or excludes.
+func TestEnableRecursive(t *testing.T) {
+	dir := t.TempDir()
+	off := false
+	for _, s := range []svc{
+		{name: "base", start: ":true", enabled: &off},
+		{name: "mid", start: ":true", enabled: &off, deps: []string{"require_all/none/svc:/base"}},
+		{name: "opt", start: ":true", enabled: &off},
+		{name: "top", start: ":true", enabled: &off, deps: []string{"require_all/none/svc:/mid:default", "optional_all/none/svc:/opt"}},
+	} {
+		os.WriteFile(filepath.Join(dir, s.name+".xml"), []byte(s.xml()), 0o644)
+	}
+	r := New(Config{LogDir: filepath.Join(dir, "log")})
+	r.LoadDir(dir)
+	resp := r.Handle(&control.Request{Op: control.OpEnable, FMRIs: []string{"top"}, Recursive: true, Temporary: true})
+	if resp.Error != "" || fmt.Sprint(resp.FMRIs) != "[svc:/top:default]" || fmt.Sprint(resp.Also) != "[svc:/base:default svc:/mid:default]" {
+		t.Errorf("enable -r: %+v", resp)
+	}
+	for f, want := range map[string]bool{"top": true, "mid": true, "base": true, "opt": false} {
+		if i := r.insts[fm(f)]; i.isEnabled() != want || i.enabled {
+			t.Errorf("%s: enabled %v (permanently %v), want %v for now", f, i.isEnabled(), i.enabled, want)
+		}
+	}
+}

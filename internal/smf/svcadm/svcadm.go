@@ -174,7 +174,7 @@ func Main(args []string, env Env) int {
 			continue
 		}
 		if verbose {
-			for _, f := range resp.FMRIs {
+			for _, f := range append(resp.FMRIs, resp.Also...) {
 				fmt.Fprintln(env.Stdout, doneMessage(verb, action, f, r.Temporary))
 			}
 		}
