@@ -7,8 +7,9 @@ import (
 	"os"
 )
 
-// enterZone: inside a zone there is no other zone to reach.
+// enterZone: inside a zone there is no other zone to reach (svcs says
+// so as SmartOS's does, and exits 1).
 func enterZone(name, z string, rest []string) int {
-	fmt.Fprintf(os.Stderr, "%s: -z is only valid in the global zone\n", name)
-	return 2
+	fmt.Fprintf(os.Stderr, "%s: %s -z may only be used from the global zone\n", name, name)
+	return 1
 }
