@@ -34,7 +34,16 @@ func Timestamp(t time.Time) string { return t.UTC().Format(timestampLayout) }
 
 // NormalizeCreate validates a create payload and returns the VM object
 // with SmartOS's defaults applied. Zonepath and state are the node's.
+// As SmartOS's create does, it fails on a bad brand, bad values or
+// missing properties, and drops properties the brand may not set
+// (bad_properties) rather than failing on them.
 func NormalizeCreate(payload []byte, now time.Time) (*VM, error) {
+	return normalizeCreate(payload, now, false)
+}
+
+// normalizeCreate is NormalizeCreate; strict makes bad properties an
+// error too, as vmadm validate reports them.
+func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 	p, err := parsePayload(payload)
 	if err != nil {
 		return nil, err
@@ -50,13 +59,19 @@ func NormalizeCreate(payload []byte, now time.Time) (*VM, error) {
 	if err := errUnsupportedBrand(brand); err != nil {
 		return nil, err
 	}
+	deprecatedAlias(brand, p, "dataset_uuid", "image_uuid")
 	var e ValidationError
 	checkProps(brand, "create", p, &e, true)
+	deprecatedAlias(brand, p, "zfs_storage_pool_name", "zpool")
 	if brand != "sparse" && !p.has("image_uuid") {
 		e.missing("image_uuid")
 	}
 	if brand == "lx" && !p.has("kernel_version") {
 		e.missing("kernel_version")
+	}
+	if !strict {
+		dropBadProperties(p, e.BadProperties)
+		e.BadProperties = nil
 	}
 	if err := e.orNil(); err != nil {
 		return nil, err
@@ -65,7 +80,7 @@ func NormalizeCreate(payload []byte, now time.Time) (*VM, error) {
 	v := &VM{Brand: brand}
 	for _, k := range p.keys {
 		val := p.vals[k]
-		if val == nil || k == "ram" || propIndex[k].Kind == KindObjectArray {
+		if val == nil || k == "ram" || propIndex[k].Kind == KindObjectArray || propIndex[k].Transient {
 			continue
 		}
 		if err := setProp(v, k, val); err != nil {
@@ -98,9 +113,14 @@ func NormalizeCreate(payload []byte, now time.Time) (*VM, error) {
 	return v, nil
 }
 
+// brandValue is a bad brand as SmartOS reports it: null (or no brand at
+// all) is "undefined".
 func brandValue(b any) string {
-	if s, ok := b.(string); ok {
+	switch s := b.(type) {
+	case string:
 		return s
+	case nil:
+		return "undefined"
 	}
 	return fmt.Sprint(b)
 }

@@ -101,7 +101,11 @@ func TestNormalizeCreateBrands(t *testing.T) {
 		{`{"brand":"lx"}`, "", "Missing required properties: image_uuid,kernel_version"},
 		{`{"brand":"joyent"}`, "", "Missing required properties: image_uuid"},
 		{`{}`, "", "Missing required properties: image_uuid"},
-		{`{"brand":"sparse","image_uuid":"` + testImage + `"}`, "", "Invalid property: image_uuid"},
+		// A property the brand may not set is dropped, as SmartOS does.
+		{`{"brand":"sparse","image_uuid":"` + testImage + `"}`, "OS", ""},
+		{`{"brand":"joyent","dataset_uuid":"` + testImage + `"}`, "OS", ""},
+		{`{"brand":null}`, "", `Invalid brand while validating payload: "undefined"`},
+		{`{"brand":5}`, "", `Invalid brand while validating payload: "5"`},
 		{`{"brand":"nope"}`, "", `Invalid brand while validating payload: "nope"`},
 		{`{"brand":"kvm"}`, "", `brand "kvm" is not supported yet on this node`},
 		{`{"brand":"bhyve"}`, "", `brand "bhyve" is not supported on Linux; use kvm`},
@@ -126,87 +130,141 @@ func TestNormalizeCreateBrands(t *testing.T) {
 	}
 }
 
-// TestCreatePropertyValues gives, per property, a value that must pass
+// createValueCases gives, per create property, a value that must pass
 // and one that must fail with SmartOS's message.
-func TestCreatePropertyValues(t *testing.T) {
-	tests := []struct {
-		prop      string
-		good, bad string // JSON values; bad "" skips
-		badErr    string // default "Invalid value(s) for: <prop>"
-	}{
-		{"alias", `"web 1 ✓"`, `5`, ""},
-		{"archive_on_delete", `true`, `"yes"`, ""},
-		{"autoboot", `"false"`, `0`, ""},
-		{"billing_id", `"` + testImage + `"`, `false`, ""},
-		{"cpu_cap", `300`, `-1`, ""},
-		{"cpu_shares", `65535`, `"many"`, ""},
-		{"customer_metadata", `{"user-script":"#!/bin/sh"}`, `{"n":5}`, ""},
-		{"delegate_dataset", `true`, `"x"`, ""},
-		{"dns_domain", `"example.com"`, `"bad_domain!"`, ""},
-		{"do_not_inventory", `true`, `[]`, ""},
-		{"firewall_enabled", `true`, `"on"`, ""},
-		{"fs_allowed", `"ufs,pcfs"`, `{"a":1}`, ""},
-		{"hostname", `"web-1.example"`, `"-bad"`, ""},
-		{"hostname", `"a23456789012345678901234567890123456789012345678901234567890123"`, `"a234567890123456789012345678901234567890123456789012345678901234"`, ""},
-		{"indestructible_delegated", `false`, `2`, ""},
-		{"indestructible_zoneroot", `true`, `null2`, "Invalid JSON payload: "},
-		{"init_name", `"/sbin/init"`, `7`, ""},
-		{"internal_metadata", `{"k":"v"}`, `{"k":{"x":1}}`, ""},
-		{"internal_metadata_namespaces", `["sdc","docker"]`, `["bad ns"]`, ""},
-		{"limit_priv", `"default,-net_access"`, `[{"x":1}]`, ""},
-		{"maintain_resolvers", `true`, `"maybe"`, ""},
-		{"max_locked_memory", `128`, `1.5`, ""},
-		{"max_lwps", `"500"`, `0`, ""},
-		{"max_msg_ids", `100`, `true`, ""},
-		{"max_physical_memory", `512`, `"lots"`, ""},
-		{"max_sem_ids", `100`, `-5`, ""},
-		{"max_shm_ids", `100`, `"x"`, ""},
-		{"max_shm_memory", `100`, `"x"`, ""},
-		{"max_swap", `1024`, `"x"`, ""},
-		{"mdata_exec_timeout", `0`, `-1`, ""},
-		{"nowait", `true`, `"x"`, ""},
-		{"owner_uuid", `"` + testImage + `"`, `1`, ""},
-		{"package_name", `"g4-highcpu-1G"`, `1`, ""},
-		{"package_version", `"1.0.0"`, `1`, ""},
-		{"quota", `0`, `-10`, ""},
-		{"ram", `1024`, `"x"`, ""},
-		{"resolvers", `["8.8.8.8","2001:4860:4860::8888"]`, `["8.8.8"]`, ""},
-		{"resolvers", `"8.8.8.8,8.8.4.4"`, `"not-an-ip"`, ""},
-		{"restart_init", `false`, `"x"`, ""},
-		{"routes", `{"10.2.0.0/16":"10.0.0.1"}`, `"x"`, ""},
-		{"tags", `{"role":"db","n":5,"on":true}`, `{"x":[1]}`, ""},
-		{"tmpfs", `0`, `-1`, ""},
-		{"uuid", `"` + testUUID + `"`, `"54F1CC77-68F1-42AB-ACAC-5C4F64F5D6E0"`, ""},
-		{"uuid", `"` + testUUID + `"`, `"not-a-uuid"`, ""},
-		{"zfs_data_compression", `"lz4"`, `5`, ""},
-		{"zfs_data_recsize", `8192`, `"x"`, ""},
-		{"zfs_filesystem_limit", `10`, `-1`, ""},
-		{"zfs_io_priority", `16383`, `-1`, ""},
-		{"zfs_root_compression", `"gzip-9"`, `"gzip-10"`, "invalid compression type for gzip-10, must be one of: on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle"},
-		{"zfs_root_recsize", `4096`, `1000`, "invalid zfs_root_recsize (1000), must be 512-131072 and a power of 2. (0 to disable)"},
-		{"zfs_snapshot_limit", `10`, `"x"`, ""},
-		{"zlog_max_size", `1000000`, `"x"`, ""},
-		{"zonename", `"myzone"`, `"-bad zone"`, ""},
-		{"zpool", `"zones"`, `"bad pool!"`, ""},
-		{"image_uuid", `"` + testImage + `"`, `"x"`, ""},
+var createValueCases = []struct {
+	prop      string
+	good, bad string // JSON values
+	badErr    string // default "Invalid value(s) for: <prop>"
+}{
+	{"alias", `"web 1 ✓"`, `5`, ""},
+	{"archive_on_delete", `true`, `"yes"`, ""},
+	{"autoboot", `"false"`, `0`, ""},
+	{"billing_id", `"` + testImage + `"`, `false`, ""},
+	{"cpu_cap", `300`, `-1`, ""},
+	{"cpu_shares", `65535`, `"many"`, ""},
+	{"customer_metadata", `{"user-script":"#!/bin/sh"}`, `{"n":5}`, ""},
+	{"delegate_dataset", `true`, `"x"`, ""},
+	{"dns_domain", `"example.com"`, `"bad_domain!"`, ""},
+	{"do_not_inventory", `true`, `[]`, ""},
+	{"firewall_enabled", `true`, `"on"`, ""},
+	{"fs_allowed", `"ufs,pcfs"`, `{"a":1}`, ""},
+	{"hostname", `"web-1.example"`, `"-bad"`, ""},
+	{"hostname", `"a23456789012345678901234567890123456789012345678901234567890123"`, `"a234567890123456789012345678901234567890123456789012345678901234"`, ""},
+	{"indestructible_delegated", `false`, `2`, ""},
+	{"indestructible_zoneroot", `true`, `null2`, "Invalid JSON payload: "},
+	{"init_name", `"/sbin/init"`, `7`, ""},
+	{"internal_metadata", `{"k":"v"}`, `{"k":{"x":1}}`, ""},
+	{"internal_metadata_namespaces", `["sdc","docker"]`, `["bad ns"]`, ""},
+	{"limit_priv", `"default,-net_access"`, `[{"x":1}]`, ""},
+	{"maintain_resolvers", `true`, `"maybe"`, ""},
+	{"max_locked_memory", `128`, `1.5`, ""},
+	{"max_lwps", `"500"`, `0`, ""},
+	{"max_msg_ids", `100`, `true`, ""},
+	{"max_physical_memory", `512`, `"lots"`, ""},
+	{"max_sem_ids", `100`, `-5`, ""},
+	{"max_shm_ids", `100`, `"x"`, ""},
+	{"max_shm_memory", `100`, `"x"`, ""},
+	{"max_swap", `1024`, `"x"`, ""},
+	{"mdata_exec_timeout", `0`, `-1`, ""},
+	{"nowait", `true`, `"x"`, ""},
+	{"owner_uuid", `"` + testImage + `"`, `1`, ""},
+	{"package_name", `"g4-highcpu-1G"`, `1`, ""},
+	{"package_version", `"1.0.0"`, `1`, ""},
+	{"quota", `0`, `-10`, ""},
+	{"ram", `1024`, `"x"`, ""},
+	{"resolvers", `["8.8.8.8","2001:4860:4860::8888"]`, `["8.8.8"]`, ""},
+	{"resolvers", `"8.8.8.8,8.8.4.4"`, `"not-an-ip"`, ""},
+	{"restart_init", `false`, `"x"`, ""},
+	{"routes", `{"10.2.0.0/16":"10.0.0.1"}`, `"x"`, ""},
+	{"tags", `{"role":"db","n":5,"on":true}`, `{"x":[1]}`, ""},
+	{"tmpfs", `0`, `-1`, ""},
+	{"uuid", `"` + testUUID + `"`, `"54F1CC77-68F1-42AB-ACAC-5C4F64F5D6E0"`, ""},
+	{"uuid", `"` + testUUID + `"`, `"not-a-uuid"`, ""},
+	{"zfs_data_compression", `"lz4"`, `5`, ""},
+	{"zfs_data_recsize", `8192`, `"x"`, ""},
+	{"zfs_filesystem_limit", `10`, `-1`, ""},
+	{"zfs_io_priority", `16383`, `-1`, ""},
+	{"zfs_root_compression", `"gzip-9"`, `"gzip-10"`, "invalid compression type for gzip-10, must be one of: on, off, gzip, gzip-1, gzip-2, gzip-3, gzip-4, gzip-5, gzip-6, gzip-7, gzip-8, gzip-9, lz4, lzjb, zle"},
+	{"zfs_root_recsize", `4096`, `1000`, "invalid zfs_root_recsize (1000), must be 512-131072 and a power of 2. (0 to disable)"},
+	{"zfs_snapshot_limit", `10`, `"x"`, ""},
+	{"zlog_max_size", `1000000`, `"x"`, ""},
+	{"zonename", `"myzone"`, `"-bad zone"`, ""},
+	{"zpool", `"zones"`, `"bad pool!"`, ""},
+	{"image_uuid", `"` + testImage + `"`, `"x"`, ""},
+	// dataset_uuid becomes image_uuid before validation, as in SmartOS.
+	{"dataset_uuid", `"` + testImage + `"`, `7`, "Invalid value(s) for: image_uuid"},
+	{"zfs_storage_pool_name", `"zones"`, `"bad pool!"`, ""},
+	{"brand", `"joyent"`, `"bhyve2"`, `Invalid brand while validating payload: "bhyve2"`},
+	{"docker", `true`, `"yes"`, ""},
+	{"kernel_version", `"4.3.0"`, `4.3`, ""},
+	{"nics", `[{"nic_tag":"admin","ips":["10.0.0.2/24"]}]`, `[{"nic_tag":"admin","vlan_id":"x"}]`, "Invalid value(s) for: nics.*.vlan_id"},
+	{"filesystems", `[{"source":"/srv","target":"/srv"}]`, `[{"source":"/srv","target":"srv"}]`, "Invalid value(s) for: filesystems.*.target"},
+	{"routes", `{"10.9.0.0/16":"10.0.0.1"}`, `{"10.9.0.0/16":"nowhere"}`, `Invalid route gateway: "nowhere"`},
+}
+
+// caseBrand is the brand a property's cases are created as (joyent
+// when not listed).
+var caseBrand = map[string]string{"docker": "joyent-minimal", "kernel_version": "lx"}
+
+// payloadFor is a create payload of brand (joyent by default) with the
+// required properties and one more.
+func payloadFor(brand, prop, val string) []byte {
+	if brand == "" {
+		brand = "joyent"
 	}
-	for _, tt := range tests {
+	s := `{"uuid":"` + testUUID + `","brand":"` + brand + `"`
+	if prop != "image_uuid" && prop != "dataset_uuid" && brand != "sparse" {
+		s += `,"image_uuid":"` + testImage + `"`
+	}
+	if brand == "lx" && prop != "kernel_version" {
+		s += `,"kernel_version":"4.3.0"`
+	}
+	if prop == "brand" {
+		s = `{"uuid":"` + testUUID + `","image_uuid":"` + testImage + `"`
+	}
+	return []byte(s + `,"` + prop + `":` + val + `}`)
+}
+
+// TestCreatePropertyValues creates with each property's good value and
+// fails with its bad one, with SmartOS's message; the failing payload
+// creates nothing (NormalizeCreate returns no VM).
+func TestCreatePropertyValues(t *testing.T) {
+	for _, tt := range createValueCases {
+		brand := caseBrand[tt.prop]
 		t.Run(tt.prop, func(t *testing.T) {
-			if _, err := NormalizeCreate(payload(`"`+tt.prop+`":`+tt.good), testNow); err != nil {
+			if _, err := NormalizeCreate(payloadFor(brand, tt.prop, tt.good), testNow); err != nil {
 				t.Errorf("%s=%s: %v", tt.prop, tt.good, err)
 			}
 			want := tt.badErr
 			if want == "" {
 				want = "Invalid value(s) for: " + tt.prop
 			}
-			_, err := NormalizeCreate(payload(`"`+tt.prop+`":`+tt.bad), testNow)
-			if err == nil || !strings.HasPrefix(err.Error(), want) {
+			v, err := NormalizeCreate(payloadFor(brand, tt.prop, tt.bad), testNow)
+			if err == nil || !strings.HasPrefix(err.Error(), want) || v != nil {
 				t.Errorf("%s=%s: error %v, want %q", tt.prop, tt.bad, err, want)
 			}
 		})
 	}
 }
 
+// TestEveryCreatePropertyHasCases keeps createValueCases complete: every
+// property an OS zone may be created with has a good and a bad value.
+func TestEveryCreatePropertyHasCases(t *testing.T) {
+	have := map[string]bool{}
+	for _, c := range createValueCases {
+		have[c.prop] = true
+	}
+	for _, p := range Properties {
+		if p.Create&brandsOS != 0 && !have[p.Name] {
+			t.Errorf("create property %s has no value cases", p.Name)
+		}
+	}
+}
+
+// TestCreateBadProperties: create drops the properties a brand may not
+// set, as SmartOS's create does, and fails only on bad values; vmadm
+// validate (ValidateCreate) reports both lists.
 func TestCreateBadProperties(t *testing.T) {
 	tests := []struct {
 		extra string
@@ -224,17 +282,75 @@ func TestCreateBadProperties(t *testing.T) {
 		{`"max_lwps":"x","cpu_cap":"y","bogus":1`, ValidationError{BadValues: []string{"max_lwps", "cpu_cap"}, BadProperties: []string{"bogus"}}},
 		{`"filesystems":[{"target":5}]`, ValidationError{BadValues: []string{"filesystems.*.target"}}},
 	}
+	same := func(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
 	for _, tt := range tests {
-		_, err := NormalizeCreate(payload(tt.extra), testNow)
+		err := ValidateCreate(payload(tt.extra))
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
-			t.Errorf("%s: error %v, want ValidationError", tt.extra, err)
+			t.Errorf("validate %s: error %v, want ValidationError", tt.extra, err)
 			continue
 		}
-		if strings.Join(ve.BadValues, ",") != strings.Join(tt.want.BadValues, ",") ||
-			strings.Join(ve.BadProperties, ",") != strings.Join(tt.want.BadProperties, ",") ||
-			strings.Join(ve.MissingProperties, ",") != strings.Join(tt.want.MissingProperties, ",") {
-			t.Errorf("%s: got %+v, want %+v", tt.extra, *ve, tt.want)
+		if !same(ve.BadValues, tt.want.BadValues) || !same(ve.BadProperties, tt.want.BadProperties) ||
+			!same(ve.MissingProperties, tt.want.MissingProperties) {
+			t.Errorf("validate %s: got %+v, want %+v", tt.extra, *ve, tt.want)
+		}
+		v, err := NormalizeCreate(payload(tt.extra), testNow)
+		if len(tt.want.BadValues) > 0 {
+			if !errors.As(err, &ve) || !same(ve.BadValues, tt.want.BadValues) || len(ve.BadProperties) > 0 {
+				t.Errorf("create %s: error %v, want bad values %v only", tt.extra, err, tt.want.BadValues)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("create %s: %v (bad properties are dropped)", tt.extra, err)
+			continue
+		}
+		if v.State != "" || v.Zonepath != "" || v.Docker != nil || len(v.Tags) != 0 {
+			t.Errorf("create %s kept a dropped property: %+v", tt.extra, v)
+		}
+		for _, n := range v.Nics {
+			if n.Model != "" || n.NicTag != "admin" {
+				t.Errorf("create %s: nic %+v", tt.extra, n)
+			}
+		}
+	}
+}
+
+// TestDeprecatedAliases: dataset_uuid and zfs_storage_pool_name still
+// work, as in SmartOS, unless their successors are also given.
+func TestDeprecatedAliases(t *testing.T) {
+	const other = "11111111-2222-4333-8444-555555555555"
+	tests := []struct {
+		payload    string
+		image, zp  string
+		err        string
+		validation bool
+	}{
+		{`{"brand":"joyent","dataset_uuid":"` + testImage + `"}`, testImage, "zones", "", false},
+		{`{"brand":"joyent","dataset_uuid":"` + other + `","image_uuid":"` + testImage + `"}`, testImage, "zones", "", false},
+		{`{"brand":"joyent","dataset_uuid":"nope"}`, "", "", "Invalid value(s) for: image_uuid", false},
+		{`{"brand":"joyent","dataset_uuid":"nope","image_uuid":"` + testImage + `"}`, "", "", "Invalid value(s) for: dataset_uuid", false},
+		{`{"brand":"joyent","image_uuid":"` + testImage + `","zfs_storage_pool_name":"data"}`, testImage, "data", "", false},
+		{`{"brand":"joyent","image_uuid":"` + testImage + `","zfs_storage_pool_name":"data","zpool":"zones"}`, testImage, "zones", "", false},
+		{`{"brand":"sparse","dataset_uuid":"` + testImage + `"}`, "", "zones", "", true},
+	}
+	for _, tt := range tests {
+		v, err := NormalizeCreate([]byte(tt.payload), testNow)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%s: error %v, want %q", tt.payload, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.payload, err)
+			continue
+		}
+		if v.ImageUUID != tt.image || v.Zpool != tt.zp {
+			t.Errorf("%s: image %q zpool %q", tt.payload, v.ImageUUID, v.Zpool)
+		}
+		if verr := ValidateCreate([]byte(tt.payload)); (verr != nil) != tt.validation {
+			t.Errorf("validate %s: %v", tt.payload, verr)
 		}
 	}
 }

@@ -113,6 +113,9 @@ var Properties = []Prop{
 	{Name: "customer_metadata", Kind: KindFlatObject, Create: brandsAll},
 	{Name: "datacenter_name", ReadOnly: true},
 	{Name: "datasets", ReadOnly: true},
+	// dataset_uuid is the deprecated name of image_uuid (see
+	// deprecatedAliases); it is never stored.
+	{Name: "dataset_uuid", Kind: KindUUID, Create: brandsOS &^ BrandSparse, Transient: true},
 	{Name: "delegate_dataset", Kind: KindBool, Create: brandsOS},
 	{Name: "disk_driver", Kind: KindString, Create: brandsHVM, Update: brandsHVM},
 	{Name: "disks", Kind: KindObjectArray, Create: brandsHVM},
@@ -197,6 +200,8 @@ var Properties = []Prop{
 	{Name: "zfs_root_compression", Kind: KindString, Create: brandsAll, Update: brandsAll},
 	{Name: "zfs_root_recsize", Kind: KindInt, Create: brandsAll, Update: brandsAll},
 	{Name: "zfs_snapshot_limit", Kind: KindInt, Create: brandsAll, Update: brandsAll},
+	// zfs_storage_pool_name is the deprecated name of zpool.
+	{Name: "zfs_storage_pool_name", Kind: KindZpool, Create: brandsOS | BrandKVM, Transient: true},
 	{Name: "zlog_max_size", Kind: KindInt, Create: brandsOS, Update: brandsOS},
 	{Name: "zone_state", ReadOnly: true},
 	{Name: "zoneid", ReadOnly: true},

@@ -12,7 +12,8 @@ import (
 
 // ApplyUpdate applies an update payload to cur and returns the new object
 // and the top-level properties that changed; cur is not modified. It
-// follows SmartOS's update semantics: set_/remove_ verbs for key/value
+// follows SmartOS's update semantics: properties the brand may not
+// update are ignored, set_/remove_ verbs for key/value
 // collections, add_/update_/remove_ for nics and filesystems, null or ""
 // clears a property, integer 0 removes one (tmpfs and quota keep 0), and
 // memory caps move together when max_physical_memory changes.
@@ -27,6 +28,10 @@ func ApplyUpdate(cur *VM, payload []byte, now time.Time) (*VM, []string, error) 
 	}
 	var e ValidationError
 	checkProps(brand, "update", p, &e, true)
+	// As SmartOS's update does, properties the brand may not update are
+	// dropped (it logs a warning); bad values fail the update.
+	dropBadProperties(p, e.BadProperties)
+	e.BadProperties = nil
 	if err := e.orNil(); err != nil {
 		return nil, nil, err
 	}

@@ -31,6 +31,14 @@ func TestApplyUpdate(t *testing.T) {
 		{"alias cleared by null", `"alias":"x"`, `{"alias":null}`, []string{"alias"}, func(v *VM) bool { return v.Alias == "" }},
 		{"alias cleared by empty", `"alias":"x"`, `{"alias":""}`, []string{"alias"}, func(v *VM) bool { return v.Alias == "" }},
 		{"same value changes nothing", `"alias":"x"`, `{"alias":"x"}`, nil, nil},
+		{"hostname cleared by null", `"hostname":"h"`, `{"hostname":null}`, []string{"hostname"}, func(v *VM) bool { return v.Hostname == "" }},
+		{"cpu_cap cleared by null", `"cpu_cap":100`, `{"cpu_cap":null}`, []string{"cpu_cap"}, func(v *VM) bool { return v.CPUCap == 0 }},
+		{"cpu_cap cleared by empty", `"cpu_cap":100`, `{"cpu_cap":""}`, []string{"cpu_cap"}, func(v *VM) bool { return v.CPUCap == 0 }},
+		{"bool cleared by null", `"do_not_inventory":true`, `{"do_not_inventory":null}`, []string{"do_not_inventory"}, func(v *VM) bool { return v.DoNotInventory == nil }},
+		{"list cleared by null", `"fs_allowed":"ufs"`, `{"fs_allowed":null}`, []string{"fs_allowed"}, func(v *VM) bool { return v.FSAllowed == "" }},
+		{"resolvers cleared by null", `"resolvers":["8.8.8.8"]`, `{"resolvers":null}`, []string{"resolvers"}, func(v *VM) bool { return len(v.Resolvers) == 0 }},
+		{"quota null means none", ``, `{"quota":null}`, []string{"quota"}, func(v *VM) bool { return v.Quota != nil && *v.Quota == 0 }},
+		{"max_lwps 0 removes", ``, `{"max_lwps":0}`, []string{"max_lwps"}, func(v *VM) bool { return v.MaxLwps == 0 }},
 		{"max_lwps string", ``, `{"max_lwps":"500"}`, []string{"max_lwps"}, func(v *VM) bool { return v.MaxLwps == 500 }},
 		{"cpu_cap 0 removes", `"cpu_cap":100`, `{"cpu_cap":0}`, []string{"cpu_cap"}, func(v *VM) bool { return v.CPUCap == 0 }},
 		{"tmpfs 0 kept", ``, `{"tmpfs":0}`, []string{"tmpfs"}, func(v *VM) bool { return v.Tmpfs != nil && *v.Tmpfs == 0 }},
@@ -97,15 +105,10 @@ func TestApplyUpdateErrors(t *testing.T) {
 	tests := []struct {
 		create, update, err string
 	}{
-		{``, `{"brand":"lx"}`, "Invalid property: brand"},
-		{``, `{"uuid":"` + testImage + `"}`, "Invalid property: uuid"},
-		{``, `{"image_uuid":"` + testImage + `"}`, "Invalid property: image_uuid"},
-		{``, `{"zonename":"x"}`, "Invalid property: zonename"},
-		{``, `{"state":"running"}`, "Invalid property: state"},
-		{``, `{"tags":{"a":"b"}}`, "Invalid property: tags"},
-		{``, `{"nics":[]}`, "Invalid property: nics"},
-		{``, `{"kernel_version":"4.3"}`, "Invalid property: kernel_version"},
 		{``, `{"max_lwps":"lots"}`, "Invalid value(s) for: max_lwps"},
+		{``, `{"max_lwps":"lots","bogus":1}`, "Invalid value(s) for: max_lwps"},
+		// Not updatable, and a bad value: the value fails the update.
+		{``, `{"uuid":"nope"}`, "Invalid value(s) for: uuid"},
 		{`"max_physical_memory":64`, `{"max_swap":100}`, "Invalid value(s) for: max_swap"},
 		{``, `{"set_tags":{"a":[1]}}`, "Invalid value(s) for: set_tags"},
 		{``, `{"set_customer_metadata":{"a":1}}`, "Invalid value(s) for: set_customer_metadata"},
@@ -119,6 +122,44 @@ func TestApplyUpdateErrors(t *testing.T) {
 		_, _, err := ApplyUpdate(cur, []byte(tt.update), later)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.err) {
 			t.Errorf("%s: error %v, want %q", tt.update, err, tt.err)
+		}
+	}
+}
+
+// TestUpdateIgnoresBadProperties: properties the brand may not update
+// are dropped, as SmartOS's update does; the rest of the payload applies.
+func TestUpdateIgnoresBadProperties(t *testing.T) {
+	tests := []struct {
+		update  string
+		changed []string
+	}{
+		{`{"brand":"lx"}`, nil},
+		{`{"uuid":"` + testImage + `"}`, nil},
+		{`{"image_uuid":"` + testImage + `"}`, nil},
+		{`{"zonename":"x"}`, nil},
+		{`{"state":"running","zonepath":"/x","pid":1}`, nil},
+		{`{"tags":{"a":"b"}}`, nil},
+		{`{"nics":[]}`, nil},
+		{`{"kernel_version":"4.3"}`, nil},
+		{`{"docker":true}`, nil},
+		{`{"vcpus":4,"alias":"kept"}`, []string{"alias"}},
+		{`{"bogus":1,"max_lwps":300}`, []string{"max_lwps"}},
+	}
+	for _, tt := range tests {
+		cur := baseVM(t, "")
+		next, changed, err := ApplyUpdate(cur, []byte(tt.update), later)
+		if err != nil {
+			t.Errorf("%s: %v", tt.update, err)
+			continue
+		}
+		if !reflect.DeepEqual(changed, tt.changed) {
+			t.Errorf("%s: changed %v, want %v", tt.update, changed, tt.changed)
+		}
+		if next.Brand != "joyent" || next.UUID != testUUID || next.ImageUUID != testImage || next.Zonename != testUUID {
+			t.Errorf("%s: identity changed: %+v", tt.update, next)
+		}
+		if err := ValidateUpdate("joyent", []byte(tt.update)); err == nil {
+			t.Errorf("validate update %s: valid, want bad_properties", tt.update)
 		}
 	}
 }
@@ -166,7 +207,9 @@ func TestUpdateNICs(t *testing.T) {
 		{"bad update tag", `{"update_nics":[{"mac":"02:00:00:00:00:01","nic_tag":"a/b"}]}`, `invalid .nic_tag option for NIC: {"mac":"02:00:00:00:00:01","nic_tag":"a/b"}`, nil},
 		{"missing tag", `{"add_nics":[{"ips":["10.9.0.1/24"]}]}`, `invalid or missing .nic_tag option for NIC: {"ips":["10.9.0.1/24"]}`, nil},
 		{"bad sub value", `{"add_nics":[{"nic_tag":"a","vlan_id":5000}]}`, "Invalid value(s) for: nics.*.vlan_id", nil},
-		{"bad sub prop", `{"update_nics":[{"mac":"02:00:00:00:00:01","bogus":1}]}`, "Invalid property: nics.*.bogus", nil},
+		{"bad sub prop dropped", `{"update_nics":[{"mac":"02:00:00:00:00:01","bogus":1,"model":"virtio","mtu":1400}]}`, "", func(n []NIC) bool {
+			return n[0].MTU == 1400 && n[0].Model == ""
+		}},
 		{"route to removed nic", `{"set_routes":{"10.5.0.0/16":"nics[2]"},"remove_nics":["02:00:00:00:00:03"]}`, `Route gateway: "nics[2]" refers to non-existent or DHCP nic`, nil},
 	}
 	for _, tt := range tests {
@@ -250,8 +293,8 @@ func TestUpdateDocker(t *testing.T) {
 	if again.InternalMetadata["docker:id"] != id {
 		t.Error("docker:id changed on second update")
 	}
-	if _, _, err := ApplyUpdate(baseVM(t, ""), []byte(`{"docker":true}`), later); err == nil || err.Error() != "Invalid property: docker" {
-		t.Errorf("docker on joyent: %v", err)
+	if next, changed, err := ApplyUpdate(baseVM(t, ""), []byte(`{"docker":true}`), later); err != nil || changed != nil || next.Docker != nil {
+		t.Errorf("docker on joyent is ignored: %v %v", changed, err)
 	}
 }
 
@@ -332,5 +375,128 @@ func TestValidationErrorJSON(t *testing.T) {
 	e.BadValues = nil
 	if e.Error() != "Missing required properties: c" {
 		t.Error(e.Error())
+	}
+}
+
+// updateValueCases gives, per update property, a value that must apply
+// and one that must fail with SmartOS's message (default "Invalid
+// value(s) for: <prop>"). The VM updated is a joyent zone with one NIC
+// (MAC 02:00:00:00:00:01) and a filesystem at /a.
+var updateValueCases = []struct {
+	prop, good, bad, badErr string
+}{
+	{"add_filesystems", `[{"source":"/srv/b","target":"/b"}]`, `[{"source":"/srv/b","target":"b"}]`, "Invalid value(s) for: filesystems.*.target"},
+	{"add_nics", `[{"nic_tag":"admin","ips":["10.0.0.9/24"]}]`, `[{"nic_tag":"admin","mtu":99999}]`, "Invalid value(s) for: nics.*.mtu"},
+	{"alias", `"web"`, `["web"]`, ""},
+	{"archive_on_delete", `true`, `"sometimes"`, ""},
+	{"autoboot", `false`, `"no"`, ""},
+	{"billing_id", `"` + testImage + `"`, `7`, ""},
+	{"cpu_cap", `150`, `-1`, ""},
+	{"cpu_shares", `50`, `1.5`, ""},
+	{"dns_domain", `"example.org"`, `"no spaces.org"`, ""},
+	{"do_not_inventory", `true`, `{}`, ""},
+	{"docker", `true`, `"x"`, ""},
+	{"firewall_enabled", `true`, `"x"`, ""},
+	{"fs_allowed", `["ufs","pcfs"]`, `[{}]`, ""},
+	{"hostname", `"db-2"`, `"under_score"`, ""},
+	{"indestructible_delegated", `true`, `"x"`, ""},
+	{"indestructible_zoneroot", `true`, `"x"`, ""},
+	{"init_name", `"/sbin/myinit"`, `true`, ""},
+	{"internal_metadata_namespaces", `["ops"]`, `["a:b"]`, ""},
+	{"kernel_version", `"5.10.0"`, `5`, ""},
+	{"limit_priv", `"default,dtrace_user"`, `[["x"]]`, ""},
+	{"maintain_resolvers", `true`, `"x"`, ""},
+	{"max_locked_memory", `128`, `"x"`, ""},
+	{"max_lwps", `500`, `-2`, ""},
+	{"max_msg_ids", `10`, `-1`, ""},
+	{"max_physical_memory", `1024`, `"1G"`, ""},
+	{"max_sem_ids", `10`, `true`, ""},
+	{"max_shm_ids", `10`, `[]`, ""},
+	{"max_shm_memory", `64`, `"x"`, ""},
+	{"max_swap", `2048`, `"x"`, ""},
+	{"owner_uuid", `"` + testImage + `"`, `{}`, ""},
+	{"package_name", `"small"`, `1`, ""},
+	{"package_version", `"2.0"`, `1`, ""},
+	{"quota", `20`, `-1`, ""},
+	{"ram", `512`, `"x"`, ""},
+	{"remove_customer_metadata", `["k"]`, `{"k":1}`, ""},
+	{"remove_filesystems", `["/a"]`, `7`, ""},
+	{"remove_internal_metadata", `["k"]`, `[{}]`, ""},
+	{"remove_nics", `["02:00:00:00:00:01"]`, `{"a":"b"}`, ""},
+	{"remove_routes", `["10.1.0.0/16"]`, `true`, ""},
+	{"remove_tags", `["k"]`, `[[]]`, ""},
+	{"resolvers", `["1.1.1.1"]`, `["one"]`, ""},
+	{"restart_init", `false`, `"x"`, ""},
+	{"set_customer_metadata", `{"k2":"v"}`, `{"k":{}}`, ""},
+	{"set_internal_metadata", `{"k":"v2"}`, `"k=v"`, ""},
+	{"set_routes", `{"10.2.0.0/16":"10.0.0.1"}`, `{"10.1.0.0/16":"somewhere"}`, `Invalid route gateway: "somewhere"`},
+	{"set_tags", `{"k":"v","n":1}`, `{"k":null}`, ""},
+	{"tmpfs", `64`, `-1`, ""},
+	{"update_filesystems", `[{"target":"/a","options":["ro"]}]`, `[{"target":"/a","options":[{"x":1}]}]`, "Invalid value(s) for: filesystems.*.options"},
+	{"update_nics", `[{"mac":"02:00:00:00:00:01","mtu":9000}]`, `[{"mac":"02:00:00:00:00:01","vlan_id":4096}]`, "Invalid value(s) for: nics.*.vlan_id"},
+	{"zfs_data_compression", `"lz4"`, `"lz5"`, "invalid compression type for lz5"},
+	{"zfs_data_recsize", `65536`, `65535`, "invalid zfs_data_recsize (65535)"},
+	{"zfs_filesystem_limit", `100`, `-1`, ""},
+	{"zfs_io_priority", `200`, `"high"`, ""},
+	{"zfs_root_compression", `"gzip"`, `1`, ""},
+	{"zfs_root_recsize", `512`, `"big"`, ""},
+	{"zfs_snapshot_limit", `100`, `-1`, ""},
+	{"zlog_max_size", `1000`, `-1`, ""},
+}
+
+// TestUpdatePropertyValues updates with each property's good value and
+// fails with its bad one; a failed update leaves the VM as it was
+// (ApplyUpdate returns no new object and does not touch the old one).
+func TestUpdatePropertyValues(t *testing.T) {
+	const create = `"nics":[{"nic_tag":"admin","mac":"02:00:00:00:00:01","ips":["10.0.0.2/24"]}],` +
+		`"filesystems":[{"source":"/srv/a","target":"/a"}],"tags":{"k":"v"},"customer_metadata":{"k":"v"},` +
+		`"internal_metadata":{"k":"v"},"routes":{"10.1.0.0/16":"10.0.0.1"}`
+	for _, tt := range updateValueCases {
+		t.Run(tt.prop, func(t *testing.T) {
+			var cur *VM
+			switch tt.prop {
+			case "kernel_version":
+				cur, _ = NormalizeCreate([]byte(`{"brand":"lx","kernel_version":"4.3.0","image_uuid":"`+testImage+`"}`), testNow)
+			case "docker":
+				cur, _ = NormalizeCreate([]byte(`{"brand":"joyent-minimal","image_uuid":"`+testImage+`"}`), testNow)
+			default:
+				cur = baseVM(t, create)
+			}
+			next, changed, err := ApplyUpdate(cur, []byte(`{"`+tt.prop+`":`+tt.good+`}`), later)
+			if err != nil || len(changed) == 0 {
+				t.Errorf("%s=%s: changed %v, error %v", tt.prop, tt.good, changed, err)
+			}
+			if err := ValidateUpdate(cur.Brand, []byte(`{"`+tt.prop+`":`+tt.good+`}`)); err != nil {
+				t.Errorf("validate update %s=%s: %v", tt.prop, tt.good, err)
+			}
+			if next == nil {
+				return
+			}
+			before, _ := json.Marshal(cur)
+			want := tt.badErr
+			if want == "" {
+				want = "Invalid value(s) for: " + tt.prop
+			}
+			next, _, err = ApplyUpdate(cur, []byte(`{"`+tt.prop+`":`+tt.bad+`}`), later)
+			if err == nil || !strings.HasPrefix(err.Error(), want) || next != nil {
+				t.Errorf("%s=%s: error %v, want %q", tt.prop, tt.bad, err, want)
+			}
+			if after, _ := json.Marshal(cur); string(after) != string(before) {
+				t.Errorf("%s=%s: failed update changed the VM", tt.prop, tt.bad)
+			}
+		})
+	}
+}
+
+// TestEveryUpdatePropertyHasCases keeps updateValueCases complete.
+func TestEveryUpdatePropertyHasCases(t *testing.T) {
+	have := map[string]bool{}
+	for _, c := range updateValueCases {
+		have[c.prop] = true
+	}
+	for _, p := range Properties {
+		if p.Update&brandsOS != 0 && !have[p.Name] {
+			t.Errorf("update property %s has no value cases", p.Name)
+		}
 	}
 }

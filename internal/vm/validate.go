@@ -6,11 +6,20 @@ import (
 )
 
 // ValidateCreate validates a create payload the way `vmadm validate
-// create` does. A payload without brand is checked as joyent, as create
-// would default it. Errors are *ValidationError, or a plain error for
-// invalid JSON, unsupported brands and cross-property checks.
+// create` does: properties the brand may not set are errors here
+// (create itself drops them). As in SmartOS, the brand is the payload's
+// own: one without brand is {"bad_brand": "undefined"}, although create
+// would default it to joyent. Errors are *ValidationError, or a plain
+// error for invalid JSON, unsupported brands and cross-property checks.
 func ValidateCreate(payload []byte) error {
-	_, err := NormalizeCreate(payload, time.Now())
+	p, err := parsePayload(payload)
+	if err != nil {
+		return err
+	}
+	if !p.has("brand") {
+		return &ValidationError{BadBrand: "undefined"}
+	}
+	_, err = normalizeCreate(payload, time.Now(), true)
 	return err
 }
 
@@ -30,6 +39,41 @@ func ValidateUpdate(brand string, payload []byte) error {
 	var e ValidationError
 	checkProps(brand, "update", p, &e, false)
 	return e.orNil()
+}
+
+// deprecatedAlias turns a deprecated name SmartOS still accepts into its
+// successor, unless the payload also gives the new name (then the old
+// one is ignored). SmartOS renames dataset_uuid to image_uuid before
+// validating, and zfs_storage_pool_name to zpool after.
+func deprecatedAlias(brand string, p *object, old, new string) {
+	if !p.has(old) || !propIndex[old].Create.Has(brand) || p.has(new) {
+		return
+	}
+	p.set(new, p.vals[old])
+	p.del(old)
+}
+
+// dropBadProperties removes from a payload the properties validation
+// found the brand may not set, as SmartOS's create and update do (they
+// log a warning and carry on): top-level ones, and nics.*.x or
+// filesystems.*.x from every entry of the collection and of its add_ and
+// update_ forms.
+func dropBadProperties(p *object, bad []string) {
+	for _, name := range bad {
+		coll, sub, nested := strings.Cut(name, ".*.")
+		if !nested {
+			p.del(name)
+			continue
+		}
+		for _, k := range []string{coll, "add_" + coll, "update_" + coll} {
+			entries, _ := p.vals[k].([]any)
+			for _, el := range entries {
+				if o, ok := el.(*object); ok {
+					o.del(sub)
+				}
+			}
+		}
+	}
 }
 
 func brandOrUndefined(b string) string {
