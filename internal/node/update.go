@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"hull/internal/cgroup"
@@ -145,7 +146,7 @@ func anyLive(props []string) bool {
 // applyLive pushes the VM's resource controls to its running zone.
 func (n *Node) applyLive(ctx context.Context, v *vm.VM) error {
 	id := zone.ContainerID(v.UUID)
-	res := zone.Resources(v)
+	res := liftRemovedCaps(v, zone.Resources(v))
 	res.Devices = nil
 	if err := n.Runtime.Update(ctx, id, res); err != nil {
 		return err
@@ -163,6 +164,27 @@ func (n *Node) applyLive(ctx context.Context, v *vm.VM) error {
 		}
 	}
 	return nil
+}
+
+// liftRemovedCaps makes a cap the VM no longer has (an update set
+// cpu_cap, max_lwps or max_physical_memory to 0, which removes it) an
+// explicit "unlimited" for the runtime: a limit left out of an update is
+// left as it was, so the old cap would stay on the running zone.
+func liftRemovedCaps(v *vm.VM, res *specs.LinuxResources) *specs.LinuxResources {
+	unlimited := int64(-1)
+	if v.CPUCap == 0 {
+		if res.CPU == nil {
+			res.CPU = &specs.LinuxCPU{}
+		}
+		res.CPU.Quota = &unlimited
+	}
+	if v.MaxLwps == 0 {
+		res.Pids = &specs.LinuxPids{Limit: unlimited}
+	}
+	if v.MaxPhysicalMemory == 0 {
+		res.Memory = &specs.LinuxMemory{Limit: &unlimited, Swap: &unlimited}
+	}
+	return res
 }
 
 // setMemlock changes RLIMIT_MEMLOCK of every process in the zone; there
