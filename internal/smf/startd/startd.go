@@ -234,19 +234,14 @@ func (s *startd) trimWhenQuiet() {
 			s.poke()
 		}
 	}()
-	quiet := time.NewTimer(quietFor)
+	quiet := time.NewTimer(quietFor) // fires only quietFor after activity
 	quiet.Stop()
-	pending := false
 	for {
 		select {
 		case <-s.activity:
 			quiet.Reset(quietFor)
-			pending = true
 		case <-quiet.C:
-			if pending {
-				debug.FreeOSMemory()
-				pending = false
-			}
+			debug.FreeOSMemory()
 		}
 	}
 }
