@@ -151,9 +151,9 @@ func TestZonesOutliveHulld(t *testing.T) {
 	// same messages and exit codes.
 	for _, step := range []struct{ args, want string }{
 		{"stop " + uuid, "Successfully completed stop for VM " + uuid},
-		{"stop " + uuid, "VM " + uuid + " is not running"},
+		{"stop " + uuid, "VM " + uuid + " is already not 'running' (currently: stopped)"},
 		{"start " + uuid, "Successfully started VM " + uuid},
-		{"start " + uuid, "VM " + uuid + " is already running"},
+		{"start " + uuid, "Unable to start VM " + uuid + ": VM " + uuid + " is already 'running'"},
 		{"update " + uuid + " max_lwps=400", "Successfully updated VM " + uuid},
 	} {
 		out, err := hull(t, n, nil, "", append([]string{"vmadm"}, strings.Fields(step.args)...)...)

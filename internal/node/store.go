@@ -20,10 +20,14 @@ import (
 // ErrNoSuchVM is returned for a uuid the node does not have.
 var ErrNoSuchVM = errors.New("no such VM")
 
-// NoSuchZone is SmartOS's message for a missing VM.
-func NoSuchZone(uuid string) error {
-	return fmt.Errorf("zoneadm: %s: No such zone configured: %w", uuid, ErrNoSuchVM)
-}
+// NoSuchZone is SmartOS's message for a missing VM (exactly, for the
+// scripts that match it); it is ErrNoSuchVM.
+func NoSuchZone(uuid string) error { return noSuchZone(uuid) }
+
+type noSuchZone string
+
+func (e noSuchZone) Error() string        { return "zoneadm: " + string(e) + ": No such zone configured" }
+func (e noSuchZone) Is(target error) bool { return target == ErrNoSuchVM }
 
 // runState is what the node records about a running zone. The state
 // itself is derived from the kernel (is that pid, started at that time,

@@ -126,11 +126,7 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 		}
 		_ = n.releaseNetworks(gone)
 	}
-	var cs []Change
-	for _, p := range changed {
-		cs = append(cs, Change{Path: p, Action: "changed"})
-	}
-	n.emit("modify", next, cs)
+	n.emit("modify", next, propertyChanges(cur, next, changed))
 	return n.Get(uuid)
 }
 

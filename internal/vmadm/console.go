@@ -7,7 +7,7 @@ import (
 )
 
 func (c *cli) console(args []string) error {
-	uuid, err := oneUUID(args)
+	uuid, err := oneUUID("console", args)
 	if err != nil {
 		return err
 	}

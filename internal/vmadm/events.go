@@ -9,7 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
+
 	"hull/internal/node"
+	"hull/internal/vm"
 )
 
 // events streams the node's events, as vmadm events does: one line per
@@ -35,13 +38,10 @@ func (c *cli) events(args []string) error {
 		}
 		pos = append(pos, a)
 	}
-	if len(pos) > 1 {
-		return usageError{"events takes at most one uuid"}
-	}
 	filter := ""
-	if len(pos) == 1 {
+	if len(pos) > 0 {
 		if !node.ValidUUID(pos[0]) {
-			return usageError{fmt.Sprintf("Invalid UUID: %s", pos[0])}
+			return usageError{"Invalid or missing UUID for events"}
 		}
 		filter = pos[0]
 	}
@@ -58,9 +58,13 @@ func (c *cli) events(args []string) error {
 	if _, err := f.Seek(0, io.SeekEnd); err != nil {
 		return err
 	}
+	p := &eventPrinter{w: c.env.Stdout, full: full, json: asJSON, vms: map[string]*vm.VM{}, get: n.Get}
 	if ready {
-		e := node.Event{Type: "ready", Date: time.Now().UTC().Format(time.RFC3339Nano)}
-		c.printEvent(e, full, asJSON)
+		var vms []*vm.VM
+		if asJSON {
+			vms, _ = n.List()
+		}
+		p.ready(time.Now(), uuid.NewString(), vms)
 	}
 	r := bufio.NewReader(f)
 	var partial string
@@ -82,45 +86,113 @@ func (c *cli) events(args []string) error {
 		if filter != "" && e.UUID != filter {
 			continue
 		}
-		c.printEvent(e, full, asJSON)
+		p.event(e)
 	}
 }
 
-// printEvent writes one event: `[HH:MM:SS.mmmZ] <uuid-prefix> <alias> <type>`.
-func (c *cli) printEvent(e node.Event, full, asJSON bool) {
-	if asJSON {
-		b, _ := json.Marshal(e)
-		fmt.Fprintln(c.env.Stdout, string(b))
+// eventPrinter writes events as vmadm events does.
+type eventPrinter struct {
+	w          io.Writer
+	full, json bool
+	// vms holds the last object seen of each VM, for the vm of a delete
+	// event; get reads a VM's current object (nil: none).
+	vms map[string]*vm.VM
+	get func(uuid string) (*vm.VM, error)
+}
+
+// ready writes the event that says the stream is ready (-r).
+func (p *eventPrinter) ready(t time.Time, stream string, vms []*vm.VM) {
+	switch {
+	case p.json:
+		all := make(map[string]*vm.VM, len(vms))
+		for _, v := range vms {
+			all[v.Zonename] = v
+		}
+		b, _ := json.Marshal(struct {
+			Type string            `json:"type"`
+			Date string            `json:"date"`
+			UUID string            `json:"uuid"`
+			VMs  map[string]*vm.VM `json:"vms"`
+		}{"ready", eventDate(t), stream, all})
+		fmt.Fprintln(p.w, string(b))
+	case p.full:
+		fmt.Fprintf(p.w, "[%s] ready (uuid %s)\n", eventDate(t), stream)
+	default:
+		fmt.Fprintf(p.w, "[%s] ready\n", eventTime(t))
+	}
+}
+
+// event writes one event: with -j vminfod's object (type, date,
+// zonename, uuid, vm, changes), else a line `[HH:MM:SS.mmmZ] <uuid
+// prefix> <alias> <type>`, one per change of a modify event (`…: <path>
+// <action> :: <old> -> <new>`).
+func (p *eventPrinter) event(e node.Event) {
+	t, _ := time.Parse(time.RFC3339Nano, e.Date)
+	v := p.vms[e.UUID]
+	if e.Type != "delete" && p.get != nil {
+		if cur, err := p.get(e.UUID); err == nil {
+			v = cur
+			p.vms[e.UUID] = v
+		}
+	}
+	if e.Type == "delete" {
+		delete(p.vms, e.UUID)
+	}
+	if p.json {
+		b, _ := json.Marshal(struct {
+			Type     string        `json:"type"`
+			Date     string        `json:"date"`
+			Zonename string        `json:"zonename"`
+			UUID     string        `json:"uuid"`
+			VM       *vm.VM        `json:"vm,omitempty"`
+			Changes  []node.Change `json:"changes,omitempty"`
+		}{e.Type, eventDate(t), e.Zonename, e.UUID, v, e.Changes})
+		fmt.Fprintln(p.w, string(b))
 		return
 	}
-	t, _ := time.Parse(time.RFC3339Nano, e.Date)
-	stamp := t.UTC().Format("15:04:05.000Z")
-	id, alias := e.UUID, e.Alias
-	if full {
-		stamp = t.UTC().Format("2006-01-02T15:04:05.000Z")
+	stamp, zn := eventTime(t), e.Zonename
+	if zn == "" {
+		zn = e.UUID
+	}
+	if p.full {
+		stamp = eventDate(t)
 	} else {
-		if len(id) > 8 {
-			id = id[:8]
-		}
-		if len(alias) > 30 {
-			alias = alias[:30]
-		}
+		zn, _, _ = strings.Cut(zn, "-")
+	}
+	alias := e.Alias
+	if v != nil {
+		alias = v.Alias
 	}
 	if alias == "" {
 		alias = "-"
 	}
-	head := fmt.Sprintf("[%s] %s %s %s", stamp, id, alias, e.Type)
-	if e.Type == "ready" {
-		fmt.Fprintf(c.env.Stdout, "[%s] ready\n", stamp)
-		return
+	if len(alias) > 30 {
+		alias = alias[:27] + "..."
 	}
-	if e.Type != "modify" || len(e.Changes) == 0 {
-		fmt.Fprintln(c.env.Stdout, head)
+	head := fmt.Sprintf("[%s] %s %s %s", stamp, zn, alias, e.Type)
+	if len(e.Changes) == 0 {
+		fmt.Fprintln(p.w, head)
 		return
 	}
 	for _, ch := range e.Changes {
-		old, _ := json.Marshal(ch.Old)
-		nw, _ := json.Marshal(ch.New)
-		fmt.Fprintf(c.env.Stdout, "%s: %s %s :: %s -> %s\n", head, ch.Path, ch.Action, old, nw)
+		fmt.Fprintf(p.w, "%s: %s %s :: %s -> %s\n", head, ch.Path, ch.Action, jsValue(ch.Old), jsValue(ch.New))
 	}
+}
+
+// eventDate and eventTime are the dates vmadm events prints: ISO 8601
+// with milliseconds, or (without -f) its time part.
+func eventDate(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func eventTime(t time.Time) string { return t.UTC().Format("15:04:05.000Z") }
+
+// jsValue formats a value as util.format's %j does: JSON, or undefined
+// when there is none.
+func jsValue(x any) string {
+	if x == nil {
+		return "undefined"
+	}
+	b, err := json.Marshal(x)
+	if err != nil {
+		return "undefined"
+	}
+	return string(b)
 }

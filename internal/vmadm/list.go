@@ -1,51 +1,60 @@
 package vmadm
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"hull/internal/vm"
 )
 
-// listFlags parses -p -H -h -o -s and leaves filters.
-func listFlags(args []string, allowed string) (opts vm.ListOptions, json1 map[string]bool, filters []string, err error) {
-	json1 = map[string]bool{}
+// listFlags parses list's and lookup's options (-p -H -h -o -s, -j -1;
+// single-letter flags may be grouped, as in -pH) and leaves the filters.
+func listFlags(args []string, allowed string) (opts vm.ListOptions, flags map[string]bool, filters []string, err error) {
+	flags = map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") || len(a) < 2 {
 			filters = append(filters, a)
 			continue
 		}
-		flag := a[1:]
-		takesArg := flag == "o" || flag == "s"
-		if !strings.Contains(allowed, flag) {
-			return opts, nil, nil, usageError{fmt.Sprintf("Unknown option: %s", a)}
-		}
-		if takesArg {
-			if i+1 >= len(args) {
-				return opts, nil, nil, usageError{fmt.Sprintf("Option %s requires an argument", a)}
+		for j, f := range a[1:] {
+			if !strings.ContainsRune(allowed, f) {
+				return opts, nil, nil, usageError{fmt.Sprintf("Unknown option: -%c", f)}
 			}
-			list := strings.Split(args[i+1], ",")
-			if flag == "o" {
-				opts.Fields = list
-			} else {
-				opts.Sort = list
+			switch f {
+			case 'o', 's':
+				// The value is the rest of this argument or the next one.
+				val := a[2+j:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return opts, nil, nil, usageError{fmt.Sprintf("Option -%c requires an argument", f)}
+					}
+					i++
+					val = args[i]
+				}
+				if f == 'o' {
+					opts.Fields = strings.Split(val, ",")
+				} else {
+					opts.Sort = strings.Split(val, ",")
+				}
+				flags[string(f)] = true
+			case 'p':
+				opts.Parsable = true
+			case 'H':
+				opts.NoHeader, opts.ForceHeader = true, false
+			case 'h':
+				opts.NoHeader, opts.ForceHeader = false, true
+			default:
+				flags[string(f)] = true
 			}
-			i++
-			continue
-		}
-		switch flag {
-		case "p":
-			opts.Parsable = true
-		case "H":
-			opts.NoHeader = true
-		case "h":
-			opts.NoHeader, opts.ForceHeader = false, true
-		default:
-			json1[flag] = true
+			if f == 'o' || f == 's' {
+				break
+			}
 		}
 	}
-	return opts, json1, filters, nil
+	return opts, flags, filters, nil
 }
 
 func (c *cli) list(args []string) error {
@@ -55,6 +64,11 @@ func (c *cli) list(args []string) error {
 	}
 	fs, err := vm.ParseFilters(filters)
 	if err != nil {
+		return err
+	}
+	// Bad -o and -s fields are refused before any VM is read: formatting
+	// no VMs checks them.
+	if err := vm.FormatList(io.Discard, nil, opts); err != nil {
 		return err
 	}
 	vms, err := c.matching(fs)
@@ -82,8 +96,8 @@ func (c *cli) lookup(args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(opts.Fields) > 0 && !flags["j"] {
-		return usageError{"-o can only be used with -j"}
+	if flags["o"] && !flags["j"] {
+		return errors.New("Cannot specify -o without -j")
 	}
 	fs, err := vm.ParseLookupFilters(filters)
 	if err != nil {

@@ -12,11 +12,8 @@ import (
 
 // snapshotArgs takes "<uuid> <snapname>", with SmartOS's usage messages.
 func snapshotArgs(cmd string, args []string) (uuid, name string, err error) {
-	if len(args) == 0 {
-		return "", "", usageError{"Expected exactly one uuid"}
-	}
-	if !node.ValidUUID(args[0]) {
-		return "", "", usageError{fmt.Sprintf("Invalid UUID: %s", args[0])}
+	if _, err := oneUUID(cmd, args); err != nil {
+		return "", "", err
 	}
 	if len(args) != 2 {
 		return "", "", usageError{fmt.Sprintf("Wrong number of parameters to %q", cmd)}
@@ -60,7 +57,7 @@ func (c *cli) send(args []string) error {
 	if len(args) == 2 && args[1] == "-" {
 		args = args[:1]
 	}
-	uuid, err := oneUUID(args)
+	uuid, err := oneUUID("send", args)
 	if err != nil {
 		return err
 	}

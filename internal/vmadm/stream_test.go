@@ -12,6 +12,7 @@ import (
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
 	"hull/internal/testenv"
+	"hull/internal/vm"
 )
 
 // TestEventsStream follows `vmadm events -j` while a zone is created,
@@ -28,18 +29,23 @@ func TestEventsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { c.Process.Kill(); c.Wait() }()
-	lines := make(chan node.Event, 64)
+	type event struct {
+		node.Event
+		VM *vm.VM `json:"vm"`
+	}
+	lines := make(chan event, 64)
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			var e node.Event
+			var e event
 			if json.Unmarshal(sc.Bytes(), &e) == nil {
 				lines <- e
 			}
 		}
 		close(lines)
 	}()
-	next := func(want string) node.Event {
+	next := func(want string) event {
 		t.Helper()
 		for {
 			select {
@@ -57,14 +63,15 @@ func TestEventsStream(t *testing.T) {
 	}
 	next("ready")
 	uuid := nodetest.Create(t, n, `{"brand":"joyent-minimal","alias":"ev","image_uuid":"`+nodetest.BusyboxUUID+`"}`)
-	if e := next("create"); e.UUID != uuid || e.Alias != "ev" {
+	if e := next("create"); e.UUID != uuid || e.VM == nil || e.VM.Alias != "ev" {
 		t.Fatalf("create event: %+v", e)
 	}
 	ctx := context.Background()
 	if _, err := n.Update(ctx, uuid, []byte(`{"max_lwps":500}`)); err != nil {
 		t.Fatal(err)
 	}
-	if e := next("modify"); len(e.Changes) == 0 || e.Changes[0].Path != "max_lwps" {
+	if e := next("modify"); len(e.Changes) == 0 || e.Changes[0].Path != "max_lwps" || e.Changes[0].Action != "changed" ||
+		e.Changes[0].Old != 2000.0 || e.Changes[0].New != 500.0 || e.VM == nil || e.VM.MaxLwps != 500 {
 		t.Fatalf("modify event: %+v", e)
 	}
 	if err := n.Stop(ctx, uuid, true, 0); err != nil {
@@ -73,5 +80,7 @@ func TestEventsStream(t *testing.T) {
 	if err := n.Delete(ctx, uuid); err != nil {
 		t.Fatal(err)
 	}
-	next("delete")
+	if e := next("delete"); e.VM == nil || e.VM.UUID != uuid {
+		t.Fatalf("delete event: %+v", e)
+	}
 }

@@ -9,12 +9,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/image"
 	"hull/internal/node"
 	"hull/internal/vm"
 )
@@ -33,31 +36,37 @@ type Env struct {
 	// StdinIsTTY reports whether stdin is a terminal (payloads are
 	// refused from a terminal, as SmartOS does).
 	StdinIsTTY bool
+	// ImageInstalled tells validate whether the node has an image; nil
+	// asks the node opened with Open.
+	ImageInstalled func(uuid string) (bool, error)
 }
 
 const usage = `Usage: vmadm <command> [options]
 
-  create [-f <filename>]
-  create-snapshot <uuid> <snapname>
-  console <uuid>
-  delete <uuid>
-  delete-snapshot <uuid> <snapname>
-  events [-fjr] [uuid]
-  get <uuid>
-  info <uuid> [type,...]
-  kill [-s SIGNAL|-SIGNAL] <uuid>
-  list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
-  lookup [-j|-1] [-o field,...] [field=value ...]
-  reboot <uuid> [-F]
-  receive [-f <filename>]
-  rollback-snapshot <uuid> <snapname>
-  send <uuid> [target]
-  start <uuid>
-  stop <uuid> [-F] [-t timeout]
-  update <uuid> [-f <filename>]
-  update <uuid> property=value [property=value ...]
-  validate create [-f <filename>]
-  validate update <brand> [-f <filename>]
+create [-f <filename>]
+create-snapshot <uuid> <snapname>
+console <uuid>
+delete <uuid>
+delete-snapshot <uuid> <snapname>
+events [-fjr] [uuid]
+get <uuid>
+info <uuid> [type,...]
+kill [-s SIGNAL|-SIGNAL] <uuid>
+list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
+lookup [-j|-1] [-o field,...] [field=value ...]
+reboot <uuid> [-F]
+receive [-f <filename>]
+rollback-snapshot <uuid> <snapname>
+send <uuid> [target]
+start <uuid>
+stop <uuid> [-F] [-t timeout]
+sysrq <uuid> <nmi|screenshot>
+update <uuid> [-f <filename>]
+ -or- update <uuid> property=value [property=value ...]
+validate create [-f <filename>]
+validate update <brand> [-f <filename>]
+
+For more detailed information on the use of this command, see vmadm(8).
 `
 
 // usageError makes Main print usage and exit 2.
@@ -181,8 +190,10 @@ func (c *cli) run(cmd string, args []string) error {
 		return c.console(args)
 	case "events":
 		return c.events(args)
-	case "info", "sysrq":
-		return errors.New("info and sysrq are only for HVM (kvm) VMs, which this node does not run yet")
+	case "info":
+		return c.info(args)
+	case "sysrq":
+		return c.sysrq(args)
 	case "create-snapshot", "delete-snapshot", "rollback-snapshot":
 		return c.snapshot(cmd, args)
 	case "send":
@@ -192,28 +203,34 @@ func (c *cli) run(cmd string, args []string) error {
 	case "reprovision", "install":
 		return fmt.Errorf("vmadm %s is not supported yet on this node", cmd)
 	}
-	return usageError{fmt.Sprintf("Invalid command: %q", cmd)}
+	return usageError{fmt.Sprintf("Invalid command: %q.", cmd)}
 }
 
 // readPayload reads a JSON payload from -f file ("-" = stdin) or stdin,
-// refusing a terminal as SmartOS does.
+// refusing a terminal (a usage error) as SmartOS does.
 func (c *cli) readPayload(file, action string) ([]byte, error) {
 	if file == "" || file == "-" {
 		if c.env.StdinIsTTY {
-			return nil, fmt.Errorf("Will not %s from stdin when stdin is a tty.", action)
+			return nil, usageError{fmt.Sprintf("Will not %s from stdin when stdin is a tty.", action)}
 		}
 		return io.ReadAll(c.env.Stdin)
 	}
-	return os.ReadFile(file)
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("File: %s does not exist.", file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Error reading: %s %v", file, err)
+	}
+	return b, nil
 }
 
-// oneUUID takes exactly one uuid argument, checking its shape.
-func oneUUID(args []string) (string, error) {
-	if len(args) != 1 {
-		return "", usageError{"Expected exactly one uuid"}
-	}
-	if !node.ValidUUID(args[0]) {
-		return "", usageError{fmt.Sprintf("Invalid UUID: %s", args[0])}
+// oneUUID takes the uuid argument of cmd, checking its shape as SmartOS
+// does (36 characters, dashes at 8, 13, 18 and 23). Arguments after it
+// are ignored, as SmartOS ignores them.
+func oneUUID(cmd string, args []string) (string, error) {
+	if len(args) == 0 || !node.ValidUUID(args[0]) {
+		return "", usageError{"Invalid or missing UUID for " + cmd}
 	}
 	return args[0], nil
 }
@@ -265,72 +282,117 @@ func flagF(args []string) (string, []string, error) {
 	return file, rest, nil
 }
 
+// validate checks a payload without acting on it. As SmartOS's, it
+// reports on stderr: the VALID message, or the JSON error object (exit 1).
 func (c *cli) validate(args []string) error {
 	file, rest, err := flagF(args)
 	if err != nil {
 		return err
 	}
-	if len(rest) == 0 {
-		return usageError{"validate requires an action"}
-	}
-	var brand string
-	switch rest[0] {
-	case "create":
-		if len(rest) != 1 {
-			return usageError{"Usage: validate create [-f <filename>]"}
-		}
-	case "update":
-		if len(rest) != 2 {
-			return usageError{"Usage: validate update <brand> [-f <filename>]"}
-		}
-		brand = rest[1]
-	default:
-		return usageError{fmt.Sprintf("Invalid action: %q", rest[0])}
+	switch {
+	case len(rest) == 0 || (rest[0] != "create" && rest[0] != "update"):
+		return usageError{"Will not validate without a valid action."}
+	case rest[0] == "update" && len(rest) != 2:
+		return usageError{"Will not validate without a valid action and brand."}
 	}
 	payload, err := c.readPayload(file, "validate")
 	if err != nil {
 		return err
 	}
-	if rest[0] == "create" {
-		err = vm.ValidateCreate(payload)
-		if err == nil {
-			brand = payloadBrand(payload)
-		}
-	} else {
+	action, brand := rest[0], ""
+	switch action {
+	case "create":
+		err = c.validateCreate(payload)
+		brand = payloadBrand(payload)
+	default:
+		brand = rest[1]
 		err = vm.ValidateUpdate(brand, payload)
 	}
 	if err != nil {
 		var ve *vm.ValidationError
 		if errors.As(err, &ve) {
 			b, _ := json.MarshalIndent(ve, "", "  ")
-			fmt.Fprintln(c.env.Stdout, string(b))
-			return errQuietExit
+			return errors.New(string(b))
 		}
 		return err
 	}
-	fmt.Fprintln(c.env.Stdout, vm.ValidMessage(rest[0], brand))
+	fmt.Fprintln(c.env.Stderr, vm.ValidMessage(action, brand))
 	return nil
 }
 
-func payloadBrand(b []byte) string {
-	var p struct{ Brand string }
-	_ = json.Unmarshal(b, &p)
-	if p.Brand == "" {
-		return "joyent"
+// validateCreate is vm.ValidateCreate plus what SmartOS checks on the
+// node: the image must be installed and the pool must exist (else
+// bad_values image_uuid or zpool).
+func (c *cli) validateCreate(payload []byte) error {
+	err := vm.ValidateCreate(payload)
+	var ve *vm.ValidationError
+	if err != nil && (!errors.As(err, &ve) || ve.BadBrand != "") {
+		return err
 	}
-	return p.Brand
+	var p struct {
+		ImageUUID any `json:"image_uuid"`
+		Zpool     any `json:"zpool"`
+	}
+	_ = json.Unmarshal(payload, &p)
+	var bad []string
+	if img, ok := p.ImageUUID.(string); ok && vm.IsUUID(img) {
+		installed, ierr := c.imageInstalled(img)
+		if ierr != nil {
+			return ierr
+		}
+		if !installed {
+			bad = append(bad, "image_uuid")
+		}
+	}
+	if pool, ok := p.Zpool.(string); ok && pool != node.PoolName {
+		bad = append(bad, "zpool")
+	}
+	if len(bad) == 0 {
+		return err
+	}
+	if ve == nil {
+		ve = &vm.ValidationError{}
+	}
+	for _, b := range bad {
+		if !slices.Contains(ve.BadValues, b) {
+			ve.BadValues = append(ve.BadValues, b)
+		}
+	}
+	return ve
+}
+
+// imageInstalled reports whether the node has an image.
+func (c *cli) imageInstalled(uuid string) (bool, error) {
+	if c.env.ImageInstalled != nil {
+		return c.env.ImageInstalled(uuid)
+	}
+	n, err := c.node()
+	if err != nil {
+		return false, err
+	}
+	_, err = n.Images.Get(uuid)
+	if errors.Is(err, image.ErrNotInstalled) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// payloadBrand is the payload's brand as SmartOS's message prints it.
+func payloadBrand(b []byte) string {
+	var p struct{ Brand any }
+	_ = json.Unmarshal(b, &p)
+	if s, ok := p.Brand.(string); ok {
+		return s
+	}
+	return "undefined"
 }
 
 func (c *cli) get(args []string) error {
-	uuid, err := oneUUID(args)
+	uuid, err := oneUUID("get", args)
 	if err != nil {
 		return err
 	}
-	n, err := c.view()
-	if err != nil {
-		return err
-	}
-	v, err := n.Get(uuid)
+	v, err := c.get1(uuid)
 	if err != nil {
 		return err
 	}
@@ -342,10 +404,16 @@ func (c *cli) get(args []string) error {
 	return nil
 }
 
+// start boots a VM. SmartOS's extra arguments (order=, cdrom=, disk=)
+// are for HVM VMs, which this node does not run.
 func (c *cli) start(args []string) error {
-	uuid, err := oneUUID(args)
+	uuid, err := oneUUID("start", args)
 	if err != nil {
 		return err
+	}
+	for _, a := range args[1:] {
+		k, _, _ := strings.Cut(a, "=")
+		return usageError{"Invalid argument to start: " + k}
 	}
 	if d := c.daemon(); d != nil {
 		_, err = d.Action(uuid, "start", false, 0, nil)
@@ -357,16 +425,18 @@ func (c *cli) start(args []string) error {
 		err = n.Start(c.ctx, uuid)
 	}
 	if errors.Is(err, node.ErrAlreadyRunning) {
-		fmt.Fprintf(c.env.Stderr, "VM %s is already running\n", uuid)
+		// Nothing to do: SmartOS says so and exits 0.
+		fmt.Fprintf(c.env.Stderr, "Unable to start VM %s: VM %s is already 'running'\n", uuid, uuid)
 		return nil
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("Unable to start VM %s: %w", uuid, err)
 	}
 	fmt.Fprintf(c.env.Stderr, "Successfully started VM %s\n", uuid)
 	return nil
 }
 
+// stop runs stop/halt and reboot (-F forced, -t timeout in seconds).
 func (c *cli) stop(args []string, action string) error {
 	var force bool
 	var timeout time.Duration
@@ -376,6 +446,9 @@ func (c *cli) stop(args []string, action string) error {
 		case "-F", "--force":
 			force = true
 		case "-t", "--timeout":
+			if action == "reboot" {
+				return usageError{"Unknown option: -t"}
+			}
 			if i+1 >= len(args) {
 				return usageError{"-t requires a number of seconds"}
 			}
@@ -386,10 +459,13 @@ func (c *cli) stop(args []string, action string) error {
 			timeout = time.Duration(s) * time.Second
 			i++
 		default:
+			if strings.HasPrefix(args[i], "-") {
+				return usageError{"Unknown option: " + args[i]}
+			}
 			pos = append(pos, args[i])
 		}
 	}
-	uuid, err := oneUUID(pos)
+	uuid, err := oneUUID(action, pos)
 	if err != nil {
 		return err
 	}
@@ -407,7 +483,8 @@ func (c *cli) stop(args []string, action string) error {
 		}
 	}
 	if errors.Is(err, node.ErrNotRunning) {
-		fmt.Fprintf(c.env.Stderr, "VM %s is not running\n", uuid)
+		// Nothing to do: SmartOS says so and exits 0.
+		fmt.Fprintf(c.env.Stderr, "VM %s is already not 'running' (currently: %s)\n", uuid, c.stateOf(uuid))
 		return nil
 	}
 	if err != nil {
@@ -417,33 +494,53 @@ func (c *cli) stop(args []string, action string) error {
 	return nil
 }
 
+// get1 reads one VM object.
+func (c *cli) get1(uuid string) (*vm.VM, error) {
+	n, err := c.view()
+	if err != nil {
+		return nil, err
+	}
+	return n.Get(uuid)
+}
+
+// stateOf is a VM's state for a message ("stopped" if it cannot be read).
+func (c *cli) stateOf(uuid string) string {
+	if n, err := c.view(); err == nil {
+		if v, err := n.Get(uuid); err == nil {
+			return v.State
+		}
+	}
+	return "stopped"
+}
+
+// kill signals the zone's init: `kill <uuid>` (SIGTERM), `kill -s SIG
+// <uuid>` or `kill -SIG <uuid>`. The message names the signal as given.
 func (c *cli) kill(args []string) error {
-	sig := syscall.SIGTERM
+	signal := "SIGTERM"
 	var pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		switch {
-		case a == "-s":
+		case a == "-s" || a == "--signal":
 			if i+1 >= len(args) {
-				return usageError{"-s requires a signal"}
+				return usageError{"Invalid or missing argument UUID"}
 			}
-			s, err := parseSignal(args[i+1])
-			if err != nil {
-				return err
-			}
-			sig = s
+			signal = args[i+1]
 			i++
 		case strings.HasPrefix(a, "-") && len(a) > 1:
-			s, err := parseSignal(a[1:])
-			if err != nil {
-				return err
-			}
-			sig = s
+			signal = a[1:]
 		default:
 			pos = append(pos, a)
 		}
 	}
-	uuid, err := oneUUID(pos)
+	if len(pos) > 1 {
+		return usageError{"Too many arguments."}
+	}
+	if len(pos) == 0 || !vm.IsUUID(pos[0]) {
+		return usageError{"Invalid or missing argument UUID"}
+	}
+	uuid := pos[0]
+	sig, err := parseSignal(signal)
 	if err != nil {
 		return err
 	}
@@ -452,44 +549,41 @@ func (c *cli) kill(args []string) error {
 		return err
 	}
 	if err := n.Kill(c.ctx, uuid, sig); err != nil {
+		if errors.Is(err, node.ErrNotRunning) {
+			return fmt.Errorf("Cannot find running init PID for VM %s", uuid)
+		}
 		return err
 	}
-	fmt.Fprintf(c.env.Stderr, "Sent signal \"%s\" to init process for VM %s\n", signalName(sig), uuid)
+	fmt.Fprintf(c.env.Stderr, "Sent signal %q to init process for VM %s\n", signal, uuid)
 	return nil
 }
 
+// parseSignal reads a signal as SmartOS does: a number, a name (HUP) or
+// a SIG-prefixed name (SIGHUP), names in upper case.
 func parseSignal(s string) (syscall.Signal, error) {
-	var num int
-	if _, err := fmt.Sscanf(s, "%d", &num); err == nil && fmt.Sprint(num) == s {
-		if num <= 0 || num > 64 {
-			return 0, fmt.Errorf("Invalid signal: %s", s)
+	if n, err := strconv.Atoi(s); err == nil && strconv.Itoa(n) == s {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("Unknown signal %q", s)
 		}
-		return syscall.Signal(num), nil
+		return syscall.Signal(n), nil
 	}
-	name := strings.ToUpper(strings.TrimPrefix(strings.ToUpper(s), "SIG"))
-	sig := unix.SignalNum("SIG" + name)
+	name := s
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
 	if sig == 0 {
-		return 0, fmt.Errorf("Invalid signal: %s", s)
+		return 0, fmt.Errorf("Unknown signal %q", s)
 	}
 	return sig, nil
 }
 
-func signalName(s syscall.Signal) string {
-	if n := unix.SignalName(s); n != "" {
-		return n
-	}
-	return fmt.Sprint(int(s))
-}
-
 func (c *cli) update(args []string) error {
-	if len(args) == 0 {
-		return usageError{"update requires a uuid"}
-	}
 	file, rest, err := flagF(args)
 	if err != nil {
 		return err
 	}
-	uuid, err := oneUUID(rest[:1])
+	uuid, err := oneUUID("update", rest)
 	if err != nil {
 		return err
 	}
@@ -500,7 +594,7 @@ func (c *cli) update(args []string) error {
 		}
 		m, err := vm.ParseUpdateArgs(kv)
 		if err != nil {
-			return err
+			return usageError{err.Error()}
 		}
 		if payload, err = json.Marshal(m); err != nil {
 			return err
@@ -525,7 +619,7 @@ func (c *cli) update(args []string) error {
 }
 
 func (c *cli) del(args []string) error {
-	uuid, err := oneUUID(args)
+	uuid, err := oneUUID("delete", args)
 	if err != nil {
 		return err
 	}
@@ -539,7 +633,7 @@ func (c *cli) del(args []string) error {
 		err = n.Delete(c.ctx, uuid)
 	}
 	if err != nil {
-		return err
+		return fmt.Errorf("Failed to delete VM %s: %w", uuid, err)
 	}
 	fmt.Fprintf(c.env.Stderr, "Successfully deleted VM %s\n", uuid)
 	return nil
