@@ -126,17 +126,42 @@ func explainRegistry(src string, ref name.Reference, err error) error {
 // ImportDocker imports "repo[:tag]" from the first docker source that has
 // it and returns the top layer's image.
 func (im *Importer) ImportDocker(ctx context.Context, ref string) (*Image, error) {
-	img, repo, tag, ds, err := im.findDocker(ctx, ref, true)
+	di, err := im.ResolveDocker(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	return im.ImportDockerImage(ctx, img, repo, tag, ds.URL())
+	return im.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source)
 }
 
 // DockerManifest returns the manifest the top layer of "repo[:tag]" would
-// be installed with (imgadm show for docker images).
+// be installed with (imgadm show for docker images). A source that fails
+// ends the search.
 func (im *Importer) DockerManifest(ctx context.Context, ref string) (*Manifest, error) {
-	img, repo, tag, _, err := im.findDocker(ctx, ref, false)
+	di, err := im.resolveDocker(ctx, ref, false)
+	if err != nil {
+		return nil, err
+	}
+	return di.Top, nil
+}
+
+// DockerImage is a docker image found in a source, ready to import.
+type DockerImage struct {
+	Image     v1.Image
+	Repo, Tag string
+	Source    string
+	// Top is the manifest its top layer is installed with.
+	Top *Manifest
+}
+
+// ResolveDocker finds "repo[:tag]" in the docker sources, as ImportDocker
+// does, without installing anything: imgadm says "already installed"
+// when the top layer is.
+func (im *Importer) ResolveDocker(ctx context.Context, ref string) (*DockerImage, error) {
+	return im.resolveDocker(ctx, ref, true)
+}
+
+func (im *Importer) resolveDocker(ctx context.Context, ref string, skipFailed bool) (*DockerImage, error) {
+	img, repo, tag, ds, err := im.findDocker(ctx, ref, skipFailed)
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +169,7 @@ func (im *Importer) DockerManifest(ctx context.Context, ref string) (*Manifest, 
 	if err != nil {
 		return nil, err
 	}
-	return plan[len(plan)-1].manifest, nil
+	return &DockerImage{Image: img, Repo: repo, Tag: tag, Source: ds.URL(), Top: plan[len(plan)-1].manifest}, nil
 }
 
 // findDocker looks "repo[:tag]" up in the docker sources, in order, and

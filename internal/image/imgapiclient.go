@@ -38,6 +38,12 @@ type APIError struct {
 	Status  int
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Errors are a ValidationFailed or InvalidParameter error's fields.
+	Errors []struct {
+		Field   string `json:"field"`
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"errors"`
 }
 
 func (e *APIError) Error() string {
@@ -102,28 +108,41 @@ func (c *IMGAPI) do(ctx context.Context, method, p string, q url.Values, body io
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", "imgadm/hull")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
+	c.header(req)
 	resp, err := c.Client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
 		defer resp.Body.Close()
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		e := &APIError{Status: resp.StatusCode}
-		if json.Unmarshal(b, e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(b))
-			if e.Message == "" {
-				e.Message = http.StatusText(resp.StatusCode)
-			}
-		}
-		return nil, e
+		return nil, apiError(resp)
 	}
 	return resp, nil
+}
+
+// header sets what every request carries: the API version imgadm speaks
+// (IMGAPI's Accept-Version), who asks, and the token if there is one.
+func (c *IMGAPI) header(req *http.Request) {
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Version", "~2")
+	req.Header.Set("User-Agent", "imgadm/hull")
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+}
+
+// apiError reads a failed response: IMGAPI's {"code", "message",
+// "errors"}, or whatever else the body says.
+func apiError(resp *http.Response) *APIError {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	e := &APIError{Status: resp.StatusCode}
+	if json.Unmarshal(b, e) != nil || e.Message == "" {
+		e.Message = strings.TrimSpace(string(b))
+		if e.Message == "" {
+			e.Message = http.StatusText(resp.StatusCode)
+		}
+	}
+	return e
 }
 
 func (c *IMGAPI) getJSON(ctx context.Context, p string, q url.Values, v any) error {
@@ -145,10 +164,10 @@ func (c *IMGAPI) Ping(ctx context.Context) error {
 		IMGAPI bool   `json:"imgapi"`
 	}
 	if err := c.getJSON(ctx, "/ping", nil, &pong); err != nil {
-		return fmt.Errorf("source %s: %w", c.URL(), err)
+		return err
 	}
-	if pong.Ping != "pong" {
-		return fmt.Errorf("source %s: not an IMGAPI server (no pong from /ping)", c.URL())
+	if pong.Ping != "pong" || !pong.IMGAPI {
+		return errors.New(`not an IMGAPI server (no {"ping": "pong", "imgapi": true} from /ping)`)
 	}
 	return nil
 }
@@ -209,11 +228,11 @@ func (c *IMGAPI) Get(ctx context.Context, uuid string) (*Manifest, error) {
 	if m.UUID != uuid {
 		return nil, fmt.Errorf("image %s from %s: the server sent image %s", uuid, c.URL(), m.UUID)
 	}
-	if m.State != "" && m.State != "active" {
-		return nil, fmt.Errorf("image %s in %s is %s, not active: %w", uuid, c.URL(), m.State, ErrNotInSource)
-	}
 	return m, nil
 }
+
+// Channel is the channel the source was configured with ("" for none).
+func (c *IMGAPI) Channel() string { return c.channel }
 
 // OpenFile calls GET /images/:uuid/file, with a Range header to resume.
 // A server that ignores the range is read past the bytes already had.
@@ -226,63 +245,85 @@ func (c *IMGAPI) OpenFile(ctx context.Context, uuid string, offset int64) (io.Re
 	if err != nil {
 		return nil, err
 	}
-	if offset > 0 && resp.StatusCode != http.StatusPartialContent {
+	fb := &fileBody{ReadCloser: resp.Body, size: resp.ContentLength}
+	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
+		// The rest of the file: its whole size is in Content-Range.
+		fb.size = -1
+		if _, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/"); ok {
+			if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+				fb.size = n
+			}
+		}
+	} else if offset > 0 {
 		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
 			resp.Body.Close()
 			return nil, err
 		}
 	}
-	return resp.Body, nil
+	return fb, nil
 }
 
-// Publish uploads an image as `imgadm publish` does: AdminImportImage
-// (the manifest, keeping its uuid), AddImageFile, ActivateImage. It
-// returns the activated manifest.
-func (c *IMGAPI) Publish(ctx context.Context, m *Manifest, file io.Reader, size int64) (*Manifest, error) {
-	body, err := json.Marshal(m)
-	if err != nil {
-		return nil, err
+// fileBody is GetImageFile's answer: the file, and its whole size as the
+// headers say it (see FileInfo).
+type fileBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (f *fileBody) FileSize() int64 { return f.size }
+
+// ImportImage is AdminImportImage: the manifest (sent as it is, for the
+// server to validate) becomes an unactivated image that keeps its uuid.
+func (c *IMGAPI) ImportImage(ctx context.Context, uuid string, manifest []byte) (*Manifest, error) {
+	return c.post(ctx, "/images/"+uuid, url.Values{"action": {"import"}}, bytes.NewReader(manifest))
+}
+
+// AddImageFile is AddImageFile: the file (size bytes, the request's
+// Content-Length) is uploaded with its compression and, when known, its
+// sha1 for the server to check.
+func (c *IMGAPI) AddImageFile(ctx context.Context, uuid string, file io.Reader, size int64, f File) (*Manifest, error) {
+	q := url.Values{"compression": {f.Compression}}
+	if f.SHA1 != "" {
+		q.Set("sha1", f.SHA1)
 	}
-	if _, err := c.post(ctx, "/images/"+m.UUID, url.Values{"action": {"import"}}, bytes.NewReader(body)); err != nil {
-		return nil, fmt.Errorf("publish %s: import: %w", m.UUID, err)
+	if f.DatasetGUID != "" {
+		q.Set("dataset_guid", f.DatasetGUID)
 	}
-	q := url.Values{}
-	if len(m.Files) > 0 {
-		f := m.Files[0]
-		q.Set("compression", f.Compression)
-		if f.SHA1 != "" {
-			q.Set("sha1", f.SHA1)
-		}
-		q.Set("size", strconv.FormatInt(size, 10))
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.endpoint("/images/"+m.UUID+"/file", q), file)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.endpoint("/images/"+uuid+"/file", q), file)
 	if err != nil {
 		return nil, err
 	}
 	req.ContentLength = size
+	c.header(req)
 	req.Header.Set("Content-Type", "application/octet-stream")
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
-	}
 	resp, err := c.Client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("publish %s: add file: %w", m.UUID, err)
+		return nil, err
 	}
+	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		e := &APIError{Status: resp.StatusCode}
-		if json.Unmarshal(b, e) != nil {
-			e.Message = strings.TrimSpace(string(b))
-		}
-		return nil, fmt.Errorf("publish %s: add file: %w", m.UUID, e)
+		return nil, apiError(resp)
+	}
+	m := &Manifest{}
+	if err := json.NewDecoder(resp.Body).Decode(m); err != nil {
+		return nil, fmt.Errorf("bad response: %w", err)
+	}
+	return m, nil
+}
+
+// ActivateImage is ActivateImage.
+func (c *IMGAPI) ActivateImage(ctx context.Context, uuid string) (*Manifest, error) {
+	return c.post(ctx, "/images/"+uuid, url.Values{"action": {"activate"}}, nil)
+}
+
+// DeleteImage is DeleteImage.
+func (c *IMGAPI) DeleteImage(ctx context.Context, uuid string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "/images/"+uuid, nil, nil, nil)
+	if err != nil {
+		return err
 	}
 	resp.Body.Close()
-	out, err := c.post(ctx, "/images/"+m.UUID, url.Values{"action": {"activate"}}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s: activate: %w", m.UUID, err)
-	}
-	return out, nil
+	return nil
 }
 
 func (c *IMGAPI) post(ctx context.Context, p string, q url.Values, body io.Reader) (*Manifest, error) {

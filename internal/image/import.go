@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,16 +31,27 @@ type Importer struct {
 // maxAncestry bounds an origin chain (and catches a loop in one).
 const maxAncestry = 100
 
-// Find returns the manifest of uuid from the first source that has it.
-// When none does, the error is a failed source's, or a *NotFoundError.
+// Find returns the manifest of the active image uuid from the first
+// source that has it (what import looks for). When none does, the error
+// is a failed source's, or a *NotFoundError.
 func (im *Importer) Find(ctx context.Context, uuid string) (*Manifest, Source, error) {
+	return im.find(ctx, uuid, true)
+}
+
+// FindAny is Find for an image in any state (show and update, as
+// SmartOS's imgadm looks them up).
+func (im *Importer) FindAny(ctx context.Context, uuid string) (*Manifest, Source, error) {
+	return im.find(ctx, uuid, false)
+}
+
+func (im *Importer) find(ctx context.Context, uuid string, active bool) (*Manifest, Source, error) {
 	var errs []error
 	for _, src := range im.Sources {
 		m, err := src.Get(ctx, uuid)
-		if err == nil {
+		if err == nil && (!active || m.State == "" || m.State == "active") {
 			return m, src, nil
 		}
-		if !errors.Is(err, ErrNotInSource) {
+		if err != nil && !errors.Is(err, ErrNotInSource) {
 			// A broken source does not hide the image in the next one, but
 			// is said when no source has it.
 			errs = append(errs, err)
@@ -84,42 +96,105 @@ func (im *Importer) Import(ctx context.Context, uuid string) (*Image, error) {
 	return im.ImportManifest(ctx, m, src)
 }
 
-// ImportManifest imports the image m from src, ancestors first.
+// channeled is a source that names its channel (an IMGAPI with
+// "?channel=NAME").
+type channeled interface{ Channel() string }
+
+// ImportManifest imports the image m from src, ancestors first, saying
+// what it does as SmartOS's imgadm says it: the image, its ancestry (the
+// ancestors already installed named), how much is to come, and each
+// image downloaded and imported.
 func (im *Importer) ImportManifest(ctx context.Context, m *Manifest, src Source) (*Image, error) {
-	// Ancestors, from the oldest missing one down.
-	var chain []*Manifest
-	var srcs []Source
-	for cur, cs := m, src; cur.Origin != ""; {
-		if len(chain) >= maxAncestry {
+	title := fmt.Sprintf("%s (%s@%s)", m.UUID, m.Name, m.Version)
+	base := src.URL()
+	if c, ok := src.(channeled); ok && c.Channel() != "" {
+		u, _ := url.Parse(base)
+		u.RawQuery = ""
+		im.logf("Importing %s from %q, channel %q", title, u.String(), c.Channel())
+	} else {
+		im.logf("Importing %s from %q", title, base)
+	}
+	im.logf("Gather image %s ancestry", m.UUID)
+	// The chain from m down to its base. Ancestors that are installed are
+	// read from the store; the first installed one ends what is fetched.
+	todo := []*Manifest{m}
+	srcs := []Source{src}
+	for cur, cs, fetching, n := m, src, true, 0; cur.Origin != ""; n++ {
+		if n > maxAncestry {
 			return nil, fmt.Errorf("image %s: origin chain longer than %d images", m.UUID, maxAncestry)
 		}
-		if _, err := im.Store.Get(cur.Origin); err == nil {
-			break
+		if have, err := im.Store.Get(cur.Origin); err == nil {
+			im.logf("Image %s already installed", cur.Origin)
+			fetching = false
+			cur = have.Manifest
+			continue
+		} else if !fetching {
+			break // below an installed image: whatever is there is its own
 		}
 		om, osrc, err := im.findIn(ctx, cs, cur.Origin)
 		if err != nil {
 			return nil, fmt.Errorf("image %s: origin: %w", cur.UUID, err)
 		}
-		chain = append(chain, om)
+		todo = append(todo, om)
 		srcs = append(srcs, osrc)
 		cur, cs = om, osrc
 	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		im.logf("Importing origin image %s (%s@%s) from %q", chain[i].UUID, chain[i].Name, chain[i].Version, srcs[i].URL())
-		if _, err := im.fetch(ctx, chain[i], srcs[i]); err != nil && !errors.Is(err, ErrAlreadyInstalled) {
+	var total int64
+	sized := true
+	for _, t := range todo {
+		if len(t.Files) == 0 || t.Files[0].Size <= 0 {
+			sized = false
+			break
+		}
+		total += t.Files[0].Size
+	}
+	plural := "s"
+	if len(todo) == 1 {
+		plural = ""
+	}
+	if sized {
+		im.logf("Must download and install %d image%s (%s)", len(todo), plural, HumanSize(total))
+	} else {
+		im.logf("Must download and install %d image%s", len(todo), plural)
+	}
+	var img *Image
+	for i := len(todo) - 1; i >= 0; i-- {
+		var err error
+		img, err = im.fetch(ctx, todo[i], srcs[i])
+		if errors.Is(err, ErrAlreadyInstalled) && i > 0 {
+			continue // an ancestor another import brought meanwhile
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
-	im.logf("Importing %s (%s@%s) from %q", m.UUID, m.Name, m.Version, src.URL())
-	return im.fetch(ctx, m, src)
+	return img, nil
 }
 
-// findIn looks for an ancestor in the image's own source first.
+// findIn looks for an ancestor in the image's own source first. An
+// origin is fetched whatever its state: an active image may stand on one
+// that has been disabled since.
 func (im *Importer) findIn(ctx context.Context, first Source, uuid string) (*Manifest, Source, error) {
 	if m, err := first.Get(ctx, uuid); err == nil {
 		return m, first, nil
 	}
-	return im.Find(ctx, uuid)
+	return im.FindAny(ctx, uuid)
+}
+
+// HumanSize writes a byte count as SmartOS's imgadm does: one decimal,
+// truncated, in binary units ("1.5 MiB").
+func HumanSize(n int64) string {
+	if n <= 0 {
+		return "0 B"
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for i < len(units)-1 && n >= int64(1)<<(10*(i+1)) {
+		i++
+	}
+	whole := n >> (10 * i)
+	tenth := (n - whole<<(10*i)) * 10 >> (10 * i)
+	return fmt.Sprintf("%d.%d %s", whole, tenth, units[i])
 }
 
 // fetch downloads and installs one image whose origin is installed.
@@ -128,7 +203,7 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 		return nil, fmt.Errorf("image %s from %s has no file", m.UUID, src.URL())
 	}
 	dl := &download{
-		ctx: ctx, src: src, uuid: m.UUID,
+		ctx: ctx, src: src, uuid: m.UUID, want: m.Files[0],
 		retries: im.Retries, idle: im.IdleTimeout,
 	}
 	if dl.retries == 0 {
@@ -150,17 +225,23 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 	if err != nil {
 		return nil, err
 	}
+	im.logf("Downloaded image %s (%s)", m.UUID, HumanSize(dl.off))
 	im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
 	return img, nil
 }
 
 // download is an image file being read from a source. A read that fails
 // (connection lost, server error, nothing for idle) is resumed from the
-// byte it stopped at, up to retries times.
+// byte it stopped at, up to retries times. As SmartOS's imgadm, it
+// refuses a file whose Content-Length is not the manifest's size before
+// reading it (the size and sha1 of what is read are checked by the
+// install; SmartOS checks the server's Content-MD5 only for a manifest
+// without sha1, which hull does not accept).
 type download struct {
 	ctx     context.Context
 	src     Source
 	uuid    string
+	want    File
 	retries int
 	idle    time.Duration
 
@@ -171,6 +252,12 @@ type download struct {
 	off      int64
 	failures int
 	err      error
+}
+
+// FileInfo is what a source may say of an image file as it starts to
+// send it: its whole size (-1 if unknown).
+type FileInfo interface {
+	FileSize() int64
 }
 
 func (d *download) open() error {
@@ -186,9 +273,23 @@ func (d *download) open() error {
 	// The clock runs only while waiting for the server (see Read), not
 	// while the consumer is busy.
 	timer.Stop()
+	if fi, ok := body.(FileInfo); ok {
+		if n := fi.FileSize(); n >= 0 && d.want.Size > 0 && n != d.want.Size {
+			body.Close()
+			cancel()
+			return &downloadError{fmt.Sprintf("image %s file size error: unexpected mismatch between expected size, %d, and Content-Length header, %d", d.uuid, d.want.Size, n)}
+		}
+	}
 	d.body, d.cancel, d.timer = body, cancel, timer
 	return nil
 }
+
+// downloadError is a file that is not what its manifest or its server
+// says (SmartOS's DownloadError); it is not retried.
+type downloadError struct{ msg string }
+
+func (e *downloadError) Error() string { return e.msg }
+func (e *downloadError) Unwrap() error { return ErrFileCorrupt }
 
 // explain gives a failed request a message naming the source.
 func (d *download) explain(err error) error {
@@ -262,6 +363,9 @@ func (d *download) Read(p []byte) (int, error) {
 // retryable: server errors, lost connections and timeouts are worth
 // another try; a 4xx answer is not.
 func retryable(err error) bool {
+	if errors.Is(err, ErrFileCorrupt) {
+		return false
+	}
 	var ae *APIError
 	if errors.As(err, &ae) {
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"hull/internal/pool"
 )
@@ -28,22 +29,6 @@ func (s *Store) Ancestry(uuid string) ([]*Image, error) {
 		}
 		out = append(out, img)
 		cur = img.Manifest.Origin
-	}
-	return out, nil
-}
-
-// Unused returns the installed images nothing is cloned from: no VM and
-// no child image uses them (imgadm vacuum's candidates).
-func (s *Store) Unused() ([]*Image, error) {
-	imgs, err := s.Images()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Image
-	for _, img := range imgs {
-		if len(img.CloneNames) == 0 {
-			out = append(out, img)
-		}
 	}
 	return out, nil
 }
@@ -100,4 +85,21 @@ func (s *Store) Mountpoint(uuid string) (string, error) {
 		}
 	}
 	return "", &NotInstalledError{UUID: uuid, Zpool: s.poolName}
+}
+
+// Snapshots lists the image dataset's snapshots and the datasets below
+// it (`imgadm get -r`'s "snapshots", as `zfs list -r` names them).
+func (s *Store) Snapshots(uuid string) ([]string, error) {
+	dss, err := s.pool.List()
+	if err != nil {
+		return nil, fmt.Errorf("list snapshots of image %s: %w", uuid, err)
+	}
+	var out []string
+	ds := s.Dataset(uuid)
+	for _, d := range dss {
+		if strings.HasPrefix(d.Name, ds+"@") || strings.HasPrefix(d.Name, ds+"/") {
+			out = append(out, d.Name)
+		}
+	}
+	return out, nil
 }

@@ -118,13 +118,23 @@ func (c *Config) Save(path string) error {
 }
 
 // NormalizeSourceURL checks a source URL and gives it the form it is
-// stored in (no trailing slash).
+// stored and compared in, as SmartOS normalises one: http:// when no
+// scheme is given, no trailing slash, no port that is the scheme's own.
 func NormalizeSourceURL(raw string) (string, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "http://" + raw
+	}
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return "", fmt.Errorf("invalid source url: %q", raw)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
+	if p := u.Port(); (u.Scheme == "http" && p == "80") || (u.Scheme == "https" && p == "443") {
+		u.Host = u.Hostname()
+		if strings.Contains(u.Host, ":") {
+			u.Host = "[" + u.Host + "]"
+		}
+	}
 	return u.String(), nil
 }
 

@@ -7,13 +7,20 @@ import (
 	"os"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
+
 	"hull/internal/image"
 )
 
-// isDockerRef: not a uuid, and shaped like repo:tag, repo/name or
-// repo@digest (a bare word stays an invalid uuid, as before).
+// isDockerRef: not a uuid, and a reference a `docker pull` takes
+// ("busybox", "repo:tag", "host:port/repo@sha256:…"), as SmartOS's imgadm
+// tells image ids apart.
 func isDockerRef(s string) bool {
-	return !image.ValidUUID(s) && s != "" && !strings.HasPrefix(s, "-") && strings.ContainsAny(s, ":/@")
+	if image.ValidUUID(s) || s == "" || strings.HasPrefix(s, "-") {
+		return false
+	}
+	_, err := name.ParseReference(s)
+	return err == nil
 }
 
 // dockerSources returns the configured docker sources, or the one -S names.
@@ -30,6 +37,9 @@ func (c *cli) dockerSources(override string) ([]image.Source, error) {
 		if err != nil {
 			return nil, err
 		}
+		if len(cfg.Sources) == 0 {
+			return nil, errNoSources
+		}
 		for _, sc := range cfg.Sources {
 			if sc.Type == "docker" {
 				cfgs = append(cfgs, sc)
@@ -43,9 +53,6 @@ func (c *cli) dockerSources(override string) ([]image.Source, error) {
 			return nil, err
 		}
 		out = append(out, src)
-	}
-	if len(out) == 0 {
-		return nil, &cmdError{code: "NoSources", status: 1, err: errors.New("no docker image sources are configured (see `imgadm sources -a URL -t docker`)")}
 	}
 	return out, nil
 }
@@ -62,9 +69,32 @@ func (c *cli) importDocker(ref, pool, override string, quiet bool) error {
 		return err
 	}
 	defer cancel()
-	_, err = im.ImportDocker(ctx, ref)
+	di, err := im.ResolveDocker(ctx, ref)
+	if err != nil {
+		return dockerErr(ref, err)
+	}
+	if have, err := im.Store.Get(di.Top.UUID); err == nil {
+		// Only the tag may be new: it is added quietly.
+		quietIm := *im
+		quietIm.Log = nil
+		if _, err := quietIm.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source); err != nil {
+			return err
+		}
+		from := ""
+		if have.Source != "" {
+			from = " from " + have.Source
+		}
+		fmt.Fprintf(c.stdout, "Image %s (%s@%s) is already installed%s\n", have.Manifest.UUID, have.Manifest.Name, have.Manifest.Version, from)
+		return nil
+	}
+	_, err = im.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source)
+	return err
+}
+
+// dockerErr says an image no docker source has as SmartOS does.
+func dockerErr(ref string, err error) error {
 	if errors.Is(err, image.ErrDockerNotFound) {
-		return &cmdError{code: "ActiveImageNotFound", status: 1, err: err}
+		return &cmdError{code: "ActiveImageNotFound", status: 1, err: fmt.Errorf("an active image %q was not found in image sources", ref)}
 	}
 	return err
 }
@@ -91,7 +121,7 @@ func (c *cli) showDocker(ref string) error {
 	im := &image.Importer{Sources: srcs}
 	m, err := im.DockerManifest(ctx, ref)
 	if errors.Is(err, image.ErrDockerNotFound) {
-		return &cmdError{code: "ActiveImageNotFound", status: 1, err: err}
+		return &cmdError{code: "ImageNotFound", status: 1, err: fmt.Errorf("image %q was not found", ref)}
 	}
 	if err != nil {
 		return err

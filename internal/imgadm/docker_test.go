@@ -109,9 +109,28 @@ func TestDockerRegistry(t *testing.T) {
 	if clones, _ := rm.store.Clones(ua[0]); len(clones) != 2 {
 		t.Errorf("clones of the base: %v", clones)
 	}
-	// Again: nothing to do.
-	if out := rm.ok("import", "-q", "hull/a:1.0"); strings.Contains(out, "Imported image") {
-		t.Errorf("second import of a: %s", out)
+	// Again: nothing to do, said as SmartOS says it.
+	if out := rm.ok("import", "-q", "hull/a:1.0"); out != "Image "+ua[1]+" (docker-layer@"+top.Manifest.Version+") is already installed from "+reg.URL+"\n" {
+		t.Errorf("second import of a: %q", out)
+	}
+	// docker images' own fields, and the `docker images` view: the top
+	// layers, one row per tag.
+	out = rm.ok("list", "-H", "-o", "docker_repo,docker_tags,docker_short_id", "uuid="+ua[1])
+	if want := "hull/a       [\"1.0\"]      " + m.Tags["docker:id"].(string)[:12] + "\n"; out != want {
+		t.Errorf("list docker fields: %q, want %q", out, want)
+	}
+	rm.ok("list", "--docker")
+	out = rm.ok("list", "--docker")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "UUID                                  REPOSITORY  TAG     IMAGE_ID      CREATED") ||
+		!strings.Contains(out, ua[1]+"  hull/a      1.0     sha256:") || !strings.Contains(out, ub[1]+"  hull/b      latest  sha256:") {
+		t.Errorf("list --docker:\n%s", out)
+	}
+	// A tag new to an installed top layer is added to it.
+	reg.Push(t, "hull/a:again", a)
+	rm.ok("import", "-q", "hull/a:again")
+	if img, _ := rm.store.Get(ua[1]); img.Manifest.Tags["docker:tag:again"] != true || img.Manifest.Tags["docker:tag:1.0"] != true {
+		t.Errorf("tags after a second tag: %v", img.Manifest.Tags)
 	}
 	// show gives the top layer's manifest without installing anything.
 	var shown image.Manifest
@@ -127,9 +146,8 @@ func TestDockerRegistry(t *testing.T) {
 		t.Errorf("delete base: %d %s", code, errOut)
 	}
 	// Not in the registry.
-	if code, _, errOut := rm.run("import", "-q", "hull/nope:1"); code != 1 || !strings.Contains(errOut, "ActiveImageNotFound") {
-		t.Errorf("import missing: %d %s", code, errOut)
-	}
+	rm.expect(1, "", "imgadm import: error (ActiveImageNotFound): an active image \"hull/nope:1\" was not found in image sources\n", "import", "-q", "hull/nope:1")
+	rm.expect(1, "", "imgadm show: error (ImageNotFound): image \"nope\" was not found\n", "show", "nope")
 }
 
 // faultProxy sits in front of a registry and spoils answers on request.

@@ -35,25 +35,36 @@ Options:
     -j, --json                List sources as JSON.
     -a <source>               Add a source. It is appended to the list of sources.
     -t <type>, --type <type>  The source type for an added source. One of
-                              "imgapi" (the default), "docker", "dsapi".
+                              "imgapi" (the default) or "docker" ("dsapi"
+                              sources are not supported).
     -k, --insecure            Allow insecure (no server certificate checking)
                               access to the added HTTPS source URL.
     -f, --force               Do not ping the source URL to check it is valid.
     -d <source>               Delete a source.
     -e                        Edit sources in an editor.
     -c, --check               Ping check all sources.
+
+Examples:
+    # SmartOS primary public image repository (defaults to "imgapi")
+    imgadm sources -a https://images.smartos.org
+    # a registry speaking the docker distribution API
+    imgadm sources -a http://127.0.0.1:5000 -t docker
 `,
 	"avail": `List available images from all sources.
+This is not supported for Docker sources.
 
 Usage:
     imgadm avail [<options>...] [<filters>]
 
 Options:
-` + tableOptions("uuid,name,version,os,published") + sortOption + `
+` + tableOptions("uuid,name,version,os,type,pub") + sortOption + `
 
-Filters: as for "imgadm list".
+Filters and fields: as for "imgadm list".
 `,
 	"show": `Show the manifest for an available image.
+
+This searches each imgadm source for the given image and prints its
+manifest.
 
 Usage:
     imgadm show <uuid|repo[:tag]>
@@ -83,8 +94,9 @@ Options:
 	"update": `Update installed images.
 
 For each installed image (or the given ones) found in a source, the local
-manifest is replaced by the source's, and the image's @final snapshot is
-made if it is missing.
+manifest is replaced by the source's (the fields that changed are named),
+and the image's @final snapshot is made if it is missing. An image no
+source has is skipped with a warning.
 
 Usage:
     imgadm update [<options>] [<uuid>...]
@@ -128,13 +140,19 @@ Options:
     -o <prefix>       Output path prefix, or a directory.
     -c <comp>         File compression: gzip (default), zstd or none.
     -i                Build an incremental image (based on the VM's origin image).
-    -p <url>          Publish directly to the given image source (IMGAPI).
+    -p <url>          Publish directly to the given image source (IMGAPI);
+                      the files are not kept. Not with -o.
     -q, --quiet       Disable progress bar.
 
 Manifest fields given as FIELD=VALUE are parsed as JSON, else taken as a
 string. "name" and "version" are required.
 `,
 	"publish": `Publish an image (local manifest and data) to a remote IMGAPI repo.
+
+Typically the local manifest and image file are created with
+"imgadm create ...". Note that "imgadm create" supports a
+"-p/--publish" option to publish directly in one step. An image whose
+upload or activation fails is deleted from the repo again.
 
 Usage:
     imgadm publish [<options>] -m <manifest> -f <file> <imgapi-url>

@@ -102,6 +102,7 @@ Usage:
 
 Options:
 ` + tableOptions("uuid,name,version,os,type,pub") + sortOption + `
+    --docker          Limit and format list similar to ` + "`docker images`" + `.
 
 Filters:
     FIELD=VALUE               exact string match
@@ -117,7 +118,7 @@ Fields for filtering, "-o" and "-s":
     source                    the source URL, if available
     clones                    the number of clones (dependent images and VMs)
     size                      the size, in bytes, of the image file
-`,
+` + dockerFieldsHelp,
 	"get": `Get information for an installed image.
 
 Usage:
@@ -126,6 +127,7 @@ Usage:
 Options:
     -h, --help        Show this help.
     -P <pool>         Name of zpool in which to look for the image. Default is "zones".
+    -r                Recursively gather children (child snapshots and dependent clones).
 `,
 	"delete": `Delete an image from the local zpool.
 
@@ -140,6 +142,17 @@ Options:
 `,
 }
 
+// dockerFieldsHelp lists the computed fields of docker images.
+const dockerFieldsHelp = `
+    In addition if this is a docker image, then the following:
+
+    docker_id                 the full docker id string
+    docker_short_id           the short 12 character docker id
+    docker_repo               the docker repo from which this image
+                              originates, if available
+    docker_tags               a JSON array of docker repo tags, if available
+`
+
 // cmdError is an error with SmartOS's code and exit status.
 type cmdError struct {
 	code   string // "ImageNotInstalled", … ("" prints none)
@@ -148,6 +161,14 @@ type cmdError struct {
 }
 
 func (e *cmdError) Error() string { return e.err.Error() }
+
+// codeOr is the error's code, or def when it has none.
+func (e *cmdError) codeOr(def string) string {
+	if e.code == "" {
+		return def
+	}
+	return e.code
+}
 func (e *cmdError) Unwrap() error { return e.err }
 
 func usageErr(format string, args ...any) error {
@@ -251,6 +272,7 @@ func classify(err error) *cmdError {
 		return ce
 	}
 	var ve *image.ValidationError
+	var ae *image.APIError
 	switch {
 	case errors.Is(err, image.ErrNotInstalled):
 		return &cmdError{code: "ImageNotInstalled", status: 3, err: err}
@@ -264,6 +286,9 @@ func classify(err error) *cmdError {
 		return &cmdError{code: "DownloadError", status: 1, err: err}
 	case errors.Is(err, image.ErrNotInSource):
 		return &cmdError{code: "ActiveImageNotFound", status: 1, err: err}
+	case errors.As(err, &ae) && ae.Code != "":
+		// A source's error keeps the source's code, as SmartOS's APIError.
+		return &cmdError{code: ae.Code, status: 1, err: err}
 	}
 	return &cmdError{status: 1, err: err}
 }
@@ -354,7 +379,7 @@ func (c *cli) install(args []string) error {
 	// An interrupted install cleans up after itself.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := s.InstallManifest(ctx, m, o.f, image.InstallOptions{}); err != nil {
+	if err := c.installFile(ctx, s, m, o.f, o.quiet); err != nil {
 		var ai *image.AlreadyInstalledError
 		if errors.As(err, &ai) {
 			// Installed by someone else while we waited for the lock.
@@ -367,16 +392,80 @@ func (c *cli) install(args []string) error {
 	return nil
 }
 
+// installFile installs m from a local file, with a progress bar on a
+// terminal unless quiet. A file whose size is not the manifest's is
+// refused before anything is made, with SmartOS's message.
+func (c *cli) installFile(ctx context.Context, s *image.Store, m *image.Manifest, path string, quiet bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("image file: %w", err)
+	}
+	defer f.Close()
+	if !c.showProgress(quiet) {
+		_, err = s.InstallManifest(ctx, m, path, image.InstallOptions{})
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("image file: %w", err)
+	}
+	if len(m.Files) > 0 && m.Files[0].Size > 0 && m.Files[0].Size != st.Size() {
+		return &cmdError{code: "DownloadError", status: 1, err: fmt.Errorf("image file size error: manifest says %d bytes, %s is %d bytes", m.Files[0].Size, path, st.Size())}
+	}
+	bar := c.bar(st.Size(), m.UUID)
+	defer bar.Close()
+	_, err = s.InstallStream(ctx, m, io.TeeReader(f, bar), path, image.InstallOptions{})
+	return err
+}
+
+// getInfo is `imgadm get`'s answer: the image's database record, and
+// with -r its children (snapshots of its dataset, and the datasets
+// cloned from it), as SmartOS prints them.
+type getInfo struct {
+	*image.Image
+	Children *children `json:"children,omitempty"`
+}
+
+type children struct {
+	Snapshots []string `json:"snapshots"`
+	Clones    []string `json:"clones"`
+}
+
 func (c *cli) get(args []string) error {
-	s, uuid, err := c.oneImage("get", args)
-	if s == nil || err != nil {
+	var p string
+	var help, recursive bool
+	rest, err := parseFlags(args, map[string]*bool{"h": &help, "help": &help, "r": &recursive}, map[string]*string{"P": &p})
+	if err != nil {
+		return err
+	}
+	if help {
+		fmt.Fprint(c.stdout, commandUsage["get"])
+		return nil
+	}
+	s, uuid, err := c.oneImageArgs(rest, p)
+	if err != nil {
 		return err
 	}
 	img, err := s.Get(uuid)
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.stdout, img)
+	out := getInfo{Image: img}
+	if recursive {
+		ch := &children{Snapshots: []string{}, Clones: []string{}}
+		snaps, err := s.Snapshots(uuid)
+		if err != nil {
+			return err
+		}
+		ch.Snapshots = append(ch.Snapshots, snaps...)
+		clones, err := s.Clones(uuid)
+		if err != nil {
+			return err
+		}
+		ch.Clones = append(ch.Clones, clones...)
+		out.Children = ch
+	}
+	return writeJSON(c.stdout, out)
 }
 
 func (c *cli) delete(args []string) error {
@@ -405,6 +494,11 @@ func (c *cli) oneImage(cmd string, args []string) (*image.Store, string, error) 
 		fmt.Fprint(c.stdout, commandUsage[cmd])
 		return nil, "", nil
 	}
+	return c.oneImageArgs(rest, p)
+}
+
+// oneImageArgs checks that rest is one image uuid and opens pool p.
+func (c *cli) oneImageArgs(rest []string, p string) (*image.Store, string, error) {
 	if len(rest) != 1 {
 		return nil, "", usageErr("incorrect number of args (%d): %q", len(rest), strings.Join(rest, " "))
 	}

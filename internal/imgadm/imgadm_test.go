@@ -104,7 +104,8 @@ func TestInstallListGetDelete(t *testing.T) {
 	h.expect(0, "beta-longer-name  db\n", "", "list", "-Ho", "name,tags.role", "tags.role=db")
 	h.expect(0, "alpha\nbeta-longer-name\n", "", "list", "-H", "-o", "name", "-s", "name", "public=true")
 	h.expect(0, "beta-longer-name\nalpha\n", "", "list", "-H", "-o", "name", "-s", "-name")
-	h.expect(0, "", "", "list", "public=false")
+	h.expect(0, "UUID  NAME  VERSION  OS  TYPE  PUB\n", "", "list", "public=false")
+	h.expect(0, "", "", "list", "-H", "public=false")
 	h.expect(0, "NAME   CLONES  ORIGIN\nalpha  0       -\n", "", "list", "-o", "name,clones,origin", "uuid="+uuidA)
 
 	_, out, _ := h.run("list", "-j", "name=alpha")
@@ -175,7 +176,11 @@ func TestUsage(t *testing.T) {
 	}
 	h.expect(2, "", "imgadm list: error (UnknownOption): unknown option: \"-x\"\n"+commandUsage["list"], "list", "-x")
 	h.expect(1, "", "imgadm get: error (InvalidUUID): invalid uuid: \"nope\"\n", "get", "nope")
-	for _, c := range []string{"import", "show", "create", "ancestry"} {
+	for _, c := range []string{"create", "ancestry", "get", "delete"} {
 		h.expect(1, "", "imgadm "+c+": error (InvalidUUID): invalid uuid: \"x\"\n", c, "x")
 	}
+	// As SmartOS: a word that is not a uuid is a docker repo to import or
+	// show, and no docker source has it.
+	h.expect(1, "", "imgadm import: error (ActiveImageNotFound): an active image \"x\" was not found in image sources\n", "import", "x")
+	h.expect(1, "", "imgadm show: error (ImageNotFound): image \"x\" was not found\n", "show", "x")
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ func (c *cli) list(args []string) error {
 	o, err := c.parseListArgs("list", args, "uuid,name,version,os,type,pub")
 	if o == nil || err != nil {
 		return err
+	}
+	if o.docker {
+		o.filters = append(o.filters, filter{field: "type", val: "docker"})
 	}
 	s, err := c.open("")
 	if err != nil {
@@ -54,14 +58,47 @@ func (c *cli) list(args []string) error {
 		}
 		return writeJSON(c.stdout, out)
 	}
+	if o.docker {
+		rows, cols := dockerRows(rows)
+		return writeColumns(c.stdout, rows, cols, []string{"published_at"}, o.noHeader)
+	}
 	return writeTable(c.stdout, rows, splitFields(o.cols), splitFields(o.sort), o.noHeader)
+}
+
+// dockerRows are `imgadm list --docker`'s rows, as `docker images` lists
+// them: the top layers only (no other image has them as origin), one row
+// per tag, with their columns.
+func dockerRows(rows []map[string]any) ([]map[string]any, []column) {
+	isOrigin := map[any]bool{}
+	for _, r := range rows {
+		if o, ok := r["origin"]; ok {
+			isOrigin[o] = true
+		}
+	}
+	var out []map[string]any
+	for _, r := range rows {
+		if r["type"] != "docker" || isOrigin[r["uuid"]] {
+			continue
+		}
+		tags, _ := r["docker_tags"].([]any)
+		if len(tags) == 0 {
+			tags = []any{nil}
+		}
+		for _, t := range tags {
+			d := maps.Clone(r)
+			d["docker_tag"] = t
+			out = append(out, d)
+		}
+	}
+	return out, []column{{"UUID", "uuid"}, {"REPOSITORY", "docker_repo"}, {"TAG", "docker_tag"},
+		{"IMAGE_ID", "docker_short_id"}, {"CREATED", "published"}}
 }
 
 // listOpts are the options list and avail share.
 type listOpts struct {
-	json, noHeader, help bool
-	cols, sort           string
-	filters              filters
+	json, noHeader, help, docker bool
+	cols, sort                   string
+	filters                      filters
 }
 
 // parseListArgs parses the flags and filters of list or avail (cmd), with
@@ -69,9 +106,11 @@ type listOpts struct {
 // was asked for and has been printed.
 func (c *cli) parseListArgs(cmd string, args []string, cols string) (*listOpts, error) {
 	o := &listOpts{cols: cols, sort: "published_at,name"}
-	rest, err := parseFlags(args,
-		map[string]*bool{"j": &o.json, "json": &o.json, "H": &o.noHeader, "h": &o.help, "help": &o.help},
-		map[string]*string{"o": &o.cols, "s": &o.sort})
+	bools := map[string]*bool{"j": &o.json, "json": &o.json, "H": &o.noHeader, "h": &o.help, "help": &o.help}
+	if cmd == "list" {
+		bools["docker"] = &o.docker
+	}
+	rest, err := parseFlags(args, bools, map[string]*string{"o": &o.cols, "s": &o.sort})
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +165,24 @@ func row(img *image.Image) (map[string]any, error) {
 	r["zpool"] = img.Zpool
 	if len(img.Manifest.Files) > 0 {
 		r["size"] = json.Number(strconv.FormatInt(img.Manifest.Files[0].Size, 10))
+	}
+	if img.Manifest.Type == "docker" {
+		// SmartOS's docker fields; the short id is a plain 12-character
+		// slice of docker:id, "sha256:" and all.
+		id, _ := img.Manifest.Tags["docker:id"].(string)
+		r["docker_id"] = id
+		r["docker_short_id"] = id[:min(12, len(id))]
+		if repo, ok := img.Manifest.Tags["docker:repo"]; ok {
+			r["docker_repo"] = repo
+		}
+		tags := []any{}
+		for k := range img.Manifest.Tags {
+			if t, ok := strings.CutPrefix(k, "docker:tag:"); ok {
+				tags = append(tags, t)
+			}
+		}
+		sort.Slice(tags, func(i, j int) bool { return tags[i].(string) < tags[j].(string) })
+		r["docker_tags"] = tags
 	}
 	return r, nil
 }
@@ -214,22 +271,31 @@ func (fs filters) match(r map[string]any) bool {
 }
 
 // writeTable prints rows as imgadm's table printer does: columns as wide
-// as their widest cell or header, two spaces apart, the last unpadded; no
-// output at all for no rows.
+// as their widest cell or header (with -H too), two spaces apart, the
+// last unpadded; the header alone for no rows.
 func writeTable(w io.Writer, rows []map[string]any, cols, sortBy []string, noHeader bool) error {
-	if len(rows) == 0 {
-		return nil
+	cs := make([]column, len(cols))
+	for i, c := range cols {
+		cs[i] = column{strings.ToUpper(c), c}
 	}
+	return writeColumns(w, rows, cs, sortBy, noHeader)
+}
+
+// column is a table column: its header and the field it shows.
+type column struct{ name, field string }
+
+// writeColumns is writeTable with headers of the caller's choosing.
+func writeColumns(w io.Writer, rows []map[string]any, cols []column, sortBy []string, noHeader bool) error {
 	sortRows(rows, sortBy)
 	widths := make([]int, len(cols))
 	for i, c := range cols {
-		widths[i] = len(c)
+		widths[i] = len(c.name)
 	}
 	cells := make([][]string, len(rows))
 	for j, r := range rows {
 		cells[j] = make([]string, len(cols))
 		for i, c := range cols {
-			s, present := cell(lookup(r, c))
+			s, present := cell(lookup(r, c.field))
 			cells[j][i] = s
 			if present && len(s) > widths[i] {
 				widths[i] = len(s)
@@ -250,7 +316,7 @@ func writeTable(w io.Writer, rows []map[string]any, cols, sortBy []string, noHea
 	if !noHeader {
 		h := make([]string, len(cols))
 		for i, c := range cols {
-			h[i] = strings.ToUpper(c)
+			h[i] = c.name
 		}
 		line(h)
 	}

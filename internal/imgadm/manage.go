@@ -77,60 +77,92 @@ func (c *cli) vacuum(args []string) error {
 		return nil
 	}
 	if len(rest) != 0 {
-		return usageErr("unexpected args (%d): %q", len(rest), strings.Join(rest, " "))
+		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))}
 	}
 	s, err := c.open("")
 	if err != nil {
 		return err
 	}
-	unused, err := s.Unused()
+	imgs, err := s.Images()
 	if err != nil {
 		return err
 	}
+	unused := vacuumOrder(imgs)
 	if len(unused) == 0 {
-		fmt.Fprintln(c.stdout, "There are no unused images to delete.")
 		return nil
 	}
-	if !dry && !force && term.IsTerminal(int(os.Stdin.Fd())) {
-		fmt.Fprintln(c.stdout, "This will delete the following images:")
-		for _, img := range unused {
-			fmt.Fprintf(c.stdout, "    %s (%s@%s)\n", img.Manifest.UUID, img.Manifest.Name, img.Manifest.Version)
+	// SmartOS asks on the terminal; without one there is no one to ask.
+	if !force && term.IsTerminal(int(os.Stdin.Fd())) {
+		summaries := make([]string, len(unused))
+		for i, img := range unused {
+			summaries[i] = fmt.Sprintf("%s (%s@%s)", img.Manifest.UUID, img.Manifest.Name, img.Manifest.Version)
 		}
-		fmt.Fprint(c.stdout, "Would you like to continue? [y/N] ")
+		fmt.Fprintf(c.stdout, "This will delete the following images:\n    %s\n", strings.Join(summaries, "\n    "))
+		if len(unused) == 1 {
+			fmt.Fprint(c.stdout, "Delete this image? [y/N] ")
+		} else {
+			fmt.Fprintf(c.stdout, "Delete these %d images? [y/N] ", len(unused))
+		}
 		ans, _ := bufio.NewReader(os.Stdin).ReadString('\n')
 		if a := strings.ToLower(strings.TrimSpace(ans)); a != "y" && a != "yes" {
-			fmt.Fprintln(c.stdout, "Aborting.")
+			fmt.Fprintln(c.stdout, "Aborting")
 			return nil
 		}
+		fmt.Fprintln(c.stdout)
 	}
-	prefix := ""
-	if dry {
-		prefix = "[dry-run] "
-	}
-	n := 0
 	for _, img := range unused {
 		m := img.Manifest
-		if !dry {
-			if err := s.Delete(m.UUID); err != nil {
-				if errors.Is(err, image.ErrNotInstalled) {
-					continue
-				}
-				var hc *image.HasClonesError
-				if errors.As(err, &hc) {
-					continue // cloned since it was listed
-				}
-				return err
+		if dry {
+			fmt.Fprintf(c.stdout, "[dry-run] Deleted image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
+			continue
+		}
+		if err := s.Delete(m.UUID); err != nil {
+			if errors.Is(err, image.ErrNotInstalled) {
+				continue // deleted meanwhile
+			}
+			fmt.Fprintf(c.stdout, "Error deleting image %s (%s@%s): %v\n", m.UUID, m.Name, m.Version, err)
+			return err
+		}
+		fmt.Fprintf(c.stdout, "Deleted image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
+	}
+	return nil
+}
+
+// vacuumOrder is what vacuum deletes, in order, as SmartOS finds it: the
+// images nothing is cloned from, then those whose only clones are images
+// deleted before them, and so on down to the base images.
+func vacuumOrder(imgs []*image.Image) []*image.Image {
+	clones := map[string]map[string]bool{} // image dataset -> its clones
+	byDS := map[string]*image.Image{}
+	var order []string
+	for _, img := range imgs {
+		ds := img.Zpool + "/" + img.Manifest.UUID
+		byDS[ds] = img
+		order = append(order, ds)
+		clones[ds] = map[string]bool{}
+		for _, c := range img.CloneNames {
+			clones[ds][c] = true
+		}
+	}
+	var out []*image.Image
+	for {
+		var round []string
+		for _, ds := range order {
+			if cs, ok := clones[ds]; ok && len(cs) == 0 {
+				round = append(round, ds)
 			}
 		}
-		n++
-		fmt.Fprintf(c.stdout, "%sDeleted image %s (%s@%s)\n", prefix, m.UUID, m.Name, m.Version)
+		if len(round) == 0 {
+			return out
+		}
+		for _, ds := range round {
+			delete(clones, ds)
+			for _, cs := range clones {
+				delete(cs, ds)
+			}
+			out = append(out, byDS[ds])
+		}
 	}
-	plural := "s"
-	if n == 1 {
-		plural = ""
-	}
-	fmt.Fprintf(c.stdout, "%sDeleted %d unused image%s.\n", prefix, n, plural)
-	return nil
 }
 
 // vmSource gives create a stopped VM's files, from the Env or the node.
@@ -238,7 +270,19 @@ func (c *cli) create(args []string) error {
 		return usageErr("the new image's manifest needs \"name\" and \"version\" (-m or name=... version=...)")
 	}
 	prefix := o.out
-	if prefix == "" {
+	if o.publish != "" {
+		// As SmartOS: -p writes the files to a temporary place, and
+		// removes them once published.
+		if o.out != "" {
+			return usageErr("cannot specify both -o,--output-template and -p,--publish")
+		}
+		dir, err := os.MkdirTemp("", "imgadm-create-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		prefix = filepath.Join(dir, name+"-"+version)
+	} else if prefix == "" {
 		prefix = name + "-" + version
 	} else if st, err := os.Stat(prefix); err == nil && st.IsDir() {
 		prefix = filepath.Join(prefix, name+"-"+version)
@@ -254,7 +298,10 @@ func (c *cli) create(args []string) error {
 	fmt.Fprintf(c.stdout, "Created image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
 	fmt.Fprintf(c.stdout, "    manifest: %s\n    file:     %s\n", out.ManifestPath, out.FilePath)
 	if o.publish != "" {
-		return c.publishFiles(out.ManifestPath, out.FilePath, o.publish)
+		// The files were only the way to the server.
+		defer os.Remove(out.ManifestPath)
+		defer os.Remove(out.FilePath)
+		return c.publishFiles(out.ManifestPath, out.FilePath, o.publish, o.quiet)
 	}
 	return nil
 }

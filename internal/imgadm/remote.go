@@ -1,13 +1,16 @@
 package imgadm
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
-	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -34,6 +37,9 @@ func (c *cli) sourcesFor(override string) ([]image.Source, error) {
 		}
 		cfgs = cfg.Sources
 	}
+	if len(cfgs) == 0 {
+		return nil, errNoSources
+	}
 	var out []image.Source
 	for _, sc := range cfgs {
 		if sc.Type == "docker" {
@@ -45,11 +51,11 @@ func (c *cli) sourcesFor(override string) ([]image.Source, error) {
 		}
 		out = append(out, src)
 	}
-	if len(out) == 0 {
-		return nil, &cmdError{code: "NoSources", status: 1, err: errors.New("no image sources are configured (see `imgadm sources -a URL`)")}
-	}
 	return out, nil
 }
+
+// errNoSources is SmartOS's NoSources.
+var errNoSources = &cmdError{code: "NoSources", status: 1, err: errors.New("imgadm has no configured sources")}
 
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,8 +72,14 @@ func (c *cli) sourcesContext() ([]image.Source, context.Context, context.CancelF
 	return srcs, ctx, cancel, nil
 }
 
+// availEntry is one image as `imgadm avail -j` prints it.
+type availEntry struct {
+	Manifest *image.Manifest `json:"manifest"`
+	Source   string          `json:"source"`
+}
+
 func (c *cli) avail(args []string) error {
-	o, err := c.parseListArgs("avail", args, "uuid,name,version,os,published")
+	o, err := c.parseListArgs("avail", args, "uuid,name,version,os,type,pub")
 	if o == nil || err != nil {
 		return err
 	}
@@ -76,15 +88,16 @@ func (c *cli) avail(args []string) error {
 		return err
 	}
 	defer cancel()
+	// As SmartOS: what the sources that answer list is printed, and a
+	// source that fails is the command's error afterwards.
 	seen := map[string]bool{}
 	var rows []map[string]any
-	var kept []*image.Manifest
-	failed := 0
+	kept := []availEntry{}
+	var errs []error
 	for _, src := range srcs {
 		ms, err := src.List(ctx)
 		if err != nil {
-			failed++
-			fmt.Fprintf(c.stderr, "imgadm: warning: %v\n", err)
+			errs = append(errs, err)
 			continue
 		}
 		for _, m := range ms {
@@ -98,20 +111,35 @@ func (c *cli) avail(args []string) error {
 			}
 			if o.filters.match(r) {
 				rows = append(rows, r)
-				kept = append(kept, m)
+				kept = append(kept, availEntry{Manifest: m, Source: src.URL()})
 			}
 		}
 	}
-	if failed == len(srcs) {
-		return &cmdError{code: "SourceError", status: 1, err: errors.New("no image source could be listed")}
-	}
 	if o.json {
-		if kept == nil {
-			kept = []*image.Manifest{}
-		}
-		return writeJSON(c.stdout, kept)
+		err = writeJSON(c.stdout, kept)
+	} else {
+		err = writeTable(c.stdout, rows, splitFields(o.cols), splitFields(o.sort), o.noHeader)
 	}
-	return writeTable(c.stdout, rows, splitFields(o.cols), splitFields(o.sort), o.noHeader)
+	if err != nil {
+		return err
+	}
+	return multiError(errs)
+}
+
+// multiError is SmartOS's MultiError: one error is itself, several are
+// listed one a line.
+func multiError(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	msg := fmt.Sprintf("multiple (%d) errors", len(errs))
+	for _, e := range errs {
+		msg += fmt.Sprintf("\n    error (%s): %s", classify(e).codeOr("InternalError"), e)
+	}
+	return &cmdError{code: "MultiError", status: 1, err: errors.New(msg)}
 }
 
 func (c *cli) show(args []string) error {
@@ -138,8 +166,13 @@ func (c *cli) show(args []string) error {
 		return err
 	}
 	defer cancel()
+	// Any state, as SmartOS's show; none found is ImageNotFound.
 	im := &image.Importer{Sources: srcs}
-	m, _, err := im.Find(ctx, rest[0])
+	m, _, err := im.FindAny(ctx, rest[0])
+	var nf *image.NotFoundError
+	if errors.As(err, &nf) {
+		return &cmdError{code: "ImageNotFound", status: 1, err: fmt.Errorf("image %q was not found", rest[0])}
+	}
 	if err != nil {
 		return err
 	}
@@ -163,23 +196,28 @@ func (c *cli) importer(s *image.Store, srcs []image.Source, quiet bool) *image.I
 	if c.showProgress(quiet) {
 		im.Progress = func(m *image.Manifest) io.WriteCloser {
 			var size int64 = -1
-			if len(m.Files) > 0 {
+			if len(m.Files) > 0 && m.Files[0].Size > 0 {
 				size = m.Files[0].Size
 			}
-			bar := progressbar.NewOptions64(size,
-				progressbar.OptionSetWriter(c.stderr),
-				progressbar.OptionSetDescription("Download "+m.UUID[:8]),
-				progressbar.OptionShowBytes(true),
-				progressbar.OptionSetWidth(30),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionShowCount(),
-				progressbar.OptionOnCompletion(func() { fmt.Fprintln(c.stderr) }),
-				progressbar.OptionUseIECUnits(true),
-			)
-			return barCloser{bar}
+			return c.bar(size, m.UUID)
 		}
 	}
 	return im
+}
+
+// bar is a progress bar on stderr for size bytes (-1: unknown) of the
+// image uuid; it is finished when closed.
+func (c *cli) bar(size int64, uuid string) io.WriteCloser {
+	return barCloser{progressbar.NewOptions64(size,
+		progressbar.OptionSetWriter(c.stderr),
+		progressbar.OptionSetDescription(uuid[:8]),
+		progressbar.OptionShowBytes(true),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionShowCount(),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(c.stderr) }),
+		progressbar.OptionUseIECUnits(true),
+	)}
 }
 
 type barCloser struct{ *progressbar.ProgressBar }
@@ -209,7 +247,7 @@ func (c *cli) importImage(args []string) error {
 		if isDockerRef(uuid) {
 			return c.importDocker(uuid, o.p, o.src, o.quiet)
 		}
-		return checkUUID(uuid)
+		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("invalid image-id arg: %q", uuid)}
 	}
 	if o.channel != "" {
 		return &cmdError{code: "NotSupported", status: 1, err: errors.New("-C <channel> is not supported; add \"?channel=NAME\" to the source URL")}
@@ -219,7 +257,7 @@ func (c *cli) importImage(args []string) error {
 		return err
 	}
 	if have, err := s.Get(uuid); err == nil {
-		fmt.Fprintf(c.stdout, "Image %s (%s@%s) is already installed, skipping\n", uuid, have.Manifest.Name, have.Manifest.Version)
+		fmt.Fprintf(c.stdout, "Image %s (%s %s) is already installed, skipping\n", uuid, have.Manifest.Name, have.Manifest.Version)
 		return nil
 	}
 	srcs, err := c.sourcesFor(o.src)
@@ -233,7 +271,7 @@ func (c *cli) importImage(args []string) error {
 		var ai *image.AlreadyInstalledError
 		if errors.As(err, &ai) {
 			m := ai.Image.Manifest
-			fmt.Fprintf(c.stdout, "Image %s (%s@%s) was installed while waiting on lock\n", m.UUID, m.Name, m.Version)
+			fmt.Fprintf(c.stdout, "Image %s (%s@%s) was imported while waiting on lock\n", m.UUID, m.Name, m.Version)
 			return nil
 		}
 		return err
@@ -251,28 +289,32 @@ func (c *cli) update(args []string) error {
 		fmt.Fprint(c.stdout, commandUsage["update"])
 		return nil
 	}
-	for _, u := range rest {
-		if err := checkUUID(u); err != nil {
-			return err
-		}
-	}
 	s, err := c.open("")
 	if err != nil {
 		return err
 	}
-	var imgs []*image.Image
-	if len(rest) == 0 {
-		if imgs, err = s.Images(); err != nil {
-			return err
+	imgs, err := s.Images()
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		byUUID := map[string]*image.Image{}
+		for _, img := range imgs {
+			byUUID[img.Manifest.UUID] = img
 		}
-	} else {
+		var picked []*image.Image
+		var missing []string
 		for _, u := range rest {
-			img, err := s.Get(u)
-			if err != nil {
-				return err
+			if img, ok := byUUID[u]; ok {
+				picked = append(picked, img)
+			} else {
+				missing = append(missing, u)
 			}
-			imgs = append(imgs, img)
 		}
+		if len(missing) > 0 {
+			return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("no installed image with the given UUID(s): %s", strings.Join(missing, ", "))}
+		}
+		imgs = picked
 	}
 	srcs, ctx, cancel, err := c.sourcesContext()
 	if err != nil {
@@ -280,35 +322,110 @@ func (c *cli) update(args []string) error {
 	}
 	defer cancel()
 	im := &image.Importer{Sources: srcs}
-	prefix := ""
-	if dry {
-		prefix = "[dry-run] "
-	}
+	var errs []error
 	for _, img := range imgs {
-		m := img.Manifest
-		if !dry {
-			if took, err := s.EnsureFinal(m.UUID); err != nil {
-				return err
-			} else if took {
-				fmt.Fprintf(c.stdout, "Created @final snapshot of image %s\n", m.UUID)
-			}
+		if err := c.updateOne(ctx, s, im, img, dry); err != nil {
+			errs = append(errs, err)
 		}
-		nm, src, err := im.Find(ctx, m.UUID)
-		if err != nil {
-			if errors.Is(err, image.ErrNotInSource) {
-				continue // installed from a file, or gone from the sources
-			}
+	}
+	return multiError(errs)
+}
+
+// updateOne brings one image's manifest up to its source's, and makes its
+// @final snapshot if it has none, saying what it did as SmartOS does.
+func (c *cli) updateOne(ctx context.Context, s *image.Store, im *image.Importer, img *image.Image, dry bool) error {
+	m := img.Manifest
+	nm, src, err := im.FindAny(ctx, m.UUID)
+	if err != nil {
+		if !errors.Is(err, image.ErrNotInSource) {
 			return err
 		}
-		if reflect.DeepEqual(nm, m) {
-			continue
+		if m.Type != "docker" { // docker layers come from registries
+			fmt.Fprintf(c.stdout, "warning: Could not find image %s in image sources (skipping)\n", m.UUID)
 		}
-		fmt.Fprintf(c.stdout, "%sUpdate image %s (%s@%s) manifest from %q\n", prefix, m.UUID, nm.Name, nm.Version, src.URL())
+		return nil
+	}
+	if diffs := manifestDiffs(m, nm); len(diffs) > 0 {
+		plural := "s"
+		if len(diffs) == 1 {
+			plural = ""
+		}
+		msg := fmt.Sprintf("Updated %d manifest field%s for image %s from %q: %s", len(diffs), plural, m.UUID, src.URL(), strings.Join(diffs, ", "))
 		if !dry {
 			if err := s.UpdateManifest(nm, src.URL()); err != nil {
 				return err
 			}
 		}
+		fmt.Fprintln(c.stdout, msg)
+	}
+	if dry {
+		return nil
+	}
+	took, err := s.EnsureFinal(m.UUID)
+	if err != nil {
+		return err
+	}
+	if took {
+		fmt.Fprintf(c.stdout, "Created @final snapshot of image %s\n", m.UUID)
 	}
 	return nil
+}
+
+// manifestDiffs names the fields in which two manifests differ, as
+// SmartOS's imgadm update lists them: fields of the new one that changed,
+// then fields the new one dropped; requirements field by field.
+func manifestDiffs(old, cur *image.Manifest) []string {
+	a, b := fieldsOf(old), fieldsOf(cur)
+	var diffs []string
+	for _, k := range sortedKeys(b) {
+		if k == "requirements" {
+			if _, ok := a[k]; !ok {
+				diffs = append(diffs, k)
+			}
+			continue
+		}
+		if !bytes.Equal(a[k], b[k]) {
+			diffs = append(diffs, k)
+		}
+	}
+	for _, k := range sortedKeys(a) {
+		if _, ok := b[k]; !ok {
+			diffs = append(diffs, k)
+		}
+	}
+	if ra, rb := a["requirements"], b["requirements"]; ra != nil && rb != nil {
+		var ma, mb map[string]json.RawMessage
+		json.Unmarshal(ra, &ma)
+		json.Unmarshal(rb, &mb)
+		for _, k := range sortedKeys(mb) {
+			if !bytes.Equal(ma[k], mb[k]) {
+				diffs = append(diffs, "requirements."+k)
+			}
+		}
+		for _, k := range sortedKeys(ma) {
+			if _, ok := mb[k]; !ok {
+				diffs = append(diffs, "requirements."+k)
+			}
+		}
+	}
+	return diffs
+}
+
+// fieldsOf is a manifest's fields as JSON, each in its canonical form.
+func fieldsOf(m *image.Manifest) map[string]json.RawMessage {
+	b, _ := json.Marshal(m)
+	var out map[string]json.RawMessage
+	json.Unmarshal(b, &out)
+	for k, v := range out {
+		var x any
+		json.Unmarshal(v, &x)
+		out[k], _ = json.Marshal(x) // map keys sorted
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := slices.Collect(maps.Keys(m))
+	slices.Sort(keys)
+	return keys
 }

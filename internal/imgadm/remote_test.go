@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,8 +147,12 @@ func (rm *remote) publish(uuid, name, origin, published string, file []byte) {
 	os.WriteFile(mp, b, 0o644)
 	os.WriteFile(fp, file, 0o644)
 	out := rm.ok("publish", "-m", mp, "-f", fp, rm.srv.URL)
-	if !strings.HasPrefix(out, "Published image "+uuid+" ("+name+"@1.0.0, state=active)") {
-		rm.t.Fatalf("publish: %q", out)
+	want := "Imported image " + uuid + " (" + name + ", 1.0.0, state=unactivated)\n" +
+		"Added file \"" + fp + "\" (compression \"gzip\") to image " + uuid + "\n" +
+		"Activated image " + uuid + "\n" +
+		"Successfully published image " + uuid + " to " + rm.srv.URL + "\n"
+	if out != want {
+		rm.t.Fatalf("publish:\n%s\nwant:\n%s", out, want)
 	}
 }
 
@@ -181,39 +186,47 @@ func TestIMGAPICommands(t *testing.T) {
 	if out := rm.ok("sources"); out != rm.srv.URL+"\n" {
 		t.Errorf("sources: %q", out)
 	}
-	if out := rm.ok("sources", "-a", rm.srv.URL); !strings.HasPrefix(out, "Already have") {
+	// The same source however written: no scheme, a trailing slash.
+	if out := rm.ok("sources", "-a", strings.TrimPrefix(rm.srv.URL, "http://")+"/"); out != "Already have \"imgapi\" image source \""+rm.srv.URL+"\", no change\n" {
 		t.Errorf("sources -a again: %q", out)
 	}
-	if out := rm.ok("sources", "-c"); out != rm.srv.URL+"  ok\n" {
-		t.Errorf("sources -c: %q", out)
-	}
-	if code, _, _ := rm.run("sources", "-a", "http://127.0.0.1:1"); code != 1 {
-		t.Errorf("sources -a of a dead URL: exit %d", code)
-	}
 
-	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z",
-		tgz(map[string]string{"etc/motd": "base\n", "etc/gone": "x"}, "etc/", "etc/motd", "etc/gone"))
-	rm.publish(childUUID, "child", baseUUID, "2024-02-01T00:00:00.000Z",
-		tgz(map[string]string{"etc/motd": "child\n", "etc/.wh.gone": ""}, "etc/", "etc/motd", "etc/.wh.gone"))
-	if out := rm.ok("avail", "-H", "-o", "uuid,name,published"); out != baseUUID+"  base   2024-01-01T00:00:00Z\n"+childUUID+"  child  2024-02-01T00:00:00Z\n" {
+	baseFile := tgz(map[string]string{"etc/motd": "base\n", "etc/gone": "x"}, "etc/", "etc/motd", "etc/gone")
+	childFile := tgz(map[string]string{"etc/motd": "child\n", "etc/.wh.gone": ""}, "etc/", "etc/motd", "etc/.wh.gone")
+	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z", baseFile)
+	rm.publish(childUUID, "child", baseUUID, "2024-02-01T00:00:00.000Z", childFile)
+	if out := rm.ok("avail"); out != "UUID                                  NAME   VERSION  OS     TYPE          PUB\n"+
+		baseUUID+"  base   1.0.0    linux  zone-dataset  2024-01-01\n"+
+		childUUID+"  child  1.0.0    linux  zone-dataset  2024-02-01\n" {
 		t.Errorf("avail:\n%s", out)
+	}
+	if out := rm.ok("avail", "-H", "-o", "uuid,name,published", "-s", "-published_at"); out != childUUID+"  child  2024-02-01T00:00:00Z\n"+baseUUID+"  base   2024-01-01T00:00:00Z\n" {
+		t.Errorf("avail -s:\n%s", out)
 	}
 	if out := rm.ok("avail", "-H", "-o", "name", "name=~chi"); out != "child\n" {
 		t.Errorf("avail filter: %q", out)
+	}
+	var avail []struct {
+		Manifest image.Manifest `json:"manifest"`
+		Source   string         `json:"source"`
+	}
+	if err := json.Unmarshal([]byte(rm.ok("avail", "-j", "name=base")), &avail); err != nil || len(avail) != 1 ||
+		avail[0].Manifest.UUID != baseUUID || avail[0].Source != rm.srv.URL {
+		t.Errorf("avail -j: %v %+v", err, avail)
 	}
 	var shown map[string]any
 	if err := json.Unmarshal([]byte(rm.ok("show", childUUID)), &shown); err != nil || shown["origin"] != baseUUID || shown["state"] != "active" {
 		t.Errorf("show: %v %v", err, shown)
 	}
-	if code, _, e := rm.run("show", otherUUID); code != 1 || !strings.Contains(e, "(ActiveImageNotFound)") {
-		t.Errorf("show of a missing image: %d %s", code, e)
-	}
 
 	// Importing the child brings its origin first.
 	out := rm.ok("import", "-q", childUUID)
-	want := "Importing origin image " + baseUUID + " (base@1.0.0) from \"" + rm.srv.URL + "\"\n" +
+	want := "Importing " + childUUID + " (child@1.0.0) from \"" + rm.srv.URL + "\"\n" +
+		"Gather image " + childUUID + " ancestry\n" +
+		"Must download and install 2 images (" + image.HumanSize(int64(len(baseFile)+len(childFile))) + ")\n" +
+		"Downloaded image " + baseUUID + " (" + image.HumanSize(int64(len(baseFile))) + ")\n" +
 		"Imported image " + baseUUID + " (base@1.0.0)\n" +
-		"Importing " + childUUID + " (child@1.0.0) from \"" + rm.srv.URL + "\"\n" +
+		"Downloaded image " + childUUID + " (" + image.HumanSize(int64(len(childFile))) + ")\n" +
 		"Imported image " + childUUID + " (child@1.0.0)\n"
 	if out != want {
 		t.Errorf("import:\n%s\nwant:\n%s", out, want)
@@ -225,39 +238,198 @@ func TestIMGAPICommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mp, "root/etc/gone")); !os.IsNotExist(err) {
 		t.Errorf("whiteout not applied: %v", err)
 	}
-	if out := rm.ok("import", childUUID); out != "Image "+childUUID+" (child@1.0.0) is already installed, skipping\n" {
+	if out := rm.ok("import", childUUID); out != "Image "+childUUID+" (child 1.0.0) is already installed, skipping\n" {
 		t.Errorf("import again: %q", out)
 	}
 	if out := rm.ok("list", "-H", "-o", "name,source,clones"); out != "base   "+rm.srv.URL+"  1\nchild  "+rm.srv.URL+"  0\n" {
 		t.Errorf("list:\n%s", out)
 	}
+	var got struct {
+		Manifest image.Manifest `json:"manifest"`
+		Zpool    string         `json:"zpool"`
+		Source   string         `json:"source"`
+		Children *struct {
+			Snapshots []string `json:"snapshots"`
+			Clones    []string `json:"clones"`
+		} `json:"children"`
+	}
+	if err := json.Unmarshal([]byte(rm.ok("get", "-r", baseUUID)), &got); err != nil || got.Children == nil ||
+		!slices.Equal(got.Children.Snapshots, []string{"zones/" + baseUUID + "@final"}) ||
+		!slices.Equal(got.Children.Clones, []string{"zones/" + childUUID}) || got.Source != rm.srv.URL {
+		t.Errorf("get -r: %v %+v", err, got)
+	}
 	if out := rm.ok("ancestry", childUUID); out != "UUID                                  NAME   VERSION  PUBLISHED\n"+
 		childUUID+"  child  1.0.0    2024-02-01T00:00:00Z\n"+baseUUID+"  base   1.0.0    2024-01-01T00:00:00Z\n" {
 		t.Errorf("ancestry:\n%s", out)
-	}
-	if code, _, _ := rm.run("ancestry", otherUUID); code != 3 {
-		t.Errorf("ancestry of a missing image: exit %d", code)
 	}
 	if out := rm.ok("update"); out != "" {
 		t.Errorf("update: %q", out)
 	}
 
-	// The base has a clone (the child): delete refuses, vacuum skips it.
-	if code, _, e := rm.run("delete", baseUUID); code != 1 || !strings.Contains(e, "(ImageHasDependentClones)") {
-		t.Errorf("delete with clones: %d %s", code, e)
-	}
-	if out := rm.ok("vacuum", "-n"); out != "[dry-run] Deleted image "+childUUID+" (child@1.0.0)\n[dry-run] Deleted 1 unused image.\n" {
-		t.Errorf("vacuum -n: %q", out)
-	}
-	rm.ok("vacuum", "-f")
-	if out := rm.ok("vacuum", "-f"); out != "Deleted image "+baseUUID+" (base@1.0.0)\nDeleted 1 unused image.\n" {
-		t.Errorf("second vacuum: %q", out)
-	}
-	if out := rm.ok("vacuum"); out != "There are no unused images to delete.\n" {
-		t.Errorf("empty vacuum: %q", out)
-	}
+	// The base has a clone (the child): delete refuses, with SmartOS's
+	// message; vacuum deletes the child, then the base.
+	rm.expect(1, "", "imgadm delete: error (ImageHasDependentClones): image \""+baseUUID+"\" has dependent clones: zones/"+childUUID+"\n", "delete", baseUUID)
+	rm.expect(0, "[dry-run] Deleted image "+childUUID+" (child@1.0.0)\n[dry-run] Deleted image "+baseUUID+" (base@1.0.0)\n", "", "vacuum", "-n")
+	rm.expect(0, "Deleted image "+childUUID+" (child@1.0.0)\nDeleted image "+baseUUID+" (base@1.0.0)\n", "", "vacuum", "-f")
+	rm.expect(0, "", "", "vacuum")
 	rm.clean(baseUUID)
 	rm.clean(childUUID)
+}
+
+// expect runs imgadm and checks its exit status and output ("*": any).
+func (rm *remote) expect(want int, wantOut, wantErr string, args ...string) {
+	rm.t.Helper()
+	code, out, errOut := rm.run(args...)
+	if code != want || (wantOut != "*" && out != wantOut) || (wantErr != "*" && errOut != wantErr) {
+		rm.t.Errorf("imgadm %s:\n exit %d, want %d\n stdout %q\n   want %q\n stderr %q\n   want %q",
+			strings.Join(args, " "), code, want, out, wantOut, errOut, wantErr)
+	}
+}
+
+// TestSourcesCommand: imgadm sources as SmartOS's: its messages, -v, -j,
+// -c's table (a dead source is a row, not a failure), ping errors.
+func TestSourcesCommand(t *testing.T) {
+	rm := newRemote(t)
+	u := rm.srv.URL
+	// No config yet: the default source.
+	rm.expect(0, image.DefaultSourceURL+"\n", "", "sources")
+	rm.expect(0, "Deleted \"imgapi\" image source \""+image.DefaultSourceURL+"\"\n", "", "sources", "-d", image.DefaultSourceURL+"/")
+	rm.expect(0, "Do not have image source \"http://nowhere.example\", no change\n", "", "sources", "-d", "http://nowhere.example")
+	rm.expect(0, "", "", "sources")
+	rm.expect(0, "Added \"imgapi\" image source \""+u+"\"\n", "", "sources", "-a", u)
+	rm.expect(0, "Added \"imgapi\" image source \"http://127.0.0.1:1\" (insecure)\n", "", "sources", "-a", "127.0.0.1:1", "-k", "-f")
+	rm.expect(0, "Added \"docker\" image source \"http://127.0.0.1:2\"\n", "", "sources", "-a", "http://127.0.0.1:2", "-t", "docker", "-f")
+	rm.expect(1, "", "*", "sources", "-a", "http://127.0.0.1:3")
+	if _, _, e := rm.run("sources", "-a", "http://127.0.0.1:3"); !strings.HasPrefix(e, "imgadm sources: error (SourcePing): unexpected ping error with \"imgapi\" image source \"http://127.0.0.1:3\": ") {
+		t.Errorf("sources -a of a dead source: %q", e)
+	}
+	rm.expect(0, "URL                     TYPE    INSECURE\n"+
+		u+"  imgapi  false\n"+
+		"http://127.0.0.1:1      imgapi  true\n"+
+		"http://127.0.0.1:2      docker  false\n", "", "sources", "-v")
+	var js []map[string]any
+	if err := json.Unmarshal([]byte(rm.ok("sources", "-j")), &js); err != nil || len(js) != 3 || js[1]["insecure"] != true || js[2]["type"] != "docker" {
+		t.Errorf("sources -j: %v %v", err, js)
+	}
+	code, out, _ := rm.run("sources", "-c")
+	lines := strings.Split(out, "\n")
+	if code != 0 || len(lines) != 5 || !strings.HasPrefix(lines[0], "URL ") || !strings.Contains(lines[0], "  OK  ") ||
+		!strings.HasPrefix(lines[1], u+"  imgapi  true   -") || !strings.Contains(lines[2], "  imgapi  false  unexpected ping error") {
+		t.Errorf("sources -c: exit %d\n%s", code, out)
+	}
+	rm.expect(1, "", "imgadm sources: error (Usage): cannot specify more than one of \"-a\", \"-d\", \"-e\", and \"-c\"\n", "sources", "-a", u, "-c")
+	rm.expect(1, "", "imgadm sources: error (Usage): unexpected args: extra\n", "sources", "extra")
+	// The config is imgadm.conf in the hull root, as /var/imgadm/imgadm.conf.
+	b, err := os.ReadFile(filepath.Join(rm.base, "imgadm.conf"))
+	var conf struct {
+		Sources []image.SourceConfig `json:"sources"`
+	}
+	if err != nil || json.Unmarshal(b, &conf) != nil || len(conf.Sources) != 3 || conf.Sources[0].URL != u {
+		t.Errorf("imgadm.conf: %v %s", err, b)
+	}
+}
+
+// TestExitCodes: an image that is not installed is exit 3 for get,
+// delete and ancestry; show and import of an image no source has are 1,
+// as SmartOS's imgadm.
+func TestExitCodes(t *testing.T) {
+	rm := newRemote(t)
+	rm.useSource()
+	for _, tt := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"get", otherUUID}, 3, "imgadm get: error (ImageNotInstalled): image \"" + otherUUID + "\" was not found on zpool \"zones\"\n"},
+		{[]string{"info", otherUUID}, 3, "imgadm get: error (ImageNotInstalled): image \"" + otherUUID + "\" was not found on zpool \"zones\"\n"},
+		{[]string{"delete", otherUUID}, 3, "imgadm delete: error (ImageNotInstalled): image \"" + otherUUID + "\" was not found on zpool \"zones\"\n"},
+		{[]string{"ancestry", otherUUID}, 3, "imgadm ancestry: error (ImageNotInstalled): image \"" + otherUUID + "\" was not found on zpool \"zones\"\n"},
+		{[]string{"show", otherUUID}, 1, "imgadm show: error (ImageNotFound): image \"" + otherUUID + "\" was not found\n"},
+		{[]string{"import", otherUUID}, 1, "imgadm import: error (ActiveImageNotFound): an active image \"" + otherUUID + "\" was not found in image sources\n"},
+		{[]string{"update", otherUUID}, 1, "imgadm update: error (Usage): no installed image with the given UUID(s): " + otherUUID + "\n"},
+		{[]string{"import", "Not/A:valid:ref"}, 1, "imgadm import: error (Usage): invalid image-id arg: \"Not/A:valid:ref\"\n"},
+		{[]string{"get", "nope"}, 1, "imgadm get: error (InvalidUUID): invalid uuid: \"nope\"\n"},
+		{[]string{"vacuum", "extra"}, 1, "imgadm vacuum: error (Usage): unexpected arguments: extra\n"},
+	} {
+		rm.expect(tt.code, "", tt.err, tt.args...)
+	}
+	// Without sources there is nothing to ask.
+	rm.ok("sources", "-d", rm.srv.URL)
+	for _, c := range []string{"avail", "show " + otherUUID, "import " + otherUUID} {
+		rm.expect(1, "", "imgadm "+strings.Fields(c)[0]+": error (NoSources): imgadm has no configured sources\n", strings.Fields(c)...)
+	}
+}
+
+// TestAvailUpdatePublishErrors: avail prints what the sources that answer
+// have and fails for the one that does not; update names the fields a
+// source changed; a publish the server refuses leaves nothing there.
+func TestAvailUpdatePublishErrors(t *testing.T) {
+	rm := newRemote(t)
+	rm.useSource()
+	file := tgz(map[string]string{"etc/motd": "x\n"}, "etc/", "etc/motd")
+	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z", file)
+
+	rm.ok("sources", "-a", "http://127.0.0.1:1", "-f")
+	code, out, errOut := rm.run("avail", "-H", "-o", "name")
+	if code != 1 || out != "base\n" || !strings.HasPrefix(errOut, "imgadm avail: error: source http://127.0.0.1:1: list images: ") {
+		t.Errorf("avail with a dead source: exit %d\n%s%s", code, out, errOut)
+	}
+	rm.ok("sources", "-d", "http://127.0.0.1:1")
+
+	// The local copy differs from the source's in its description: update
+	// takes the source's and says which field changed.
+	sum := sha1.Sum(file)
+	m := map[string]any{"v": 2, "uuid": baseUUID, "name": "base", "version": "1.0.0", "type": "zone-dataset", "os": "linux",
+		"owner": "00000000-0000-0000-0000-000000000000", "public": true, "published_at": "2024-01-01T00:00:00.000Z",
+		"state": "active", "description": "local copy",
+		"files": []any{map[string]any{"sha1": hex.EncodeToString(sum[:]), "size": len(file), "compression": "gzip"}}}
+	b, _ := json.Marshal(m)
+	mp, fp := filepath.Join(rm.base, "local.json"), filepath.Join(rm.base, "local.tgz")
+	os.WriteFile(mp, b, 0o644)
+	os.WriteFile(fp, file, 0o644)
+	rm.ok("install", "-q", "-m", mp, "-f", fp)
+	t.Cleanup(func() { rm.store.Delete(baseUUID) })
+	msg := "Updated 2 manifest fields for image " + baseUUID + " from \"" + rm.srv.URL + "\": disabled, description\n"
+	rm.expect(0, msg, "", "update", "-n")
+	rm.expect(0, msg, "", "update", baseUUID)
+	rm.expect(0, "", "", "update")
+	if img, _ := rm.store.Get(baseUUID); img == nil || img.Manifest.Description != "" || img.Source != rm.srv.URL {
+		t.Errorf("after update: %+v", img)
+	}
+
+	// A file that is not its manifest's: the server says so, imgadm passes
+	// on its code, and the half-published image is deleted again.
+	bad := map[string]any{"v": 2, "uuid": otherUUID, "name": "bad", "version": "1", "type": "zone-dataset", "os": "linux",
+		"files": []any{map[string]any{"sha1": strings.Repeat("0", 40), "size": len(file), "compression": "gzip"}}}
+	b, _ = json.Marshal(bad)
+	os.WriteFile(mp, b, 0o644)
+	code, out, errOut = rm.run("publish", "-m", mp, "-f", fp, rm.srv.URL)
+	if code != 1 || !strings.HasPrefix(out, "Imported image "+otherUUID+" (bad, 1, state=unactivated)\n") ||
+		errOut != "imgadm publish: error (Download): "+rm.srv.URL+": \"sha1\" hash, "+strings.Repeat("0", 40)+", does not match the uploaded file sha1 hash, "+hex.EncodeToString(sum[:])+"\n" {
+		t.Errorf("publish of a bad file: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, ok := rm.repoGet(otherUUID); ok {
+		t.Errorf("image left on the server after a failed publish")
+	}
+	// Without the token nothing is made.
+	t.Setenv("IMGADM_TOKEN", "")
+	rm.expect(1, "", "imgadm publish: error (Unauthorized): "+rm.srv.URL+": authorization required\n", "publish", "-m", mp, "-f", fp, rm.srv.URL)
+	// A manifest the server finds invalid: each field on its own line.
+	t.Setenv("IMGADM_TOKEN", token)
+	bad["type"] = "other"
+	bad["inherited_directories"] = []string{"/x"}
+	b, _ = json.Marshal(bad)
+	os.WriteFile(mp, b, 0o644)
+	rm.expect(1, "", "imgadm publish: error (ValidationFailed): "+rm.srv.URL+": invalid manifest: inherited_directories (invalid image \"inherited_directories\" (only valid for a type:zone-dataset image))\n"+
+		"    inherited_directories: Invalid: invalid image \"inherited_directories\" (only valid for a type:zone-dataset image)\n", "publish", "-m", mp, "-f", fp, rm.srv.URL)
+}
+
+// repoGet asks the server for an image with the token.
+func (rm *remote) repoGet(uuid string) (*image.Manifest, bool) {
+	c, _ := image.NewIMGAPI(rm.srv.URL, false)
+	c.Token = token
+	m, err := c.Get(context.Background(), uuid)
+	return m, err == nil
 }
 
 func TestParallelImportsAndResume(t *testing.T) {
@@ -348,7 +520,7 @@ func TestImportFaults(t *testing.T) {
 		}, "(DownloadError): install image " + baseUUID + ": image file checksum (sha1) error: manifest says"},
 		{"truncated file", func() {
 			os.WriteFile(rm.repo.FilePath(baseUUID), orig[:len(orig)/2], 0o644)
-		}, "(DownloadError): install image " + baseUUID + ": image file size error: manifest says " + itoa(len(orig)) + " bytes, downloaded file is " + itoa(len(orig)/2) + " bytes"},
+		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image " + baseUUID + " file size error: unexpected mismatch between expected size, " + itoa(len(orig)) + ", and Content-Length header, " + itoa(len(orig)/2) + "\n"},
 		{"server 500", func() {
 			rm.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 				if strings.HasSuffix(r.URL.Path, "/file") {
@@ -357,7 +529,7 @@ func TestImportFaults(t *testing.T) {
 				}
 				return false
 			})
-		}, "download image " + baseUUID + " from " + rm.srv.URL + ": InternalError: disk on fire (HTTP 500) (after 4 attempts)"},
+		}, "imgadm import: error (InternalError): install image " + baseUUID + ": download image " + baseUUID + " from " + rm.srv.URL + ": InternalError: disk on fire (HTTP 500) (after 4 attempts)\n"},
 		{"timeout mid-download", func() {
 			rm.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 				if !strings.HasSuffix(r.URL.Path, "/file") {

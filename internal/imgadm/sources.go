@@ -1,12 +1,14 @@
 package imgadm
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"hull/internal/image"
@@ -28,9 +30,9 @@ func (c *cli) sources(args []string) error {
 	}
 	rest, err := parseFlags(args,
 		map[string]*bool{"v": &o.verbose, "verbose": &o.verbose, "j": &o.json, "json": &o.json,
-			"e": &o.edit, "edit": &o.edit, "c": &o.check, "check": &o.check, "h": &o.help, "help": &o.help,
+			"e": &o.edit, "c": &o.check, "check": &o.check, "h": &o.help, "help": &o.help,
 			"k": &o.k, "insecure": &o.k, "f": &o.f, "force": &o.f},
-		map[string]*string{"a": &o.add, "add": &o.add, "d": &o.del, "del": &o.del, "t": &o.typ, "type": &o.typ})
+		map[string]*string{"a": &o.add, "d": &o.del, "t": &o.typ, "type": &o.typ})
 	if err != nil {
 		return err
 	}
@@ -39,7 +41,7 @@ func (c *cli) sources(args []string) error {
 		return nil
 	}
 	if len(rest) != 0 {
-		return usageErr("unexpected args (%d): %q", len(rest), strings.Join(rest, " "))
+		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("unexpected args: %s", strings.Join(rest, " "))}
 	}
 	actions := 0
 	for _, b := range []bool{o.add != "", o.del != "", o.edit, o.check} {
@@ -48,7 +50,7 @@ func (c *cli) sources(args []string) error {
 		}
 	}
 	if actions > 1 {
-		return usageErr("cannot combine -a, -d, -e and -c")
+		return &cmdError{code: "Usage", status: 1, err: errors.New(`cannot specify more than one of "-a", "-d", "-e", and "-c"`)}
 	}
 	s, cfg, err := c.config()
 	if err != nil {
@@ -67,71 +69,80 @@ func (c *cli) sources(args []string) error {
 		}
 		sc := image.SourceConfig{URL: u, Type: typ, Insecure: o.k}
 		for _, have := range cfg.Sources {
-			if have.URL == u && have.Type == typ {
-				fmt.Fprintf(c.stdout, "Already have %q image source %q, no change\n", typ, u)
+			if have.URL == u && have.Type == typ && have.Insecure == o.k {
+				fmt.Fprintf(c.stdout, "Already have %s, no change\n", describe(have))
 				return nil
 			}
 		}
 		src, err := image.NewSource(sc)
 		if err != nil {
-			return &cmdError{code: "InvalidSource", status: 1, err: err}
+			return &cmdError{code: "ConfigError", status: 1, err: err}
 		}
 		if !o.f {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := src.Ping(ctx); err != nil {
-				return &cmdError{code: "SourcePingError", status: 1, err: fmt.Errorf("unexpected ping error with image source %q (use -f to add it anyway): %w", u, err)}
+				return pingErr(sc, err)
 			}
 		}
 		cfg.Sources = append(cfg.Sources, sc)
 		if err := cfg.Save(path); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "Added %q image source %q\n", typ, u)
+		fmt.Fprintf(c.stdout, "Added %s\n", describe(sc))
 		return nil
 	case o.del != "":
 		u, err := image.NormalizeSourceURL(o.del)
 		if err != nil {
 			u = o.del
 		}
-		var kept []image.SourceConfig
+		var kept, gone []image.SourceConfig
 		for _, have := range cfg.Sources {
-			if have.URL != u {
+			if have.URL == u {
+				gone = append(gone, have)
+			} else {
 				kept = append(kept, have)
 			}
 		}
-		if len(kept) == len(cfg.Sources) {
-			fmt.Fprintf(c.stdout, "Do not have image source %q, no change\n", u)
+		if len(gone) == 0 {
+			fmt.Fprintf(c.stdout, "Do not have image source %q, no change\n", o.del)
 			return nil
 		}
 		cfg.Sources = kept
 		if err := cfg.Save(path); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.stdout, "Deleted image source %q\n", u)
+		for _, sc := range gone {
+			fmt.Fprintf(c.stdout, "Deleted %s\n", describe(sc))
+		}
 		return nil
 	case o.edit:
-		return c.editSources(cfg, path)
+		return c.editSources(cfg, path, o.f)
 	case o.check:
-		bad := 0
-		for _, sc := range cfg.Sources {
-			src, err := image.NewSource(sc)
-			if err == nil {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				err = src.Ping(ctx)
-				cancel()
-			}
-			if err != nil {
-				bad++
-				fmt.Fprintf(c.stdout, "%s  error: %v\n", sc.URL, err)
-			} else {
-				fmt.Fprintf(c.stdout, "%s  ok\n", sc.URL)
-			}
+		// One row per source, as SmartOS prints it; a source that does
+		// not answer is a row, not a failure of the command.
+		rows := make([]map[string]any, len(cfg.Sources))
+		var wg sync.WaitGroup
+		for i, sc := range cfg.Sources {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				src, err := image.NewSource(sc)
+				if err == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					err = src.Ping(ctx)
+					cancel()
+				}
+				r := map[string]any{"url": sc.URL, "type": sc.Type, "ok": true}
+				if err != nil {
+					r["ok"] = false
+					r["error"] = pingErr(sc, err).Error()
+				}
+				rows[i] = r
+			}()
 		}
-		if bad > 0 {
-			return &cmdError{code: "SourcePingError", status: 1, err: fmt.Errorf("%d of %d image sources did not answer", bad, len(cfg.Sources))}
-		}
-		return nil
+		wg.Wait()
+		return writeTable(c.stdout, rows, []string{"url", "type", "ok", "error"}, nil, false)
 	}
 	if o.json {
 		return writeJSON(c.stdout, cfg.Sources)
@@ -149,17 +160,50 @@ func (c *cli) sources(args []string) error {
 	return nil
 }
 
-// editSources opens $EDITOR on the sources, one "URL [TYPE]" per line.
-func (c *cli) editSources(cfg *image.Config, path string) error {
+// describe names a source as SmartOS does: `"imgapi" image source "URL"`.
+func describe(sc image.SourceConfig) string {
+	d := fmt.Sprintf("%q image source %q", sc.Type, sc.URL)
+	if sc.Insecure {
+		d += " (insecure)"
+	}
+	return d
+}
+
+// pingErr is SmartOS's SourcePing error.
+func pingErr(sc image.SourceConfig, err error) error {
+	return &cmdError{code: "SourcePing", status: 1, err: fmt.Errorf("unexpected ping error with %s: %w", describe(sc), err)}
+}
+
+// editSources opens $EDITOR (vi by default) on the sources, one
+// "URL TYPE [insecure]" per line, as SmartOS's imgadm sources -e.
+func (c *cli) editSources(cfg *image.Config, path string, noPing bool) error {
 	f, err := os.CreateTemp("", "imgadm-sources-*.txt")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(f.Name())
-	fmt.Fprintln(f, "# Image sources, one per line: URL [TYPE]. Lines starting with # are ignored.")
+	var before strings.Builder
 	for _, sc := range cfg.Sources {
-		fmt.Fprintf(f, "%s %s\n", sc.URL, sc.Type)
+		line := fmt.Sprintf("%s  %-6s", sc.URL, sc.Type)
+		if sc.Insecure {
+			line += "  insecure"
+		}
+		before.WriteString(strings.TrimRight(line, " ") + "\n")
 	}
+	before.WriteString(`
+#
+# Enter sources, one per line, as follows:
+#
+#   URL TYPE [OPTIONS]
+#
+# where "TYPE" is one of "imgapi" (the default) or "docker"; and where
+# "OPTIONS" is the literal string "insecure" to skip TLS server
+# certificate checking for this source.
+#
+# Comments beginning with "#" are stripped.
+#
+`)
+	f.WriteString(before.String())
 	f.Close()
 	editor := os.Getenv("EDITOR")
 	if editor == "" {
@@ -168,34 +212,76 @@ func (c *cli) editSources(cfg *image.Config, path string) error {
 	cmd := exec.Command("/bin/sh", "-c", editor+` "$1"`, "editor", f.Name())
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("editor %q: %w", editor, err)
+		fmt.Fprintf(c.stderr, "Error editing image sources: %v (ignoring)\n", err)
+		return nil
 	}
 	b, err := os.ReadFile(f.Name())
 	if err != nil {
 		return err
 	}
 	var out []image.SourceConfig
-	sc := bufio.NewScanner(strings.NewReader(string(b)))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+	for _, line := range strings.Split(string(b), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
 			continue
 		}
-		fields := strings.Fields(line)
 		u, err := image.NormalizeSourceURL(fields[0])
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		typ := "imgapi"
+		sc := image.SourceConfig{URL: u, Type: "imgapi"}
 		if len(fields) > 1 {
-			typ = fields[1]
+			sc.Type = fields[1]
 		}
-		out = append(out, image.SourceConfig{URL: u, Type: typ})
+		if len(fields) > 2 {
+			for _, opt := range strings.Split(fields[2], ",") {
+				if opt != "insecure" {
+					return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("unknown source option: %s", opt)}
+				}
+				sc.Insecure = true
+			}
+		}
+		out = append(out, sc)
+	}
+	if slices.Equal(out, cfg.Sources) {
+		fmt.Fprintln(c.stdout, "Image sources unchanged")
+		return nil
+	}
+	// New sources are pinged (unless -f), as -a does.
+	var msgs []string
+	for _, sc := range out {
+		if slices.Contains(cfg.Sources, sc) {
+			continue
+		}
+		src, err := image.NewSource(sc)
+		if err != nil {
+			return &cmdError{code: "ConfigError", status: 1, err: err}
+		}
+		if !noPing {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := src.Ping(ctx)
+			cancel()
+			if err != nil {
+				return pingErr(sc, err)
+			}
+		}
+		msgs = append(msgs, "Added "+describe(sc))
+	}
+	for _, sc := range cfg.Sources {
+		if !slices.Contains(out, sc) {
+			msgs = append(msgs, "Deleted "+describe(sc))
+		}
+	}
+	if len(msgs) == 0 {
+		msgs = append(msgs, "Reordered image sources")
 	}
 	cfg.Sources = out
 	if err := cfg.Save(path); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.stdout, "Updated image sources\n")
+	for _, m := range msgs {
+		fmt.Fprintln(c.stdout, m)
+	}
 	return nil
 }

@@ -15,13 +15,16 @@ import (
 // marker (inclusive: images published at or after it) and limit.
 func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
+	// IMGAPI returns at most 1000 images a call, whatever the limit.
 	limit := 1000
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			return invalid("limit", "invalid \"limit\" parameter: %q (must be an integer between 1 and 1000)", v)
+		if err != nil || n < 0 {
+			return invalid("limit", "invalid limit: %q", v)
 		}
-		limit = n
+		if n > 0 && n < limit {
+			limit = n
+		}
 	}
 	desc := false
 	switch q.Get("sort") {
@@ -31,12 +34,25 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return invalid("sort", "invalid 'sort': not a valid sorting attribute: %q", q.Get("sort"))
 	}
+	// Without the token only active images exist, as on an IMGAPI that
+	// is not in "dc" mode: other states list nothing, "all" lists the
+	// active ones.
 	state := q.Get("state")
-	if state == "" {
+	switch state {
+	case "":
 		state = "active"
-	}
-	if state != "active" && !s.authorized(r) {
-		return errorf(401, "Unauthorized", "listing images in state %q needs authorization", state)
+	case "active":
+	case "all":
+		if !s.authorized(r) {
+			state = "active"
+		}
+	case "disabled", "unactivated", "creating", "failed":
+		if !s.authorized(r) {
+			writeJSON(w, 200, []*image.Manifest{})
+			return nil
+		}
+	default:
+		return invalid("state", "invalid state: %q", state)
 	}
 	match, err := filters(q, state)
 	if err != nil {

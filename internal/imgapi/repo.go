@@ -154,12 +154,8 @@ func (r *Repo) importImage(m *image.Manifest) (*image.Manifest, error) {
 		return nil, errorf(409, "ImageUuidAlreadyExists", "image uuid %q already exists", m.UUID)
 	}
 	if m.Origin != "" {
-		o, ok := r.recs[m.Origin]
-		if !ok {
+		if _, ok := r.recs[m.Origin]; !ok {
 			return nil, errorf(422, "OriginDoesNotExist", "origin image %q does not exist", m.Origin)
-		}
-		if o.Manifest.State != "active" {
-			return nil, errorf(422, "OriginIsNotActive", "origin image %q is not active", m.Origin)
 		}
 	}
 	m.State = "unactivated"
@@ -190,6 +186,9 @@ func (r *Repo) addFile(uuid string, body io.Reader, compression, wantSHA1, datas
 	if rec.Manifest.State != "unactivated" {
 		return nil, errorf(422, "ImageFilesImmutable", "cannot modify files on activated image %s", uuid)
 	}
+	if wantSize > maxFileSize {
+		return nil, errorf(400, "Upload", "image file size %d (from Content-Length) exceeds the maximum allowed size, %s", wantSize, maxFileSizeStr)
+	}
 	tmp, err := os.CreateTemp(r.dir, "."+uuid+".upload-")
 	if err != nil {
 		return nil, err
@@ -201,15 +200,18 @@ func (r *Repo) addFile(uuid string, body io.Reader, compression, wantSHA1, datas
 	if err != nil {
 		return nil, errorf(400, "Upload", "error uploading file: %v", err)
 	}
-	if n > maxFileSize {
-		return nil, errorf(400, "Upload", "image file is larger than %d bytes", int64(maxFileSize))
-	}
-	if wantSize >= 0 && n != wantSize {
-		return nil, errorf(400, "Upload", "image file size mismatch: expected %d bytes, received %d", wantSize, n)
+	// IMGAPI's checks and words, in its order.
+	switch {
+	case n == 0:
+		return nil, errorf(400, "Download", "image file size is 0 bytes, empty files are not allowed")
+	case n > maxFileSize:
+		return nil, errorf(400, "Upload", "image file size exceeds the maximum allowed size, %s", maxFileSizeStr)
+	case wantSize >= 0 && n != wantSize:
+		return nil, errorf(400, "Download", "\"Content-Length\" header, %d, does not match uploaded size, %d", wantSize, n)
 	}
 	sum := hex.EncodeToString(sh.Sum(nil))
 	if wantSHA1 != "" && wantSHA1 != sum {
-		return nil, errorf(400, "Upload", "image file sha1 mismatch: expected %s, received %s", wantSHA1, sum)
+		return nil, errorf(400, "Download", "\"sha1\" hash, %s, does not match the uploaded file sha1 hash, %s", wantSHA1, sum)
 	}
 	if err := tmp.Sync(); err != nil {
 		return nil, err
@@ -273,10 +275,19 @@ func (r *Repo) remove(uuid string) error {
 	if _, ok := r.recs[uuid]; !ok {
 		return errorf(404, "ResourceNotFound", "image not found")
 	}
+	var deps []string
 	for _, rec := range r.recs {
 		if rec.Manifest.Origin == uuid {
-			return errorf(422, "ImageHasDependentImages", "image %q has dependent incremental images: %s", uuid, rec.Manifest.UUID)
+			deps = append(deps, rec.Manifest.UUID)
 		}
+	}
+	if len(deps) > 0 {
+		sort.Strings(deps)
+		summary := strings.Join(deps, ", ")
+		if len(deps) >= 10 {
+			summary = fmt.Sprintf("%s, and %d more...", strings.Join(deps[:5], ", "), len(deps)-5)
+		}
+		return errorf(422, "ImageHasDependentImages", "image %q has %d dependent incremental image(s): %s", uuid, len(deps), summary)
 	}
 	if err := os.Remove(r.recordPath(uuid)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -287,4 +298,7 @@ func (r *Repo) remove(uuid string) error {
 }
 
 // maxFileSize is IMGAPI's limit on an image file (20 GiB).
-const maxFileSize = 20 << 30
+const (
+	maxFileSize    = 20 << 30
+	maxFileSizeStr = "20 GiB"
+)

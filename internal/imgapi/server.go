@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.only(w, r, http.MethodGet, s.ping)
 	case path == "/images":
 		err = s.only(w, r, http.MethodGet, s.listImages)
+	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "file") && parts[0] == "images" && !image.ValidUUID(parts[1]):
+		// IMGAPI's answer to a malformed uuid: the resource does not exist.
+		err = errorf(404, "ResourceNotFound", "%s does not exist", r.URL.Path)
 	case len(parts) == 2 && parts[0] == "images":
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
@@ -137,36 +141,37 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 	}
 	pong := map[string]any{"ping": "pong", "version": Version, "imgapi": true}
 	if s.authorized(r) {
-		pong["pid"] = strconv.Itoa(os.Getpid())
+		pong["pid"] = os.Getpid()
 	}
 	writeJSON(w, 200, pong)
 	return nil
 }
 
-// visible: without auth only active images exist, as on a public IMGAPI.
-func (s *Server) visible(r *http.Request, m *image.Manifest) bool {
-	return m.State == "active" || s.authorized(r)
-}
-
+// getImage is GetImage. As on IMGAPI, an image is found by its uuid
+// whatever its state: ListImages hides what is not active, but an active
+// image's origin may have been disabled since, and must still be fetched.
 func (s *Server) getImage(w http.ResponseWriter, r *http.Request, uuid string) error {
 	rec, ok := s.Repo.get(uuid)
-	if !ok || !s.visible(r, rec.Manifest) {
+	if !ok {
 		return errorf(404, "ResourceNotFound", "image not found")
 	}
 	writeJSON(w, 200, rec.Manifest)
 	return nil
 }
 
+// getFile is GetImageFile, with IMGAPI's headers: Etag (the sha1),
+// Last-Modified, Content-Length, Content-Type and Content-MD5 (base64).
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request, uuid string) error {
 	rec, ok := s.Repo.get(uuid)
-	if !ok || !s.visible(r, rec.Manifest) {
+	if !ok {
 		return errorf(404, "ResourceNotFound", "image not found")
 	}
 	if len(rec.Manifest.Files) == 0 {
 		return errorf(404, "ResourceNotFound", "image %q has no file", uuid)
 	}
 	if idx := r.URL.Query().Get("index"); idx != "" && idx != "0" {
-		return errorf(404, "ResourceNotFound", "image %q has no file at index %s", uuid, idx)
+		n, _ := strconv.Atoi(idx)
+		return errorf(404, "ResourceNotFound", "image %q has no file at index %d", uuid, n)
 	}
 	f, err := os.Open(s.Repo.FilePath(uuid))
 	if err != nil {
@@ -188,9 +193,6 @@ func (s *Server) getFile(w http.ResponseWriter, r *http.Request, uuid string) er
 func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) error {
 	if err := s.requireAuth(r); err != nil {
 		return err
-	}
-	if !image.ValidUUID(uuid) {
-		return errorf(422, "InvalidParameter", "invalid image uuid: %q", uuid)
 	}
 	var m *image.Manifest
 	var err error
@@ -227,11 +229,18 @@ func (s *Server) importImage(r *http.Request, uuid string) (*image.Manifest, err
 	for _, f := range []string{"state", "activated", "files", "error"} {
 		delete(raw, f)
 	}
+	// A server without a user database owns what it is given, as
+	// IMGAPI outside "dc" mode does (an import into a DC later makes the
+	// admin its owner).
+	raw["owner"] = json.RawMessage(`"` + unsetOwner + `"`)
+	body := "undefined" // as IMGAPI words a missing one
 	if id, ok := raw["uuid"]; ok {
-		var u string
-		if json.Unmarshal(id, &u) == nil && u != uuid {
-			return nil, errorf(422, "InvalidParameter", "uuid in the manifest (%s) is not the one in the URL (%s)", u, uuid)
-		}
+		json.Unmarshal(id, &body)
+	}
+	if body != uuid {
+		e := errorf(422, "InvalidParameter", "URL UUID, %q and body UUID, %q do not match", uuid, body)
+		e.Errors = []fieldError{{Field: "uuid", Code: "Invalid"}}
+		return nil, e
 	}
 	b, _ = json.Marshal(raw)
 	m, err := image.ParseManifest(b)
@@ -255,22 +264,25 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request, uuid string) er
 	}
 	q := r.URL.Query()
 	comp := q.Get("compression")
-	switch comp {
-	case "bzip2", "gzip", "xz", "none", "zstd":
-	case "":
-		return errorf(422, "InvalidParameter", `missing "compression" parameter`)
-	default:
-		return errorf(422, "InvalidParameter", "invalid compression %q (must be one of bzip2, gzip, xz, none, zstd)", comp)
+	switch {
+	case comp == "":
+		e := errorf(422, "InvalidParameter", `missing "compression"`)
+		e.Errors = []fieldError{{Field: "compression", Code: "Missing"}}
+		return e
+	case !slices.Contains(image.Compressions, comp):
+		e := errorf(422, "InvalidParameter", "invalid compression %q (must be one of %s)", comp, strings.Join(image.Compressions, ", "))
+		e.Errors = []fieldError{{Field: "compression", Code: "Invalid"}}
+		return e
 	}
+	// A sha1 that cannot match is said as IMGAPI says a mismatch, after
+	// the upload; the size is the request's Content-Length, or (a hull
+	// extension for chunked uploads) the size parameter.
 	sha := q.Get("sha1")
-	if sha != "" && (len(sha) != 40 || strings.Trim(sha, "0123456789abcdef") != "") {
-		return errorf(422, "InvalidParameter", "invalid sha1: %q", sha)
-	}
 	size := r.ContentLength
 	if v := q.Get("size"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return errorf(422, "InvalidParameter", "invalid size: %q", v)
+			return invalid("size", "invalid size: %q", v)
 		}
 		size = n
 	}
@@ -296,3 +308,6 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, uuid string
 // ReadHeaderTimeout bounds how long a client may take to send its
 // request headers.
 const ReadHeaderTimeout = 30 * time.Second
+
+// unsetOwner is IMGAPI's owner of images on a server without users.
+const unsetOwner = "00000000-0000-0000-0000-000000000000"
