@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,13 +222,25 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 		defer pw.Close()
 		r = io.TeeReader(dl, pw)
 	}
-	img, err := im.Store.InstallStream(ctx, m, r, "downloaded file", InstallOptions{Source: src.URL()})
+	img, err := im.Store.InstallStream(ctx, m, r, fileURL(src, m.UUID), InstallOptions{Source: src.URL()})
 	if err != nil {
 		return nil, err
 	}
 	im.logf("Downloaded image %s (%s)", m.UUID, HumanSize(dl.off))
 	im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
 	return img, nil
+}
+
+// fileURL names an image file being downloaded in errors: where it
+// comes from (GetImageFile's URL).
+func fileURL(src Source, uuid string) string {
+	u, err := url.Parse(src.URL())
+	if err != nil {
+		return src.URL()
+	}
+	u.RawQuery = ""
+	u.Path = strings.TrimRight(u.Path, "/") + "/images/" + uuid + "/file"
+	return u.String()
 }
 
 // download is an image file being read from a source. A read that fails

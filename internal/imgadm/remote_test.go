@@ -48,9 +48,16 @@ type remote struct {
 	fault func(w http.ResponseWriter, r *http.Request) bool // true: handled
 }
 
-func newRemote(t *testing.T) *remote {
+func newRemote(t *testing.T) *remote { return newRemoteWith(t, nil) }
+
+// newRemoteWith is newRemote with setup run on the test's directory
+// before the pool is made in it.
+func newRemoteWith(t *testing.T, setup func(base string)) *remote {
 	testenv.RequireRoot(t)
 	base := t.TempDir()
+	if setup != nil {
+		setup(base)
+	}
 	p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +524,7 @@ func TestImportFaults(t *testing.T) {
 			bad := append([]byte{}, orig...)
 			bad[len(bad)/2] ^= 0xff
 			os.WriteFile(rm.repo.FilePath(baseUUID), bad, 0o644)
-		}, "(DownloadError): install image " + baseUUID + ": image file checksum (sha1) error: manifest says"},
+		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image file checksum (sha1) error: manifest says \"" + sha1hex(orig) + "\", " + rm.srv.URL + "/images/" + baseUUID + "/file is \""},
 		{"truncated file", func() {
 			os.WriteFile(rm.repo.FilePath(baseUUID), orig[:len(orig)/2], 0o644)
 		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image " + baseUUID + " file size error: unexpected mismatch between expected size, " + itoa(len(orig)) + ", and Content-Length header, " + itoa(len(orig)/2) + "\n"},
@@ -570,6 +577,8 @@ func TestImportFaults(t *testing.T) {
 	os.WriteFile(rm.repo.FilePath(baseUUID), orig, 0o644)
 	rm.ok("import", baseUUID)
 }
+
+func sha1hex(b []byte) string { s := sha1.Sum(b); return hex.EncodeToString(s[:]) }
 
 func itoa(n int) string { return strings.TrimSpace(strings.ReplaceAll(jsonNum(n), "\n", "")) }
 
