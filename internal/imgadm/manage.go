@@ -77,7 +77,7 @@ func (c *cli) vacuum(args []string) error {
 		return nil
 	}
 	if len(rest) != 0 {
-		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("unexpected arguments: %s", strings.Join(rest, " "))}
+		return usageErr("unexpected arguments: %s", strings.Join(rest, " "))
 	}
 	s, err := c.open("")
 	if err != nil {

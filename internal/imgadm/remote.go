@@ -247,7 +247,7 @@ func (c *cli) importImage(args []string) error {
 		if isDockerRef(uuid) {
 			return c.importDocker(uuid, o.p, o.src, o.quiet)
 		}
-		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("invalid image-id arg: %q", uuid)}
+		return usageErr("invalid image-id arg: %q", uuid)
 	}
 	if o.channel != "" {
 		return &cmdError{code: "NotSupported", status: 1, err: errors.New("-C <channel> is not supported; add \"?channel=NAME\" to the source URL")}

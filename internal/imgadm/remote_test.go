@@ -324,8 +324,8 @@ func TestSourcesCommand(t *testing.T) {
 		!strings.HasPrefix(lines[1], u+"  imgapi  true   -") || !strings.Contains(lines[2], "  imgapi  false  unexpected ping error") {
 		t.Errorf("sources -c: exit %d\n%s", code, out)
 	}
-	rm.expect(1, "", "imgadm sources: error (Usage): cannot specify more than one of \"-a\", \"-d\", \"-e\", and \"-c\"\n", "sources", "-a", u, "-c")
-	rm.expect(1, "", "imgadm sources: error (Usage): unexpected args: extra\n", "sources", "extra")
+	rm.expect(2, "", "imgadm sources: error (Usage): cannot specify more than one of \"-a\", \"-d\", \"-e\", and \"-c\"\n"+commandUsage["sources"], "sources", "-a", u, "-c")
+	rm.expect(2, "", "imgadm sources: error (Usage): unexpected args: extra\n"+commandUsage["sources"], "sources", "extra")
 	// The config is imgadm.conf in the hull root, as /var/imgadm/imgadm.conf.
 	b, err := os.ReadFile(filepath.Join(rm.base, "imgadm.conf"))
 	var conf struct {
@@ -354,9 +354,9 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"show", otherUUID}, 1, "imgadm show: error (ImageNotFound): image \"" + otherUUID + "\" was not found\n"},
 		{[]string{"import", otherUUID}, 1, "imgadm import: error (ActiveImageNotFound): an active image \"" + otherUUID + "\" was not found in image sources\n"},
 		{[]string{"update", otherUUID}, 1, "imgadm update: error (Usage): no installed image with the given UUID(s): " + otherUUID + "\n"},
-		{[]string{"import", "Not/A:valid:ref"}, 1, "imgadm import: error (Usage): invalid image-id arg: \"Not/A:valid:ref\"\n"},
+		{[]string{"import", "Not/A:valid:ref"}, 2, "imgadm import: error (Usage): invalid image-id arg: \"Not/A:valid:ref\"\n" + commandUsage["import"]},
 		{[]string{"get", "nope"}, 1, "imgadm get: error (InvalidUUID): invalid uuid: \"nope\"\n"},
-		{[]string{"vacuum", "extra"}, 1, "imgadm vacuum: error (Usage): unexpected arguments: extra\n"},
+		{[]string{"vacuum", "extra"}, 2, "imgadm vacuum: error (Usage): unexpected arguments: extra\n" + commandUsage["vacuum"]},
 	} {
 		rm.expect(tt.code, "", tt.err, tt.args...)
 	}

@@ -2,7 +2,6 @@ package imgadm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,7 +40,7 @@ func (c *cli) sources(args []string) error {
 		return nil
 	}
 	if len(rest) != 0 {
-		return &cmdError{code: "Usage", status: 1, err: fmt.Errorf("unexpected args: %s", strings.Join(rest, " "))}
+		return usageErr("unexpected args: %s", strings.Join(rest, " "))
 	}
 	actions := 0
 	for _, b := range []bool{o.add != "", o.del != "", o.edit, o.check} {
@@ -50,7 +49,7 @@ func (c *cli) sources(args []string) error {
 		}
 	}
 	if actions > 1 {
-		return &cmdError{code: "Usage", status: 1, err: errors.New(`cannot specify more than one of "-a", "-d", "-e", and "-c"`)}
+		return usageErr(`cannot specify more than one of "-a", "-d", "-e", and "-c"`)
 	}
 	s, cfg, err := c.config()
 	if err != nil {
