@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -312,7 +313,8 @@ func (t *treeWriter) entry(dir, p string) error {
 		name += "/"
 	}
 	hdr.Name = name
-	st, _ := fi.Sys().(*unix.Stat_t)
+	// os.Lstat's Sys is syscall's Stat_t (x/sys/unix's is another type).
+	st, _ := fi.Sys().(*syscall.Stat_t)
 	if st == nil {
 		return fmt.Errorf("%s: no stat", p)
 	}

@@ -145,7 +145,8 @@ Options:
     -q, --quiet       Disable progress bar.
 
 Manifest fields given as FIELD=VALUE are parsed as JSON, else taken as a
-string. "name" and "version" are required.
+string (string fields such as "version" are always taken as strings).
+"name" and "version" are required.
 `,
 	"publish": `Publish an image (local manifest and data) to a remote IMGAPI repo.
 

@@ -228,8 +228,10 @@ func (c *cli) create(args []string) error {
 			return usageErr("invalid manifest field: %q (must be FIELD=VALUE)", kv)
 		}
 		var jv any
-		if json.Unmarshal([]byte(v), &jv) != nil {
-			jv = v // not JSON: a string, as SmartOS reads it
+		if stringFields[k] || json.Unmarshal([]byte(v), &jv) != nil {
+			// Not JSON, or a field that can only be a string
+			// ("version=2.0" is not the number 2): the string.
+			jv = v
 		}
 		fields[k] = jv
 	}
@@ -304,6 +306,15 @@ func (c *cli) create(args []string) error {
 		return c.publishFiles(out.ManifestPath, out.FilePath, o.publish, o.quiet)
 	}
 	return nil
+}
+
+// stringFields are the manifest fields whose values are strings: a
+// FIELD=VALUE argument for one is taken as it is, not parsed as JSON.
+var stringFields = map[string]bool{
+	"uuid": true, "urn": true, "owner": true, "name": true, "version": true,
+	"description": true, "homepage": true, "eula": true, "type": true, "os": true,
+	"origin": true, "published_at": true, "nic_driver": true, "disk_driver": true,
+	"cpu_type": true,
 }
 
 func readAllStdin() ([]byte, error) {

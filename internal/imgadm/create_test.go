@@ -1,0 +1,158 @@
+package imgadm
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"hull/internal/image"
+)
+
+const vmUUID = "7e1a0000-0000-4000-8000-0000000000e1"
+
+// TestCreate makes images of a stopped VM cloned from an image and
+// changed since: a full one, an incremental one (only the changes, its
+// origin the VM's image) and one published straight to a source; each
+// installs to the VM's files.
+func TestCreate(t *testing.T) {
+	rm := newRemote(t)
+	rm.useSource()
+	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z",
+		tgz(map[string]string{"etc/motd": "base\n", "etc/gone": "x", "etc/kept": "k\n"}, "etc/", "etc/motd", "etc/gone", "etc/kept"))
+	rm.ok("import", "-q", baseUUID)
+	t.Cleanup(rm.cleanAll)
+	// The VM: a clone of the image, changed.
+	ds, err := rm.pool.Clone(rm.store.Snapshot(baseUUID), "zones/"+vmUUID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rm.pool.Destroy("zones/" + vmUUID) })
+	root := filepath.Join(ds.Mountpoint, "root")
+	os.WriteFile(filepath.Join(root, "etc/motd"), []byte("vm\n"), 0o644)
+	os.Remove(filepath.Join(root, "etc/gone"))
+	os.MkdirAll(filepath.Join(root, "opt/app"), 0o755)
+	os.WriteFile(filepath.Join(root, "opt/app/run"), []byte("#!/bin/sh\n"), 0o755)
+	rm.env.VM = func(u string) (*VMSource, func(), error) {
+		if u != vmUUID {
+			t.Errorf("VM asked for: %s", u)
+		}
+		return &VMSource{Root: root, Brand: "joyent-minimal", ImageUUID: baseUUID}, func() {}, nil
+	}
+	out := t.TempDir()
+
+	// installed checks that an image made of the VM has the VM's files.
+	installed := func(prefix string) *image.Manifest {
+		t.Helper()
+		b, err := os.ReadFile(prefix + ".imgmanifest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := image.ParseManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rm.ok("install", "-q", "-m", prefix+".imgmanifest", "-f", prefix+".tar.gz")
+		mp, _ := rm.store.Mountpoint(m.UUID)
+		for p, want := range map[string]string{"etc/motd": "vm\n", "etc/kept": "k\n", "opt/app/run": "#!/bin/sh\n"} {
+			if b, err := os.ReadFile(filepath.Join(mp, "root", p)); err != nil || string(b) != want {
+				t.Errorf("%s of image %s: %q %v", p, m.Name, b, err)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(mp, "root/etc/gone")); !os.IsNotExist(err) {
+			t.Errorf("etc/gone in image %s: %v", m.Name, err)
+		}
+		return m
+	}
+
+	full := rm.ok("create", "-q", "-o", out, vmUUID, "name=full", "version=2.0", `tags={"role":"web"}`)
+	if !strings.HasPrefix(full, "Created image ") || !strings.Contains(full, filepath.Join(out, "full-2.0.imgmanifest")) {
+		t.Errorf("create: %q", full)
+	}
+	m := installed(filepath.Join(out, "full-2.0"))
+	if m.Origin != "" || m.Type != "zone-dataset" || m.OS != "linux" || m.Tags["role"] != "web" || m.Files[0].Compression != "gzip" {
+		t.Errorf("full image's manifest: %+v", m)
+	}
+
+	// -i: only what changed, on top of the origin.
+	rm.ok("create", "-q", "-i", "-o", filepath.Join(out, "incr"), vmUUID, "name=incr", "version=2.1")
+	m = installed(filepath.Join(out, "incr"))
+	if m.Origin != baseUUID {
+		t.Errorf("incremental image's origin: %q", m.Origin)
+	}
+	if fi, _ := os.Stat(filepath.Join(out, "incr.tar.gz")); fi == nil || m.Files[0].Size != fi.Size() {
+		t.Errorf("incremental file: %v, manifest size %d", fi, m.Files[0].Size)
+	}
+	// The incremental file holds the changes only.
+	var names []string
+	for _, h := range tarHeaders(t, filepath.Join(out, "incr.tar.gz")) {
+		if !strings.HasSuffix(h, "/") {
+			names = append(names, h)
+		}
+	}
+	slices.Sort(names)
+	if got := strings.Join(names, " "); got != "root/etc/.wh.gone root/etc/motd root/opt/app/run" {
+		t.Errorf("incremental file's files: %s", got)
+	}
+	if code, lst, _ := rm.run("ancestry", "-H", "-o", "name", m.UUID); code != 0 || lst != "incr\nbase\n" {
+		t.Errorf("ancestry of the incremental image: %q", lst)
+	}
+
+	// -p: published to a source, no files kept.
+	dir := t.TempDir()
+	wd, _ := os.Getwd()
+	os.Chdir(dir)
+	defer os.Chdir(wd)
+	pub := rm.ok("create", "-q", "-p", rm.srv.URL, vmUUID, "name=pub", "version=1")
+	if !strings.Contains(pub, "Successfully published image ") {
+		t.Errorf("create -p: %q", pub)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("files left by create -p: %v", ents)
+	}
+	var avail []struct {
+		Manifest image.Manifest `json:"manifest"`
+	}
+	json.Unmarshal([]byte(rm.ok("avail", "-j", "name=pub")), &avail)
+	if len(avail) != 1 || avail[0].Manifest.Version != "1" {
+		t.Errorf("the published image: %+v", avail)
+	}
+
+	// Mistakes.
+	rm.expect(2, "", "*", "create", vmUUID, "version=1")
+	rm.expect(2, "", "*", "create", "-o", out, "-p", rm.srv.URL, vmUUID, "name=x", "version=1")
+	rm.env.VM = func(string) (*VMSource, func(), error) {
+		return &VMSource{Root: root, Brand: "joyent-minimal"}, func() {}, nil
+	}
+	rm.expect(1, "", "imgadm create: error (VmHasNoOrigin): cannot create an incremental image: vm \""+vmUUID+"\" has no origin\n", "create", "-i", vmUUID, "name=x", "version=1")
+}
+
+// tarHeaders lists the entry names of a gzip'd tar.
+func tarHeaders(t *testing.T, path string) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, h.Name)
+	}
+}
