@@ -2,6 +2,9 @@
 # Builds a minimal Debian lx image with debootstrap --variant=minbase:
 #   OUTDIR/debian.tar.gz   the root filesystem (gzip'd tar, numeric owners)
 #   OUTDIR/debian.json     its IMGAPI v2 manifest (type lx-dataset)
+# An lx zone runs the image's own /sbin/init, which minbase lacks: the
+# image has sysvinit's, with an inittab for a zone (no gettys; a power
+# failure, hull's stop request, shuts down).
 # Install it with: imgadm install -m OUTDIR/debian.json -f OUTDIR/debian.tar.gz
 # SUITE (default bookworm) and MIRROR (default the host's apt mirror or
 # deb.debian.org) can be set in the environment.
@@ -25,7 +28,18 @@ fi
 
 rootfs=$(mktemp -d)
 trap 'rm -rf "$rootfs"' EXIT
-debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >&2
+debootstrap --variant=minbase --include=sysvinit-core "$suite" "$rootfs" "$mirror" >&2
+cat > "$rootfs/etc/inittab" <<'INITTAB'
+# hull lx zone: no consoles to run gettys on; the zone's console is
+# init's stdout.
+id:2:initdefault:
+si::sysinit:/etc/init.d/rcS
+l0:0:wait:/etc/init.d/rc 0
+l1:1:wait:/etc/init.d/rc 1
+l2:2:wait:/etc/init.d/rc 2
+l6:6:wait:/etc/init.d/rc 6
+pf::powerwait:/sbin/shutdown -h now
+INITTAB
 # What the zone's own init and hull provide at boot.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 : > "$rootfs/etc/resolv.conf"
