@@ -19,5 +19,9 @@ func (c *cli) console(args []string) error {
 	if !ok {
 		in = os.Stdin
 	}
-	return zlogin.Console(n, uuid, in, c.env.Stdout)
+	v, err := n.Get(uuid)
+	if err != nil {
+		return err
+	}
+	return zlogin.Console(n, uuid, in, c.env.Stdout, zlogin.ConsoleOptions{Name: v.Zonename})
 }

@@ -15,10 +15,29 @@ import (
 // tailBytes is how much earlier console output an attach shows.
 const tailBytes = 4096
 
+// ConsoleOptions shape a console session.
+type ConsoleOptions struct {
+	// Name is the zone's name in the banners (default: the uuid).
+	Name string
+	// Quiet leaves out the connect and disconnect banners (zlogin -Q).
+	Quiet bool
+	// Escape is the escape character (default ~); NoEscape turns the
+	// escapes off (zlogin -E), so only the end of input detaches.
+	Escape   byte
+	NoEscape bool
+}
+
 // Console attaches to a zone's console: it shows recent output and
-// follows it, and sends what is typed to the zone's console input. "~."
-// at the start of a line, or CTRL-], detaches.
-func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error {
+// follows it, and sends what is typed to the zone's console input. The
+// escape character then "." (or CTRL-D) at the start of a line, or
+// CTRL-], detaches.
+func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o ConsoleOptions) error {
+	if o.Name == "" {
+		o.Name = uuid
+	}
+	if o.Escape == 0 {
+		o.Escape = '~'
+	}
 	logf, err := os.Open(n.ConsoleLog(uuid))
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("zone %s has no console yet: boot it first", uuid)
@@ -30,7 +49,9 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 	if st, err := logf.Stat(); err == nil && st.Size() > tailBytes {
 		logf.Seek(-tailBytes, io.SeekEnd)
 	}
-	fmt.Fprintf(stdout, "[Connected to zone '%s' console]\n", uuid)
+	if !o.Quiet {
+		fmt.Fprintf(stdout, "[Connected to zone '%s' console]\n", o.Name)
+	}
 	done := make(chan struct{})
 	// The zone's console is a pipe, not a terminal: with the local
 	// terminal raw, zlogin does the line discipline's two translations
@@ -49,13 +70,22 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer) error 
 			return
 		}
 		defer in.Close()
-		forwardInput(stdin, in, raw)
+		esc := int(o.Escape)
+		if o.NoEscape {
+			esc = -1
+		}
+		if forwardInput(stdin, in, raw, esc) {
+			// Show the escape that was typed, as zlogin does.
+			fmt.Fprintf(stdout, "%c.", o.Escape)
+		}
 	}()
 	buf := make([]byte, 32*1024)
 	for {
 		select {
 		case <-done:
-			fmt.Fprintf(stdout, "\r\n[Connection to zone '%s' console closed]\r\n", uuid)
+			if !o.Quiet {
+				fmt.Fprintf(stdout, "\r\n[Connection to zone '%s' console closed]\r\n", o.Name)
+			}
 			return nil
 		default:
 		}
@@ -96,37 +126,38 @@ func onlcr(b []byte) []byte {
 	return out
 }
 
-// forwardInput copies keystrokes to the console until the escape: "~."
-// at the start of a line, CTRL-] (0x1d), or end of input. With icrnl,
+// forwardInput copies keystrokes to the console until the input ends or
+// the user detaches, which it reports: esc (a byte; -1 for none) then
+// "." or CTRL-D at the start of a line, or CTRL-] when escapes are on.
+// As illumos's zlogin, an escape followed by anything else sends only
+// that; a line starts after Enter, CTRL-U, CTRL-Z or CTRL-C. With icrnl,
 // Enter ("\r") is sent as "\n".
-func forwardInput(r io.Reader, w io.Writer, icrnl bool) {
+func forwardInput(r io.Reader, w io.Writer, icrnl bool, esc int) (detached bool) {
 	buf := make([]byte, 256)
-	lineStart, tilde := true, false
+	lineStart, escaped := true, false
 	for {
 		k, err := r.Read(buf)
 		for _, b := range buf[:k] {
 			switch {
-			case b == 0x1d:
-				return
-			case tilde && b == '.':
-				return
-			case lineStart && b == '~':
-				tilde = true
-				lineStart = false
+			case esc >= 0 && b == 0x1d:
+				return true
+			case escaped:
+				escaped = false
+				if b == '.' || b == 0x04 {
+					return true
+				}
+			case lineStart && esc >= 0 && int(b) == esc:
+				lineStart, escaped = false, true
 				continue
 			}
-			if tilde {
-				w.Write([]byte{'~'})
-				tilde = false
-			}
-			lineStart = b == '\r' || b == '\n'
+			lineStart = b == '\r' || b == '\n' || b == 0x15 || b == 0x1a || b == 0x03
 			if icrnl && b == '\r' {
 				b = '\n'
 			}
 			w.Write([]byte{b})
 		}
 		if err != nil {
-			return
+			return false
 		}
 	}
 }

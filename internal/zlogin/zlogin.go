@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -25,52 +26,160 @@ type Env struct {
 	Open           func() (*node.Node, error)
 }
 
-const usage = "Usage: zlogin [-l user] [-t] zonename [command [arg ...]]\n       zlogin -C zonename\n"
+const usage = "usage: zlogin [ -nQCESt ] [ -e cmdchar ] [-l user] zonename [command [args ...] ]\n"
 
-// Main runs zlogin; the exit status of a command run in the zone is
-// passed through.
-func Main(args []string, env Env) int {
-	var console, forceTTY bool
-	var user string
+// options are zlogin's flags, as illumos's zlogin takes them, and -t.
+type options struct {
+	console  bool   // -C: the zone's console
+	quiet    bool   // -Q: no connect and disconnect banners
+	noEscape bool   // -E: no escape character
+	escape   byte   // -e: the escape character (default ~)
+	failsafe bool   // -S: a bare shell, no su
+	nullIn   bool   // -n: stdin from /dev/null
+	forceTTY bool   // -t: a pty for a command too (when stdin is a terminal)
+	user     string // -l: log in as this user
+	zone     string
+	command  []string
+}
+
+// usageError is a message for stderr, followed by the usage; exit 2.
+type usageError string
+
+// parseArgs reads zlogin's command line as illumos's getopt does (flags
+// may be grouped, -e and -l take a value, joined or separate), with its
+// checks and messages.
+func parseArgs(args []string) (options, error) {
+	o := options{escape: '~'}
 	i := 0
 	for ; i < len(args); i++ {
 		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
 		if !strings.HasPrefix(a, "-") || a == "-" {
 			break
 		}
-		switch a {
-		case "-C":
-			console = true
-		case "-t":
-			forceTTY = true
-		case "-T", "-Q", "-E", "-S":
-			// accepted for compatibility; nothing to change here
-		case "-l":
-			if i+1 >= len(args) {
-				fmt.Fprint(env.Stderr, usage)
-				return 2
+	flags:
+		for j := 1; j < len(a); j++ {
+			switch c := a[j]; c {
+			case 'C':
+				o.console = true
+			case 'Q':
+				o.quiet = true
+			case 'E':
+				o.noEscape = true
+			case 'S':
+				o.failsafe = true
+			case 'n':
+				o.nullIn = true
+			case 't':
+				o.forceTTY = true
+			case 'e', 'l':
+				val := a[j+1:]
+				if val == "" {
+					if i+1 >= len(args) {
+						return o, usageError(fmt.Sprintf("zlogin: option requires an argument -- %c\n", c))
+					}
+					i++
+					val = args[i]
+				}
+				if c == 'l' {
+					o.user = val
+				} else if err := o.setEscape(val); err != nil {
+					return o, err
+				}
+				break flags
+			default:
+				return o, usageError(fmt.Sprintf("zlogin: illegal option -- %c\n", c))
 			}
-			user = args[i+1]
-			i++
-		case "-h", "--help":
-			fmt.Fprint(env.Stdout, usage)
-			return 0
-		default:
-			fmt.Fprintf(env.Stderr, "zlogin: illegal option -- %s\n%s", strings.TrimLeft(a, "-"), usage)
-			return 2
 		}
 	}
-	if i >= len(args) {
-		fmt.Fprint(env.Stderr, usage)
+	if o.console {
+		for _, c := range []struct {
+			set  bool
+			flag string
+		}{{o.user != "", "-l"}, {o.nullIn, "-n"}, {o.failsafe, "-S"}} {
+			if c.set {
+				return o, usageError("zlogin: " + c.flag + " may not be specified for console login\n")
+			}
+		}
+	}
+	if o.failsafe && o.user != "" {
+		return o, usageError("zlogin: -l may not be specified for failsafe login\n")
+	}
+	switch rest := args[i:]; {
+	case len(rest) == 0:
+		return o, usageError("")
+	case len(rest) == 1:
+		if o.nullIn {
+			return o, usageError("zlogin: -n may not be specified for interactive login\n")
+		}
+		o.zone = rest[0]
+	default:
+		if o.console {
+			return o, usageError("zlogin: Commands may not be specified for console login.\n")
+		}
+		o.zone, o.command = rest[0], rest[1:]
+	}
+	return o, nil
+}
+
+func (e usageError) Error() string { return string(e) }
+
+// setEscape reads -e as illumos does: a character, "\" or "\\" for a
+// backslash, or "\NNN" in octal.
+func (o *options) setEscape(s string) error {
+	if !strings.HasPrefix(s, `\`) {
+		o.escape = s[0]
+		return nil
+	}
+	if s == `\` || strings.HasPrefix(s, `\\`) {
+		o.escape = '\\'
+		return nil
+	}
+	if s[1] < '0' || s[1] > '7' {
+		return usageError(fmt.Sprintf("zlogin: Unrecognized escape character option %s\n", s))
+	}
+	end := 1
+	for end < len(s) && s[end] >= '0' && s[end] <= '7' {
+		end++
+	}
+	n, err := strconv.ParseUint(s[1:end], 8, 32)
+	if err != nil || n > 255 {
+		return usageError(fmt.Sprintf("zlogin: Octal escape character '%s' too large\n", s))
+	}
+	o.escape = byte(n)
+	return nil
+}
+
+// Main runs zlogin; the exit status of a command run in the zone is
+// passed through. Usage errors exit 2, other errors 1.
+func Main(args []string, env Env) int {
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			fmt.Fprint(env.Stdout, usage)
+			return 0
+		}
+		if !strings.HasPrefix(a, "-") {
+			break
+		}
+	}
+	o, err := parseArgs(args)
+	if err != nil {
+		fmt.Fprint(env.Stderr, err.Error()+usage)
 		return 2
 	}
-	ref, cmdArgs := args[i], args[i+1:]
 	n, err := env.Open()
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "zlogin: %v\n", err)
 		return 1
 	}
-	uuid, err := n.Resolve(ref)
+	uuid, err := n.Resolve(o.zone)
+	if errors.Is(err, node.ErrNoSuchVM) {
+		fmt.Fprintf(env.Stderr, "zlogin: zone '%s' unknown\n", o.zone)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "zlogin: %v\n", err)
 		return 1
@@ -80,44 +189,28 @@ func Main(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "zlogin: %v\n", err)
 		return 1
 	}
-	if console {
-		if len(cmdArgs) > 0 {
-			fmt.Fprint(env.Stderr, usage)
-			return 2
-		}
-		if err := Console(n, uuid, env.Stdin, env.Stdout); err != nil {
+	if o.console {
+		copts := ConsoleOptions{Name: v.Zonename, Quiet: o.quiet, Escape: o.escape, NoEscape: o.noEscape}
+		if err := Console(n, uuid, env.Stdin, env.Stdout, copts); err != nil {
 			fmt.Fprintf(env.Stderr, "zlogin: %v\n", err)
 			return 1
 		}
 		return 0
 	}
 	if v.State != "running" {
-		fmt.Fprintf(env.Stderr, "zlogin: login allowed only to running zones (%s is '%s').\n", ref, v.State)
+		fmt.Fprintf(env.Stderr, "zlogin: login allowed only to running zones (%s is '%s').\n", o.zone, v.ZoneState)
 		return 1
 	}
-	isTTY := term.IsTerminal(int(env.Stdin.Fd()))
-	var argv []string
-	tty := false
-	if len(cmdArgs) == 0 {
-		// An interactive login shell, on a pty when we have a terminal.
-		argv = []string{"/bin/sh", "-l"}
-		tty = isTTY
-	} else {
-		// zlogin runs a command through the shell, like SmartOS's.
-		argv = []string{"/bin/sh", "-c", strings.Join(cmdArgs, " ")}
-		tty = forceTTY && isTTY
+	stdin := env.Stdin
+	if o.nullIn {
+		if stdin, err = os.Open(os.DevNull); err != nil {
+			fmt.Fprintf(env.Stderr, "zlogin: failed to open null device: %v\n", err)
+			return 1
+		}
+		defer stdin.Close()
 	}
-	if user != "" && user != "root" {
-		argv = append([]string{"/bin/su", "-", user, "-c"}, strings.Join(argv, " "))
-	}
-	envs := []string{"HOME=/root", "LOGNAME=root", "USER=root", "SHELL=/bin/sh"}
-	if t := os.Getenv("TERM"); t != "" {
-		envs = append(envs, "TERM="+t)
-	} else {
-		envs = append(envs, "TERM=xterm")
-	}
-	c := n.Runtime.Exec(context.Background(), zone.ContainerID(uuid), zone.ExecOptions{TTY: tty, Env: envs, Cwd: "/root"}, argv)
-	c.Stdin, c.Stdout, c.Stderr = env.Stdin, env.Stdout, env.Stderr
+	c := n.Runtime.Exec(context.Background(), zone.ContainerID(uuid), execOptions(o, term.IsTerminal(int(stdin.Fd()))), argv(o))
+	c.Stdin, c.Stdout, c.Stderr = stdin, env.Stdout, env.Stderr
 	if err := c.Run(); err != nil {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -127,4 +220,39 @@ func Main(args []string, env Env) int {
 		return 1
 	}
 	return 0
+}
+
+// argv is what runs in the zone: a login shell, or the command joined
+// into one string for a shell (as illumos's zlogin hands it to su -c);
+// another user's through su's login; with -S a bare shell.
+func argv(o options) []string {
+	cmd := strings.Join(o.command, " ")
+	switch {
+	case o.user != "" && o.user != "root" && cmd == "":
+		return []string{"/bin/su", "-", o.user}
+	case o.user != "" && o.user != "root":
+		return []string{"/bin/su", "-", o.user, "-c", cmd}
+	case cmd != "":
+		return []string{"/bin/sh", "-c", cmd}
+	case o.failsafe:
+		return []string{"/bin/sh"}
+	}
+	return []string{"/bin/sh", "-l"}
+}
+
+// execOptions: a login gets a pty when zlogin's stdin is a terminal, a
+// command only with -t; the environment is root's (failsafe: HOME=/).
+func execOptions(o options, stdinTTY bool) zone.ExecOptions {
+	home := "/root"
+	if o.failsafe {
+		home = "/"
+	}
+	env := []string{"HOME=" + home, "LOGNAME=root", "USER=root", "SHELL=/bin/sh"}
+	if t := os.Getenv("TERM"); t != "" {
+		env = append(env, "TERM="+t)
+	} else {
+		env = append(env, "TERM=xterm")
+	}
+	tty := stdinTTY && (len(o.command) == 0 || o.forceTTY)
+	return zone.ExecOptions{TTY: tty, Env: env, Cwd: home}
 }
