@@ -71,7 +71,7 @@ func TestNormalizeCreateDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`"resolvers": []`, `"nics": []`, `"tags": {}`, `"customer_metadata": {}`,
-		`"internal_metadata": {}`, `"routes": {}`, `"firewall_enabled": false`, `"hvm": false`} {
+		`"internal_metadata": {}`, `"routes": {}`, `"firewall_enabled": false`, `"hvm": false`, `"snapshots": []`} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("JSON lacks %s:\n%s", want, b)
 		}

@@ -38,7 +38,7 @@ func (v *VM) MarshalIndent() ([]byte, error) { return JSON(v) }
 // copying only when something changes.
 func present(v *VM) *VM {
 	if v == nil || (v.CustomerMetadata != nil && v.InternalMetadata != nil && v.Tags != nil &&
-		v.Routes != nil && v.Resolvers != nil && v.Nics != nil) {
+		v.Routes != nil && v.Resolvers != nil && v.Nics != nil && v.Snapshots != nil) {
 		return v
 	}
 	c := *v
@@ -59,6 +59,9 @@ func present(v *VM) *VM {
 	}
 	if c.Nics == nil {
 		c.Nics = []NIC{}
+	}
+	if c.Snapshots == nil {
+		c.Snapshots = []Snapshot{}
 	}
 	return &c
 }

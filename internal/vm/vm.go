@@ -75,7 +75,7 @@ type VM struct {
 	DNSDomain                  string            `json:"dns_domain,omitempty"`
 	Nics                       []NIC             `json:"nics"`
 	Filesystems                []Filesystem      `json:"filesystems,omitempty"`
-	Snapshots                  []Snapshot        `json:"snapshots,omitempty"`
+	Snapshots                  []Snapshot        `json:"snapshots"`
 	PackageName                string            `json:"package_name,omitempty"`
 	PackageVersion             string            `json:"package_version,omitempty"`
 
