@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -47,7 +48,10 @@ const usage = `Usage:
 
 Options:
     -h, --help                  Print help and exit.
+    --version                   Print version and exit.
     -v, --verbose               Verbose output.
+    -E                          On error, emit a structured JSON error object
+                                as the last line of stderr output.
 
 Commands:
     imgadm help [<command>]                help on commands
@@ -178,12 +182,19 @@ func usageErr(format string, args ...any) error {
 // Main runs imgadm with args (without the program name).
 func Main(args []string, stdout, stderr io.Writer, env Env) int {
 	// Global options come before the command.
+	structured := false
 	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
 		switch args[0] {
 		case "-h", "--help":
 			fmt.Fprint(stdout, usage)
 			return 0
+		case "--version":
+			fmt.Fprintln(stdout, "imgadm "+version())
+			return 0
 		case "-v", "--verbose":
+			args = args[1:]
+		case "-E":
+			structured = true
 			args = args[1:]
 		default:
 			fmt.Fprintf(stderr, "imgadm: error (UnknownOption): unknown option: %q\n", args[0])
@@ -251,6 +262,14 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 		return 0
 	}
 	ce := classify(err)
+	if structured {
+		// -E: the error as one JSON object, the last line of stderr, in
+		// place of the message (SmartOS logs it as a bunyan record).
+		b, _ := json.Marshal(map[string]any{"name": "imgadm", "level": 50, "msg": err.Error(),
+			"err": map[string]any{"message": err.Error(), "code": ce.codeOr("InternalError"), "exitStatus": ce.status}})
+		fmt.Fprintf(stderr, "%s\n", b)
+		return ce.status
+	}
 	code := ""
 	if ce.code != "" {
 		code = " (" + ce.code + ")"
@@ -263,6 +282,18 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 		}
 	}
 	return ce.status
+}
+
+// version is hull's build (its VCS revision when the build recorded it).
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			if st.Key == "vcs.revision" && len(st.Value) >= 12 {
+				return "hull-" + st.Value[:12]
+			}
+		}
+	}
+	return "hull"
 }
 
 // classify gives an error its SmartOS code and exit status.

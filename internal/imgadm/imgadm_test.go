@@ -175,6 +175,21 @@ func TestUsage(t *testing.T) {
 		}
 	}
 	h.expect(2, "", "imgadm list: error (UnknownOption): unknown option: \"-x\"\n"+commandUsage["list"], "list", "-x")
+	if code, out, _ := h.run("--version"); code != 0 || !strings.HasPrefix(out, "imgadm hull") {
+		t.Errorf("--version: %d %q", code, out)
+	}
+	// -E: the error as a JSON object, alone on stderr.
+	code, _, errOut := h.run("-E", "get", uuidA)
+	var se struct {
+		Err struct {
+			Message, Code string
+			ExitStatus    int
+		}
+	}
+	if err := json.Unmarshal([]byte(errOut), &se); err != nil || code != 3 || se.Err.Code != "ImageNotInstalled" || se.Err.ExitStatus != 3 ||
+		se.Err.Message != "image \""+uuidA+"\" was not found on zpool \"zones\"" {
+		t.Errorf("-E get: exit %d, %v %q", code, err, errOut)
+	}
 	h.expect(1, "", "imgadm get: error (InvalidUUID): invalid uuid: \"nope\"\n", "get", "nope")
 	for _, c := range []string{"create", "ancestry", "get", "delete"} {
 		h.expect(1, "", "imgadm "+c+": error (InvalidUUID): invalid uuid: \"x\"\n", c, "x")
