@@ -24,7 +24,7 @@ func init() {
 	register("vmadm", runVmadm, true)
 	register("zlogin", runZlogin, true)
 	register("imgadm", runImgadm, true)
-	register("hulld", func(args []string) int { return hulld.Main(args, openNode, os.Stderr) }, true)
+	register("hulld", func(args []string) int { return hulld.Main(args, openNode, os.Stdout, os.Stderr) }, true)
 	register("install", install, false)
 	register("bench", func(args []string) int { return bench.Main(args, os.Stdout, os.Stderr) }, false)
 }

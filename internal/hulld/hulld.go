@@ -25,14 +25,19 @@ import (
 // ConsoleMax bounds each zone's console log.
 const ConsoleMax = 1 << 20
 
-// Main runs hulld until SIGTERM or SIGINT.
-func Main(args []string, open func() (*node.Node, error), stderr io.Writer) int {
+const usage = "Usage: hulld\n\nThe hull node daemon. HULL_ROOT selects the node's state directory.\n"
+
+// Main runs hulld until SIGTERM or SIGINT. It takes no arguments: -h
+// prints the usage (exit 0), anything else is a usage error (exit 2).
+func Main(args []string, open func() (*node.Node, error), stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			fmt.Fprintln(stderr, "Usage: hulld\n\nThe hull node daemon. HULL_ROOT selects the node's state directory.")
+	if len(args) > 0 {
+		if args[0] == "-h" || args[0] == "--help" {
+			fmt.Fprint(stdout, usage)
 			return 0
 		}
+		fmt.Fprintf(stderr, "hulld: unexpected argument %q\n%s", args[0], usage)
+		return 2
 	}
 	n, err := open()
 	if err != nil {
