@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,26 +38,28 @@ func main() {
 	run, ok := personalities[name]
 	if !ok {
 		if len(args) == 0 {
-			usage()
+			usage(os.Stderr)
 			os.Exit(2)
 		}
 		name, args = args[0], args[1:]
 		if name == "-h" || name == "--help" || name == "help" {
-			usage()
+			usage(os.Stdout)
 			os.Exit(0)
 		}
 		if run, ok = personalities[name]; !ok {
 			fmt.Fprintf(os.Stderr, "hull: unknown command %q\n", name)
-			usage()
+			usage(os.Stderr)
 			os.Exit(2)
 		}
 	}
 	os.Exit(run(args))
 }
 
-func usage() {
+// usage lists the commands: on stdout when asked for, on stderr after a
+// mistake.
+func usage(w io.Writer) {
 	names := make([]string, 0, len(userCommands))
 	names = append(names, userCommands...)
 	sort.Strings(names)
-	fmt.Fprintf(os.Stderr, "Usage: hull <command> [args]\n\nCommands: %s\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n", strings.Join(names, ", "))
+	fmt.Fprintf(w, "Usage: hull <command> [args]\n\nCommands: %s\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n", strings.Join(names, ", "))
 }
