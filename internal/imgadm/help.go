@@ -90,6 +90,8 @@ Options:
     -P <pool>         Name of zpool in which to import the image. Default is "zones".
     -S <url>          URL of the source to use instead of the configured ones
                       (an IMGAPI, or a docker registry for repo[:tag]).
+    -C <channel>      The channel to import from. This overrides any channel
+                      parameter that may be set in the source url.
 `,
 	"update": `Update installed images.
 

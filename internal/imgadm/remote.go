@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -23,6 +24,12 @@ import (
 
 // sourcesFor returns the configured sources, or the one -S names.
 func (c *cli) sourcesFor(override string) ([]image.Source, error) {
+	return c.sourcesIn(override, "")
+}
+
+// sourcesIn is sourcesFor with every IMGAPI source asked for channel
+// (import -C), unless channel is "".
+func (c *cli) sourcesIn(override, channel string) ([]image.Source, error) {
 	var cfgs []image.SourceConfig
 	if override != "" {
 		u, err := image.NormalizeSourceURL(override)
@@ -44,6 +51,16 @@ func (c *cli) sourcesFor(override string) ([]image.Source, error) {
 	for _, sc := range cfgs {
 		if sc.Type == "docker" {
 			continue // docker sources hold no IMGAPI images
+		}
+		if channel != "" {
+			u, err := url.Parse(sc.URL)
+			if err != nil {
+				return nil, usageErr("invalid source url: %q", sc.URL)
+			}
+			q := u.Query()
+			q.Set("channel", channel)
+			u.RawQuery = q.Encode()
+			sc.URL = u.String()
 		}
 		src, err := image.NewSource(sc)
 		if err != nil {
@@ -231,7 +248,7 @@ func (c *cli) importImage(args []string) error {
 	}
 	rest, err := parseFlags(args,
 		map[string]*bool{"q": &o.quiet, "quiet": &o.quiet, "h": &o.help, "help": &o.help, "zstream": &o.zstr},
-		map[string]*string{"P": &o.p, "S": &o.src, "source": &o.src, "C": &o.channel})
+		map[string]*string{"P": &o.p, "S": &o.src, "source": &o.src, "C": &o.channel, "channel": &o.channel})
 	if err != nil {
 		return err
 	}
@@ -249,8 +266,8 @@ func (c *cli) importImage(args []string) error {
 		}
 		return usageErr("invalid image-id arg: %q", uuid)
 	}
-	if o.channel != "" {
-		return &cmdError{code: "NotSupported", status: 1, err: errors.New("-C <channel> is not supported; add \"?channel=NAME\" to the source URL")}
+	if o.zstr {
+		return &cmdError{code: "NotSupported", status: 1, err: errors.New("--zstream is not supported: hull's image files are tars, not zfs streams")}
 	}
 	s, err := c.open(o.p)
 	if err != nil {
@@ -260,7 +277,7 @@ func (c *cli) importImage(args []string) error {
 		fmt.Fprintf(c.stdout, "Image %s (%s %s) is already installed, skipping\n", uuid, have.Manifest.Name, have.Manifest.Version)
 		return nil
 	}
-	srcs, err := c.sourcesFor(o.src)
+	srcs, err := c.sourcesIn(o.src, o.channel)
 	if err != nil {
 		return err
 	}

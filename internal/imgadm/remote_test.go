@@ -642,3 +642,30 @@ func mustSource(t *testing.T, url string) []image.Source {
 	}
 	return []image.Source{src}
 }
+
+// TestImportChannel: -C asks every IMGAPI source for that channel, as
+// SmartOS's import -C does, and says so.
+func TestImportChannel(t *testing.T) {
+	rm := newRemote(t)
+	rm.useSource()
+	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z", tgz(map[string]string{"a": "a\n"}, "a"))
+	var mu sync.Mutex
+	var asked []string
+	rm.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		asked = append(asked, r.URL.Path+" "+r.URL.Query().Get("channel"))
+		mu.Unlock()
+		return false
+	})
+	out := rm.ok("import", "-q", "-C", "dev", baseUUID)
+	if !strings.HasPrefix(out, "Importing "+baseUUID+" (base@1.0.0) from \""+rm.srv.URL+"\", channel \"dev\"\n") {
+		t.Errorf("import -C: %q", out)
+	}
+	for _, a := range asked {
+		if !strings.HasSuffix(a, " dev") {
+			t.Errorf("request without the channel: %s", a)
+		}
+	}
+	rm.ok("delete", baseUUID)
+	rm.expect(1, "", "imgadm import: error (NotSupported): --zstream is not supported: hull's image files are tars, not zfs streams\n", "import", "--zstream", baseUUID)
+}
