@@ -2,6 +2,7 @@ package zone
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,7 +39,8 @@ type Launch struct {
 	stdio      []*os.File    // for a runtime started by Run: its stdio until then
 	exited     chan struct{} // closed when the runtime process is reaped
 	err        error         // its exit, once exited is closed
-	pidFile    string
+	pidFile    string        // where the runtime writes the init's pid, or
+	stateFile  string        // runc's own state, which has it
 	logFile    string
 }
 
@@ -63,10 +65,19 @@ func (r *Runtime) Launch(ctx context.Context, id, bundle string, stdin, stdout *
 	for _, p := range []string{cfg, l.pidFile, l.logFile} {
 		_ = os.Remove(p)
 	}
+	args := []string{"--root", r.Root, "--log", l.logFile, "run", "--detach", "--bundle", bundle}
+	if r.readsSpecOnce() {
+		// runc writes a pid file with O_SYNC, which on a journaling
+		// filesystem waits for a commit of everything else dirty (the
+		// new dataset's metadata, say): several ms. Its state file, which
+		// it writes anyway, has the pid.
+		l.stateFile = filepath.Join(r.Root, id, "state.json")
+	} else {
+		args = append(args, "--pid-file", l.pidFile)
+	}
 	// Not CommandContext: a cancelled caller aborts the launch itself,
 	// and a started zone must not be killed with the caller's context.
-	l.cmd = exec.Command(r.Binary, "--root", r.Root, "--log", l.logFile,
-		"run", "--detach", "--bundle", bundle, "--pid-file", l.pidFile, id)
+	l.cmd = exec.Command(r.Binary, append(args, id)...)
 	// The zone must not die with the process that started it.
 	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if !r.readsSpecOnce() {
@@ -191,6 +202,25 @@ func (l *Launch) wait(spec []byte) (int, error) {
 		if err := os.Rename(cfg+".tmp", cfg); err != nil {
 			return 0, fmt.Errorf("run %s: %w", l.id, err)
 		}
+	}
+	return l.initPID()
+}
+
+// initPID reads the pid of the zone's init from the runtime's state or
+// pid file.
+func (l *Launch) initPID() (int, error) {
+	if l.stateFile != "" {
+		b, err := os.ReadFile(l.stateFile)
+		if err != nil {
+			return 0, fmt.Errorf("read init pid of %s: %w", l.id, err)
+		}
+		var st struct {
+			PID int `json:"init_process_pid"`
+		}
+		if err := json.Unmarshal(b, &st); err != nil || st.PID <= 0 {
+			return 0, fmt.Errorf("read init pid of %s: no pid in %s", l.id, l.stateFile)
+		}
+		return st.PID, nil
 	}
 	b, err := os.ReadFile(l.pidFile)
 	if err != nil {

@@ -11,16 +11,19 @@ import (
 
 // fakeRuntime writes a stand-in for an OCI runtime named name: `run`
 // copies the bundle's config.json (reading it twice when twice is set,
-// as crun does) and writes a pid file. It tests how Launch hands the spec
-// over, not a runtime.
+// as crun does) and writes the pid to the pid file it is given, or to a
+// state file as runc keeps one. It tests how Launch hands the spec over,
+// not a runtime.
 func fakeRuntime(t *testing.T, name string, twice bool) *Runtime {
 	t.Helper()
 	dir := t.TempDir()
 	script := `#!/bin/sh
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--root) root=$2; shift ;;
 	--bundle) bundle=$2; shift ;;
 	--pid-file) pidfile=$2; shift ;;
+	*) id=$1 ;;
 	esac
 	shift
 done
@@ -31,7 +34,11 @@ cat "$bundle/config.json" > "$bundle/seen" || exit 1
 		script += `cat "$bundle/config.json" > "$bundle/seen-again" || exit 1
 `
 	}
-	script += `echo 4242 > "$pidfile"
+	script += `if [ -n "$pidfile" ]; then
+	echo 4242 > "$pidfile"
+else
+	mkdir -p "$root/$id" && echo '{"id":"'$id'","init_process_pid":4242}' > "$root/$id/state.json"
+fi
 `
 	p := filepath.Join(dir, name)
 	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
