@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,8 +60,11 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 	case "bzip2":
 		return io.NopCloser(bzip2.NewReader(br)), nil
 	case "xz":
-		// No xz decoder in the standard library or in hull's dependencies.
-		return nil, errors.New("xz-compressed image files are not supported yet; recompress the file with gzip or zstd")
+		zr, err := xz.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("xz: %w", err)
+		}
+		return io.NopCloser(zr), nil
 	default:
 		return io.NopCloser(br), nil
 	}
@@ -376,6 +380,11 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 	// that ends an install then finds most of the data on disk already.
 	size, err := io.CopyBuffer(writerOnly{f}, r, x.buf)
 	if err != nil {
+		// A write error names the file already.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
 		return fmt.Errorf("write %q: %w", n, err)
 	}
 	if size >= writebackMin {

@@ -222,7 +222,7 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 		defer pw.Close()
 		r = io.TeeReader(dl, pw)
 	}
-	img, err := im.Store.InstallStream(ctx, m, r, fileURL(src, m.UUID), InstallOptions{Source: src.URL()})
+	img, err := im.Store.InstallStream(ctx, m, r, fileURL(src, m.UUID), InstallOptions{Source: src.URL(), Download: true})
 	if err != nil {
 		return nil, err
 	}

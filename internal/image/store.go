@@ -150,6 +150,9 @@ type InstallOptions struct {
 	// Source is recorded as where the image came from (an IMGAPI URL);
 	// empty for local files.
 	Source string
+	// Download says the file is being downloaded, which errors about
+	// its size and checksum say as SmartOS's import says them.
+	Download bool
 }
 
 // Install installs the image described by the manifest file from the
@@ -183,7 +186,7 @@ func (s *Store) InstallManifest(ctx context.Context, m *Manifest, filePath strin
 		return nil, &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", m.Files[0].Size, filePath, st.Size())}
 	}
 	return s.install(ctx, m, opts, func(mountpoint string) error {
-		return extractVerified(ctx, f, filePath, m, mountpoint)
+		return extractVerified(ctx, f, filePath, m, mountpoint, false)
 	})
 }
 

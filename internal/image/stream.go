@@ -20,7 +20,7 @@ import (
 // manifest becomes <pool>/<uuid>. name names the stream in errors.
 func (s *Store) InstallStream(ctx context.Context, m *Manifest, r io.Reader, name string, opts InstallOptions) (*Image, error) {
 	return s.install(ctx, m, opts, func(mountpoint string) error {
-		return extractVerified(ctx, r, name, m, mountpoint)
+		return extractVerified(ctx, r, name, m, mountpoint, opts.Download)
 	})
 }
 
@@ -28,7 +28,7 @@ func (s *Store) InstallStream(ctx context.Context, m *Manifest, r io.Reader, nam
 // it against the manifest. Reading (and hashing) runs ahead of unpacking
 // in its own goroutine, so a download, its checksum and the writes to the
 // pool overlap.
-func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest, mountpoint string) error {
+func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest, mountpoint string, download bool) error {
 	var want File
 	if len(m.Files) > 0 {
 		want = m.Files[0]
@@ -41,7 +41,7 @@ func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest,
 		// The rest (tar padding, a compressed trailer) counts too.
 		_, err = io.Copy(io.Discard, ra)
 		if err == nil {
-			return hr.check(name, want)
+			return hr.check(name, m.UUID, want, download)
 		}
 	}
 	if ctx.Err() != nil {
@@ -54,7 +54,7 @@ func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest,
 	if _, derr := io.Copy(io.Discard, ra); derr != nil {
 		return derr
 	}
-	if ferr := hr.check(name, want); ferr != nil {
+	if ferr := hr.check(name, m.UUID, want, download); ferr != nil {
 		return ferr
 	}
 	return err
@@ -123,16 +123,22 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// check compares what was read with the manifest's file, with SmartOS's
-// messages.
-func (hr *hashReader) check(name string, want File) error {
+// check compares what was read with the manifest's file. A download's
+// errors are SmartOS's import's; a local file's name the file.
+func (hr *hashReader) check(name, uuid string, want File, download bool) error {
 	if want.Size > 0 && want.Size != hr.n {
+		if download {
+			return &fileError{fmt.Sprintf("image %s file size error: expected %d bytes, downloaded %d bytes", uuid, want.Size, hr.n)}
+		}
 		return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, hr.n)}
 	}
 	if want.SHA1 == "" {
 		return nil
 	}
 	if got := hex.EncodeToString(hr.h.Sum(nil)); got != want.SHA1 {
+		if download {
+			return &fileError{fmt.Sprintf("image %s file checksum (sha1) error: expected %q, downloaded checksum was %q", uuid, want.SHA1, got)}
+		}
 		return &fileError{fmt.Sprintf("image file checksum (sha1) error: manifest says %q, %s is %q", want.SHA1, name, got)}
 	}
 	return nil

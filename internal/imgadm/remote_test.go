@@ -524,7 +524,7 @@ func TestImportFaults(t *testing.T) {
 			bad := append([]byte{}, orig...)
 			bad[len(bad)/2] ^= 0xff
 			os.WriteFile(rm.repo.FilePath(baseUUID), bad, 0o644)
-		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image file checksum (sha1) error: manifest says \"" + sha1hex(orig) + "\", " + rm.srv.URL + "/images/" + baseUUID + "/file is \""},
+		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image " + baseUUID + " file checksum (sha1) error: expected \"" + sha1hex(orig) + "\", downloaded checksum was \""},
 		{"truncated file", func() {
 			os.WriteFile(rm.repo.FilePath(baseUUID), orig[:len(orig)/2], 0o644)
 		}, "imgadm import: error (DownloadError): install image " + baseUUID + ": image " + baseUUID + " file size error: unexpected mismatch between expected size, " + itoa(len(orig)) + ", and Content-Length header, " + itoa(len(orig)/2) + "\n"},
