@@ -120,6 +120,28 @@ func state(t *testing.T, n *Node, uuid string) string {
 	return v.State
 }
 
+// TestZoneHaltsItself: an init that halts (reboot(2), as a distribution's
+// init does last) ends its zone and only its zone.
+func TestZoneHaltsItself(t *testing.T) {
+	n := newNode(t)
+	uuid := create(t, n, `{"brand":"lx","alias":"h1","kernel_version":"6.1.0","image_uuid":"`+BusyboxUUID+`"}`)
+	other := create(t, n, `{"brand":"joyent-minimal","alias":"h2","image_uuid":"`+BusyboxUUID+`"}`)
+	zexec(t, n, uuid, "poweroff -f")
+	deadline := time.Now().Add(10 * time.Second)
+	for state(t, n, uuid) != "stopped" {
+		if time.Now().After(deadline) {
+			t.Fatalf("zone still %s after its init halted", state(t, n, uuid))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := state(t, n, other); s != "running" {
+		t.Errorf("the other zone is %s", s)
+	}
+	if _, err := os.Stat("/proc/1"); err != nil {
+		t.Errorf("host: %v", err)
+	}
+}
+
 func TestLifecycleEachBrand(t *testing.T) {
 	n := newNode(t)
 	ctx := context.Background()

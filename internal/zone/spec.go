@@ -62,12 +62,16 @@ var SparseHostDirs = []string{"/usr", "/lib", "/lib32", "/lib64", "/libx32", "/b
 // Capabilities kept in a zone's bounding set: enough for an OS container
 // (users, files, its own network namespace), nothing that reaches the host.
 // CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYSLOG,
-// CAP_MAC_*, CAP_BPF, CAP_PERFMON and the rest stay out.
+// CAP_MAC_*, CAP_BPF, CAP_PERFMON and the rest stay out. CAP_SYS_BOOT is
+// in: in a zone's own pid namespace reboot(2) only ends the zone (its
+// init is killed), which is how a distribution's init (lx) halts or
+// reboots; kexec needs it in the host's user namespace, and is denied
+// by seccomp besides.
 var Capabilities = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
 	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
 	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-	"CAP_NET_ADMIN",
+	"CAP_NET_ADMIN", "CAP_SYS_BOOT",
 }
 
 // Init returns the argv of the zone's PID 1 for its brand.

@@ -46,7 +46,7 @@ func TestRenderIsolation(t *testing.T) {
 	if m := s.Linux.UIDMappings; len(m) != 1 || m[0].HostID != 1<<24 || m[0].ContainerID != 0 || m[0].Size != 65536 {
 		t.Errorf("uid map %+v", m)
 	}
-	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_TIME", "CAP_SYS_BOOT"} {
+	for _, c := range []string{"CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_TIME", "CAP_SYSLOG", "CAP_BPF"} {
 		if slices.Contains(s.Process.Capabilities.Bounding, c) {
 			t.Errorf("%s in bounding set", c)
 		}
