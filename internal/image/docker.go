@@ -227,6 +227,26 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		from = fmt.Sprintf(" from %q", source)
 	}
 	im.logf("Importing %s (%s)%s", top.UUID, name, from)
+	// As SmartOS's imgadm says it for a docker image: its layers are its
+	// ancestry, and those not installed are what is to come.
+	im.logf("Gather image %s ancestry", top.UUID)
+	var want int
+	var total int64
+	for _, dl := range plan {
+		if _, err := im.Store.Get(dl.manifest.UUID); err == nil {
+			im.logf("Image %s already installed", dl.manifest.UUID)
+			continue
+		}
+		want++
+		total += dl.manifest.Files[0].Size
+	}
+	if want > 0 {
+		plural := "s"
+		if want == 1 {
+			plural = ""
+		}
+		im.logf("Must download and install %d image%s (%s)", want, plural, HumanSize(total))
+	}
 	// Each layer's download starts while the one below it is unpacked
 	// (see layerFetch); a fetch not used is stopped on the way out.
 	fetches := make([]*layerFetch, len(plan))
@@ -269,6 +289,7 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		if err != nil {
 			return nil, err
 		}
+		im.logf("Downloaded image %s (%s)", m.UUID, HumanSize(m.Files[0].Size))
 		im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
 		last = img
 	}

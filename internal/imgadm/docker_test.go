@@ -66,7 +66,8 @@ func TestDockerRegistry(t *testing.T) {
 	}
 	out = rm.ok("import", "-q", "hull/a:1.0")
 	want := "Importing " + ua[1] + " (hull/a:1.0) from \"" + reg.URL + "\"\n" +
-		"Imported image " + ua[0] + " (docker-layer@"
+		"Gather image " + ua[1] + " ancestry\n" +
+		"Must download and install 2 images ("
 	if !strings.HasPrefix(out, want) || strings.Count(out, "Imported image") != 2 {
 		t.Errorf("import a:\n%s\nwant prefix\n%s", out, want)
 	}
@@ -100,7 +101,8 @@ func TestDockerRegistry(t *testing.T) {
 	// The second image shares the base: only its top layer is fetched,
 	// and the pool holds three layer datasets.
 	out = rm.ok("import", "-q", "hull/b:latest")
-	if strings.Count(out, "Imported image") != 1 || !strings.Contains(out, ub[1]) {
+	if strings.Count(out, "Imported image") != 1 || !strings.Contains(out, ub[1]) ||
+		!strings.Contains(out, "Image "+ua[0]+" already installed\n") || !strings.Contains(out, "Must download and install 1 image (") {
 		t.Errorf("import b:\n%s", out)
 	}
 	if ds := rm.datasets(); len(ds) != 3 {
