@@ -143,7 +143,7 @@ var createValueCases = []struct {
 	{"billing_id", `"` + testImage + `"`, `false`, ""},
 	{"cpu_cap", `300`, `-1`, ""},
 	{"cpu_shares", `65535`, `"many"`, ""},
-	{"customer_metadata", `{"user-script":"#!/bin/sh"}`, `{"n":5}`, ""},
+	{"customer_metadata", `{"user-script":"#!/bin/sh"}`, `{"n":[5]}`, ""},
 	{"delegate_dataset", `true`, `"x"`, ""},
 	{"dns_domain", `"example.com"`, `"bad_domain!"`, ""},
 	{"do_not_inventory", `true`, `[]`, ""},

@@ -50,6 +50,11 @@ func TestApplyUpdate(t *testing.T) {
 		{"remove_tags", `"tags":{"a":"1","b":"2"}`, `{"remove_tags":["a"]}`, []string{"tags"}, func(v *VM) bool { return len(v.Tags) == 1 }},
 		{"set_customer_metadata", ``, `{"set_customer_metadata":{"user-script":"x"}}`, []string{"customer_metadata"}, func(v *VM) bool { return v.CustomerMetadata["user-script"] == "x" }},
 		{"remove_customer_metadata", `"customer_metadata":{"a":"b"}`, `{"remove_customer_metadata":"a"}`, []string{"customer_metadata"}, func(v *VM) bool { return len(v.CustomerMetadata) == 0 }},
+		// Metadata values are strings, as the mdata protocol serves them;
+		// numbers and booleans are taken as SmartOS takes them.
+		{"set_customer_metadata numbers", ``, `{"set_customer_metadata":{"n":5,"b":true,"f":1.5}}`, []string{"customer_metadata"}, func(v *VM) bool {
+			return v.CustomerMetadata["n"] == "5" && v.CustomerMetadata["b"] == "true" && v.CustomerMetadata["f"] == "1.5"
+		}},
 		{"set_internal_metadata", ``, `{"set_internal_metadata":{"k":"v"}}`, []string{"internal_metadata"}, func(v *VM) bool { return v.InternalMetadata["k"] == "v" }},
 		{"remove_internal_metadata", `"internal_metadata":{"k":"v"}`, `{"remove_internal_metadata":["k"]}`, []string{"internal_metadata"}, func(v *VM) bool { return len(v.InternalMetadata) == 0 }},
 		{"set_routes", ``, `{"set_routes":{"10.1.0.0/16":"10.0.0.1"}}`, []string{"routes"}, func(v *VM) bool { return v.Routes["10.1.0.0/16"] == "10.0.0.1" }},
@@ -111,7 +116,7 @@ func TestApplyUpdateErrors(t *testing.T) {
 		{``, `{"uuid":"nope"}`, "Invalid value(s) for: uuid"},
 		{`"max_physical_memory":64`, `{"max_swap":100}`, "Invalid value(s) for: max_swap"},
 		{``, `{"set_tags":{"a":[1]}}`, "Invalid value(s) for: set_tags"},
-		{``, `{"set_customer_metadata":{"a":1}}`, "Invalid value(s) for: set_customer_metadata"},
+		{``, `{"set_customer_metadata":{"a":[1]}}`, "Invalid value(s) for: set_customer_metadata"},
 		{``, `{"hostname":"not valid"}`, "Invalid value(s) for: hostname"},
 		{``, `{"zfs_root_recsize":3}`, "invalid zfs_root_recsize (3), must be 512-131072 and a power of 2. (0 to disable)"},
 		{``, `{"set_routes":{"x":"10.0.0.1"}}`, `Invalid route destination: "x" (must be IP address or CIDR)`},

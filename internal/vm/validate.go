@@ -116,19 +116,6 @@ func checkProps(brand, action string, p *object, e *ValidationError, deferSwap b
 		if !checkValue(prop.Kind, val, lo, prop.Max, prop.Valid, action == "update" && prop.Min == 1) {
 			e.badValue(name)
 		}
-		if name == "customer_metadata" || name == "internal_metadata" ||
-			name == "set_customer_metadata" || name == "set_internal_metadata" {
-			// hull stores metadata as strings: the mdata protocol
-			// only carries strings.
-			if m, ok := val.(map[string]any); ok {
-				for _, v := range m {
-					if _, isStr := v.(string); !isStr {
-						e.badValue(name)
-						break
-					}
-				}
-			}
-		}
 	}
 }
 
