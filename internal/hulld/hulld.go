@@ -93,10 +93,11 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 		}
 	}
 	log.Info("hulld started", "root", n.Root, "vms", len(vms), "running", running, "rebooted", len(adopted))
-	n.Autoboot(ctx, log)
-
+	// The API is served while VMs autoboot (per-VM locks keep the two
+	// apart): a long autoboot must not leave vmadm without its daemon.
 	srv := &http.Server{Handler: API(n), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
+	n.Autoboot(ctx, log)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
