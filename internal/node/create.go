@@ -97,11 +97,16 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 		return nil, err
 	}
 	st.mark("normalize")
+	// As SmartOS: a VM is on the node's pool, and its image is installed
+	// there, or the payload has an invalid value.
+	if v.Zpool != "" && v.Zpool != PoolName {
+		return nil, &vm.ValidationError{BadValues: []string{"zpool"}}
+	}
 	if v.ImageUUID != "" {
 		img, err := n.Images.Get(v.ImageUUID)
 		if err != nil {
 			if errors.Is(err, image.ErrNotInstalled) {
-				return nil, fmt.Errorf("image %s is not installed (imgadm install or import it first)", v.ImageUUID)
+				return nil, &vm.ValidationError{BadValues: []string{"image_uuid"}}
 			}
 			return nil, err
 		}
@@ -140,7 +145,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	defer unlock()
 	if _, err := os.Stat(n.vmFile(v.UUID)); err == nil {
-		return nil, fmt.Errorf("VM with uuid %s already exists", v.UUID)
+		return nil, fmt.Errorf("VM with UUID %s already exists", v.UUID)
 	}
 	st.mark("lock")
 	// Every undo is registered with the operation, in one write, before

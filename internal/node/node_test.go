@@ -263,8 +263,12 @@ func TestStartScriptsAndCleanHalt(t *testing.T) {
 func TestCreateWithoutImageFails(t *testing.T) {
 	n := newNode(t)
 	_, err := n.Create(context.Background(), []byte(`{"brand":"joyent","image_uuid":"11111111-2222-4333-8444-555555555555"}`))
-	if err == nil || !strings.Contains(err.Error(), "not installed") {
+	if err == nil || err.Error() != "Invalid value(s) for: image_uuid" {
 		t.Fatalf("got %v", err)
+	}
+	_, err = n.Create(context.Background(), []byte(`{"brand":"joyent","image_uuid":"`+BusyboxUUID+`","zpool":"data"}`))
+	if err == nil || err.Error() != "Invalid value(s) for: zpool" {
+		t.Fatalf("other pool: got %v", err)
 	}
 	vms, _ := n.List()
 	if len(vms) != 0 {
