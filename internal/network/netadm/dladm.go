@@ -292,14 +292,15 @@ func (e Env) vnicRows(zone, only string) ([]map[string]string, error) {
 	return rows, nil
 }
 
-// etherstubNames are the config's etherstubs and the default network's.
+// etherstubNames are the config's etherstubs and the default network's,
+// which every node has (its bridge is made when a NIC first uses it).
 func (e Env) etherstubNames() ([]string, error) {
 	c, err := config.Load(e.Root)
 	if err != nil {
 		return nil, err
 	}
 	out := etherstubs(c)
-	if l, err := netlink.LinkByName(managed.DefaultStub); err == nil && l.Type() == "bridge" && !slices.Contains(out, managed.DefaultStub) {
+	if !slices.Contains(out, managed.DefaultStub) {
 		out = append(out, managed.DefaultStub)
 	}
 	sort.Strings(out)

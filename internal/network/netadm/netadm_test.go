@@ -73,7 +73,9 @@ func TestNictagadmMessages(t *testing.T) {
 	}{
 		{[]string{"list"}, 0, "NAME           MACADDRESS         LINK           TYPE            \n" +
 			"admin          02:08:20:0a:0b:0c  -              normal          \n" +
+			"hullstub0      -                  -              etherstub       \n" +
 			"stub0          -                  -              etherstub       \n", ""},
+		{[]string{"exists", "hullstub0"}, 0, "", ""},
 		{[]string{"list", "-p", "-L"}, 0, `admin:02\:08\:20\:0a\:0b\:0c:-:normal` + "\n", ""},
 		{[]string{"exists", "admin", "stub0"}, 0, "", ""},
 		{[]string{"exists", "admin", "nope", "gone"}, 1, "", "invalid tag: nope\ninvalid tag: gone\n"},

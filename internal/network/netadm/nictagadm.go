@@ -54,7 +54,13 @@ func (e Env) tags() ([]tag, error) {
 		}
 		out = append(out, tag{strings.TrimSuffix(k, "_nic"), mac, linkByMAC(mac), "normal"})
 	}
-	for _, s := range etherstubs(c) {
+	// The config's etherstubs and the default network's, which NICs name
+	// as their nic tag all the same.
+	stubs, err := e.etherstubNames()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range stubs {
 		out = append(out, tag{s, "-", "-", "etherstub"})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].name < out[j].name })
