@@ -52,9 +52,10 @@ func (r *Runtime) readsSpecOnce() bool { return filepath.Base(r.Binary) == "runc
 func configFile(bundle string) string { return filepath.Join(bundle, "config.json") }
 
 // Launch starts `run --detach` for container id on bundle, whose
-// config.json it makes a FIFO. The zone's init gets stdin and stdout as
-// its stdio (real files: a pipe would tie the zone to this process).
-// Either Run or Abort must follow.
+// config.json it makes a FIFO (with a runtime that reads it more than
+// once, the runtime starts in Run instead). The zone's init gets stdin
+// and stdout as its stdio (real files: a pipe would tie the zone to this
+// process). Either Run or Abort must follow.
 func (r *Runtime) Launch(ctx context.Context, id, bundle string, stdin, stdout *os.File) (*Launch, error) {
 	if err := os.MkdirAll(bundle, 0o700); err != nil {
 		return nil, fmt.Errorf("launch %s: %w", id, err)
