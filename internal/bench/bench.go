@@ -41,7 +41,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var c config
-	fs.IntVar(&c.runs, "n", 10, "runs per measurement")
+	fs.IntVar(&c.runs, "n", 21, "runs per measurement")
 	fs.IntVar(&c.zones, "zones", 1000, "configured zones for the vmadm list measurement")
 	fs.IntVar(&c.memZones, "mem-zones", 10, "running zones for the memory measurement")
 	fs.BoolVar(&c.lxc, "lxc", true, "compare with LXC (needs Debian's lxc)")
