@@ -230,11 +230,13 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	// As SmartOS's imgadm says it for a docker image: its layers are its
 	// ancestry, and those not installed are what is to come.
 	im.logf("Gather image %s ancestry", top.UUID)
+	have := make([]*Image, len(plan)) // the layers installed already
 	var want int
 	var total int64
-	for _, dl := range plan {
-		if _, err := im.Store.Get(dl.manifest.UUID); err == nil {
+	for i, dl := range plan {
+		if img, err := im.Store.Get(dl.manifest.UUID); err == nil {
 			im.logf("Image %s already installed", dl.manifest.UUID)
+			have[i] = img
 			continue
 		}
 		want++
@@ -248,7 +250,8 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		im.logf("Must download and install %d image%s (%s)", want, plural, HumanSize(total))
 	}
 	// Each layer's download starts while the one below it is unpacked
-	// (see layerFetch); a fetch not used is stopped on the way out.
+	// (see layerFetch); a fetch not used is stopped on the way out. (A
+	// layer another import installs meanwhile is found by installLayer.)
 	fetches := make([]*layerFetch, len(plan))
 	defer func() {
 		for _, f := range fetches {
@@ -257,26 +260,23 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 			}
 		}
 	}()
-	fetch := func(i int) {
-		if i < len(plan) && fetches[i] == nil {
-			if _, err := im.Store.Get(plan[i].manifest.UUID); err != nil {
-				fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed)
-			}
+	fetch := func(i int) *layerFetch {
+		if fetches[i] == nil {
+			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed)
 		}
+		return fetches[i]
 	}
 	var last *Image
 	for i, dl := range plan {
 		m := dl.manifest
-		if have, err := im.Store.Get(m.UUID); err == nil {
-			last = have
+		if have[i] != nil {
+			last = have[i]
 			continue
 		}
-		f := fetches[i]
-		if f == nil {
-			f = newLayerFetch(ctx, m, dl.layer.Compressed)
-			fetches[i] = f
+		f := fetch(i)
+		if i+1 < len(plan) && have[i+1] == nil {
+			fetch(i + 1)
 		}
-		fetch(i + 1)
 		img, err := im.installLayer(ctx, m, f, source)
 		f.Close()
 		fetches[i] = nil
