@@ -245,7 +245,9 @@ func (l *Launch) Abort() {
 	select {
 	case <-l.exited:
 	default:
-		_ = l.cmd.Process.Kill()
+		// The runtime leads its own session: kill the group, so that
+		// nothing it forked outlives it.
+		_ = unix.Kill(-l.cmd.Process.Pid, unix.SIGKILL)
 		<-l.exited
 	}
 	if l.closeFIFO() {
