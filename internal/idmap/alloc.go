@@ -48,21 +48,23 @@ func (r Range) String() string { return fmt.Sprintf("%d+%d", r.HostID, r.Size) }
 //
 // Layout under dir:
 //
-//	slots/<i>       contents: the owner of slot i. Authoritative.
-//	owners/<owner>  contents: the slot number. An index for direct lookup.
+//	slots/<i>       -> the owner of slot i. Authoritative.
+//	owners/<owner>  -> the slot number. An index for direct lookup.
 //	tmp/            files being written (purged under the lock).
 //	lock            flock(2)ed for the duration of Allocate and Free.
 //
-// A slot file is created exclusively: it is written and fsynced under a
-// temporary name and then link(2)ed into place, which fails with EEXIST
-// exactly like O_CREAT|O_EXCL but never exposes a half-written slot. The
-// owner index is written first (atomically by rename) and the slot second,
-// so a crash between the two leaves only an index entry that names a slot
-// not holding that owner; Lookup verifies the slot and treats such an entry
-// as absent, and the next Allocate for that owner overwrites it. Free
-// removes the slot first and the index second for the same reason: a slot
-// file never exists without an index entry pointing at it, so no slot can
-// leak.
+// Entries are symlinks whose target is their content: made in one step,
+// never half-written, and with no data of their own to sync, so that an
+// allocation costs two directory syncs. (Regular files with the same
+// content, as older versions wrote, are read too.) A slot is created
+// exclusively by symlink(2), which fails with EEXIST when it is taken. The
+// owner index is written first (atomically by rename) and synced, and the
+// slot second, so a crash between the two leaves only an index entry that
+// names a slot not holding that owner; Lookup verifies the slot and treats
+// such an entry as absent, and the next Allocate for that owner overwrites
+// it. Free removes the slot first and the index second for the same
+// reason: a slot never exists without an index entry pointing at it, so
+// no slot can leak.
 type Allocator struct {
 	dir string
 }
@@ -88,25 +90,36 @@ func (a *Allocator) slotPath(i int) string { return filepath.Join(a.dir, "slots"
 
 func (a *Allocator) ownerPath(owner string) string { return filepath.Join(a.dir, "owners", owner) }
 
+// readEntry reads what an entry holds: a symlink's target, or a regular
+// file's content.
+func readEntry(path string) (string, error) {
+	s, err := os.Readlink(path)
+	if errors.Is(err, unix.EINVAL) {
+		b, err := os.ReadFile(path)
+		return string(b), err
+	}
+	return s, err
+}
+
 // slotOwner reads the owner recorded in slot i ("" and no error if free).
 func (a *Allocator) slotOwner(i int) (string, error) {
-	b, err := os.ReadFile(a.slotPath(i))
+	s, err := readEntry(a.slotPath(i))
 	if errors.Is(err, os.ErrNotExist) {
 		return "", nil
 	}
-	return string(b), err
+	return s, err
 }
 
 // indexed returns the slot the owner index names, or -1.
 func (a *Allocator) indexed(owner string) (int, error) {
-	b, err := os.ReadFile(a.ownerPath(owner))
+	s, err := readEntry(a.ownerPath(owner))
 	if errors.Is(err, os.ErrNotExist) {
 		return -1, nil
 	}
 	if err != nil {
 		return -1, err
 	}
-	i, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	i, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil || i < 0 || i >= Slots {
 		return -1, nil // a torn or foreign index entry is no allocation
 	}
@@ -235,29 +248,12 @@ func (a *Allocator) purgeTmp() {
 	}
 }
 
-// writeTmp writes data to a new fsynced file in tmp/ and returns its path.
-func (a *Allocator) writeTmp(data string) (string, error) {
-	f, err := os.CreateTemp(filepath.Join(a.dir, "tmp"), "w-")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
 func (a *Allocator) writeIndex(owner string, i int) error {
-	tmp, err := a.writeTmp(strconv.Itoa(i) + "\n")
-	if err != nil {
+	// A symlink made under a temporary name, then renamed over any
+	// older entry.
+	tmp := filepath.Join(a.dir, "tmp", "w-"+strconv.Itoa(os.Getpid())+"-"+owner)
+	_ = os.Remove(tmp)
+	if err := os.Symlink(strconv.Itoa(i), tmp); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, a.ownerPath(owner)); err != nil {
@@ -269,12 +265,7 @@ func (a *Allocator) writeIndex(owner string, i int) error {
 
 // claim creates slot i for owner, failing with os.ErrExist if it is taken.
 func (a *Allocator) claim(i int, owner string) error {
-	tmp, err := a.writeTmp(owner)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, a.slotPath(i)); err != nil {
+	if err := os.Symlink(owner, a.slotPath(i)); err != nil {
 		return err
 	}
 	return syncDir(filepath.Join(a.dir, "slots"))
