@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -70,26 +72,36 @@ type Op struct {
 	done bool
 }
 
+// newPrefix names a journal file not yet locked by its operation.
+const newPrefix = ".new-"
+
 // Begin starts an operation on a subject (a VM uuid), with the undos of
 // steps it is about to take (see UndoSteps) recorded in the same write.
 func (j *Journal) Begin(op, subject string, undo ...Step) (*Op, error) {
+	for _, st := range undo {
+		if _, ok := j.handlers[st.Kind]; !ok {
+			return nil, fmt.Errorf("journal: no handler for %q", st.Kind)
+		}
+	}
 	id := fmt.Sprintf("%d-%s-%s", time.Now().UnixNano(), op, subject)
 	p := filepath.Join(j.dir, id+".json")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
+	// The file is made and locked under a name recovery passes over,
+	// and only then given its own: a recovering process must never find
+	// it unlocked, which it would be between its creation and its lock.
+	tmp := filepath.Join(j.dir, newPrefix+id)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal %s %s: %w", op, subject, err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		os.Remove(p)
-		return nil, fmt.Errorf("journal lock %s: %w", p, err)
+		os.Remove(tmp)
+		return nil, fmt.Errorf("journal lock %s: %w", tmp, err)
 	}
-	for _, st := range undo {
-		if _, ok := j.handlers[st.Kind]; !ok {
-			f.Close()
-			os.Remove(p)
-			return nil, fmt.Errorf("journal: no handler for %q", st.Kind)
-		}
+	if err := os.Rename(tmp, p); err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("journal %s %s: %w", op, subject, err)
 	}
 	o := &Op{j: j, f: f, path: p, rec: Record{ID: id, Op: op, Subject: subject, Started: time.Now().UTC(), PID: os.Getpid(), Undo: undo}}
 	if err := o.write(); err != nil {
@@ -223,7 +235,10 @@ func (j *Journal) Recover(finish func(Record) error) ([]Record, error) {
 	}
 	names := make([]string, 0, len(ents))
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".json") {
+		switch {
+		case strings.HasPrefix(e.Name(), newPrefix):
+			j.removeUnborn(filepath.Join(j.dir, e.Name()))
+		case strings.HasSuffix(e.Name(), ".json"):
 			names = append(names, e.Name())
 		}
 	}
@@ -240,7 +255,11 @@ func (j *Journal) Recover(finish func(Record) error) ([]Record, error) {
 			f.Close() // owner alive
 			continue
 		}
-		b, _ := os.ReadFile(p)
+		if st, err := f.Stat(); err != nil || st.Sys().(*syscall.Stat_t).Nlink == 0 {
+			f.Close() // committed between the open and the lock
+			continue
+		}
+		b, _ := io.ReadAll(f)
 		var rec Record
 		if json.Unmarshal(b, &rec) != nil {
 			// Torn before the first record landed: nothing was done
@@ -263,4 +282,23 @@ func (j *Journal) Recover(finish func(Record) error) ([]Record, error) {
 		done = append(done, rec)
 	}
 	return done, errors.Join(errs...)
+}
+
+// removeUnborn removes a file whose operation died in Begin, before its
+// record existed (so before it did anything). Begin holds such a file for
+// microseconds, the first of them unlocked: only one older than a minute
+// and not locked is gone for good.
+func (j *Journal) removeUnborn(p string) {
+	f, err := os.Open(p)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || time.Since(st.ModTime()) < time.Minute {
+		return
+	}
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
+		os.Remove(p)
+	}
 }

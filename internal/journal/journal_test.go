@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestRollbackRunsUndosInReverse(t *testing.T) {
@@ -140,5 +143,76 @@ func TestForwardOpsAreFinished(t *testing.T) {
 	recs, err := j.Recover(func(r Record) error { finished = append(finished, r.Subject); return nil })
 	if err != nil || len(recs) != 1 || !slices.Equal(finished, []string{"vm1"}) {
 		t.Fatalf("%v %v %v", recs, finished, err)
+	}
+}
+
+// TestRecoverRacesBegin: operations begun and committed while other
+// processes start up and recover never have their files taken: a file
+// is locked before recovery can see it.
+func TestRecoverRacesBegin(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := Open(dir)
+	j.Handle("note", func([]string) error { return nil })
+	stop := make(chan struct{})
+	recovered := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				recovered <- n
+				return
+			default:
+			}
+			recs, _ := j.Recover(nil)
+			n += len(recs)
+		}
+	}()
+	for i := 0; i < 2000; i++ {
+		op, err := j.Begin("update", "x", Step{Kind: "note", Args: []string{"a"}})
+		if err != nil {
+			t.Fatalf("begin %d: %v", i, err)
+		}
+		if err := op.Commit(); err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	close(stop)
+	if n := <-recovered; n != 0 {
+		t.Errorf("recovery took %d live operations", n)
+	}
+}
+
+// TestRecoverRemovesUnborn: a file left by an operation that died inside
+// Begin (never locked under its own name) is removed; one being begun is
+// not.
+func TestRecoverRemovesUnborn(t *testing.T) {
+	dir := t.TempDir()
+	j, _ := Open(dir)
+	old := time.Now().Add(-2 * time.Minute)
+	dead := filepath.Join(dir, newPrefix+"1-create-x")
+	os.WriteFile(dead, nil, 0o600)
+	os.Chtimes(dead, old, old)
+	// Locked: a Begin is still at it.
+	live := filepath.Join(dir, newPrefix+"2-create-y")
+	f, _ := os.Create(live)
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(live, old, old)
+	// New: a Begin may not have locked it yet.
+	fresh := filepath.Join(dir, newPrefix+"3-create-z")
+	os.WriteFile(fresh, nil, 0o600)
+	if _, err := j.Recover(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("unborn file left: %v", err)
+	}
+	for _, p := range []string{live, fresh} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("file of a Begin in progress removed: %v", err)
+		}
 	}
 }
