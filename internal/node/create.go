@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"hull/internal/idmap"
@@ -109,6 +110,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 				return nil, &vm.ValidationError{BadValues: []string{"image_uuid"}}
 			}
 			return nil, err
+		}
+		if !slices.Contains(zonerootTypes(v.Brand, vm.Bool(v.Docker, false)), img.Manifest.Type) {
+			return nil, &vm.ValidationError{BadValues: []string{"image_uuid"}}
 		}
 		if vm.Bool(v.Docker, false) {
 			// A docker zone runs its image's entrypoint, cmd, env, workdir
@@ -365,5 +369,24 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 		return err
 	}
 	os.Remove(n.lockFile(uuid))
+	return nil
+}
+
+// zonerootTypes are the image types a zone of brand can have as its root,
+// as SmartOS's brands list them (an image of another type is an invalid
+// image_uuid): zone-dataset for joyent and joyent-minimal, lx-dataset
+// and docker for lx. hull also runs docker images in joyent-minimal
+// zones with "docker": true, and a zone-dataset as an lx zone (its own
+// /sbin/init as PID 1).
+func zonerootTypes(brand string, docker bool) []string {
+	switch brand {
+	case "lx":
+		return []string{"lx-dataset", "docker", "zone-dataset"}
+	case "joyent", "joyent-minimal":
+		if docker {
+			return []string{"docker", "zone-dataset"}
+		}
+		return []string{"zone-dataset"}
+	}
 	return nil
 }

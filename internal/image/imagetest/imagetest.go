@@ -1,5 +1,6 @@
-// Package imagetest gives tests hull's busybox image, built once per test
-// binary by images/busybox/build.sh into a cache directory.
+// Package imagetest gives tests hull's base images (busybox, and the
+// minimal Debian lx image), each built once by its images/<name>/build.sh
+// into a cache directory and rebuilt when the script changes.
 package imagetest
 
 import (
@@ -16,41 +17,59 @@ import (
 // BusyboxUUID is the busybox image's fixed uuid.
 const BusyboxUUID = "dc0688f0-0f6b-4b10-9a1e-2d9fa4ad9d22"
 
-// CacheDir is where the image is kept between test runs; HULL_TEST_CACHE
-// overrides it.
-func CacheDir() string {
+// CacheDir is where the busybox image is kept between test runs;
+// HULL_TEST_CACHE overrides the parent directory.
+func CacheDir() string { return cacheDir("busybox") }
+
+func cacheDir(name string) string {
 	if d := os.Getenv("HULL_TEST_CACHE"); d != "" {
-		return filepath.Join(d, "busybox")
+		return filepath.Join(d, name)
 	}
-	return "/var/cache/hull-test/busybox"
+	return filepath.Join("/var/cache/hull-test", name)
 }
 
-var (
-	once     sync.Once
-	buildErr error
-)
+// built is one image's build, done once per test binary.
+type built struct {
+	once sync.Once
+	err  error
+}
+
+var busybox, debian built
 
 // Busybox returns the paths of the busybox image's manifest and file,
 // building them when the cache lacks them or build.sh is newer. The
 // script may need root (to apt-get install busybox-static) the first time.
 func Busybox(t testing.TB) (manifestPath, filePath string) {
 	t.Helper()
-	dir := CacheDir()
-	manifestPath = filepath.Join(dir, "busybox.json")
-	filePath = filepath.Join(dir, "busybox.tar.gz")
-	once.Do(func() { buildErr = build(dir, manifestPath, filePath) })
-	if buildErr != nil {
-		t.Fatalf("build busybox image: %v", buildErr)
+	return image(t, &busybox, "busybox")
+}
+
+// Debian returns the paths of the minimal Debian lx image's manifest and
+// file, built like Busybox's. The first build runs debootstrap against
+// the host's Debian mirror, which takes minutes.
+func Debian(t testing.TB) (manifestPath, filePath string) {
+	t.Helper()
+	return image(t, &debian, "debian")
+}
+
+func image(t testing.TB, b *built, name string) (manifestPath, filePath string) {
+	t.Helper()
+	dir := cacheDir(name)
+	manifestPath = filepath.Join(dir, name+".json")
+	filePath = filepath.Join(dir, name+".tar.gz")
+	b.once.Do(func() { b.err = build(name, dir, manifestPath, filePath) })
+	if b.err != nil {
+		t.Fatalf("build %s image: %v", name, b.err)
 	}
 	return manifestPath, filePath
 }
 
-func build(dir, manifestPath, filePath string) error {
+func build(name, dir, manifestPath, filePath string) error {
 	root, err := repoRoot()
 	if err != nil {
 		return fmt.Errorf("find repository root: %w", err)
 	}
-	script := filepath.Join(root, "images", "busybox", "build.sh")
+	script := filepath.Join(root, "images", name, "build.sh")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
