@@ -21,10 +21,10 @@ type cgroupTracker struct {
 	mu    sync.Mutex
 	live  map[int]string // contract id → its cgroup
 	clock pidClock
-	// seen maps the members each contract's Pids last listed to it: a
-	// process that has ended has left its cgroup (a zombie shows the
-	// root's), so Owner remembers.
-	seen map[int]int
+	// seen maps the members each contract's Pids listed to it, until
+	// they are reaped: a process that has ended has left its cgroup (a
+	// zombie shows the root's), so Owner remembers.
+	seen map[int]seenPid
 }
 
 // ownCgroup reads the process's cgroup from a /proc/<pid>/cgroup file:
@@ -135,11 +135,17 @@ func (t *cgroupTracker) Scan() bool {
 	return moved
 }
 
-// Owner names the contract whose Pids last listed pid.
+// Owner names the contract whose Pids listed pid, a zombie one too.
 func (t *cgroupTracker) Owner(pid int) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.seen[pid]
+	return t.seen[pid].contract
+}
+
+// seenPid is a member as Pids listed it.
+type seenPid struct {
+	contract int
+	start    uint64 // its start time, which a pid used again differs in
 }
 
 // Close removes the contracts' directory if it is empty.
@@ -233,12 +239,15 @@ func (c *cgContract) Pids() []int {
 	if err != nil {
 		return nil
 	}
-	var out, all []int
+	var out []int
+	all := map[int]uint64{}
 	for _, f := range strings.Fields(string(b)) {
 		if p, err := strconv.Atoi(f); err == nil {
-			all = append(all, p)
-			if st, ok := readStat(p); ok && !st.zombie {
-				out = append(out, p)
+			if st, ok := readStat(p); ok {
+				all[p] = st.start
+				if !st.zombie {
+					out = append(out, p)
+				}
 			}
 		}
 	}
@@ -246,20 +255,40 @@ func (c *cgContract) Pids() []int {
 	return out
 }
 
-// remember records a contract's current members for Owner.
-func (t *cgroupTracker) remember(id int, pids []int) {
+// remember records a contract's current members for Owner. A member
+// that has died stays until it is reaped: the kernel takes a dead
+// process out of its cgroup at once, while the reaper asks for its
+// contract only when it collects the zombie.
+func (t *cgroupTracker) remember(id int, pids map[int]uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.seen == nil {
-		t.seen = map[int]int{}
+		t.seen = map[int]seenPid{}
 	}
-	for p, c := range t.seen {
-		if c == id {
-			delete(t.seen, p)
+	for p, m := range t.seen {
+		if m.contract != id {
+			continue
+		}
+		if _, ok := pids[p]; ok {
+			continue
+		}
+		if st, ok := readStat(p); !ok || st.start != m.start || !st.zombie {
+			delete(t.seen, p) // reaped, or a pid used again
 		}
 	}
-	for _, p := range pids {
-		t.seen[p] = id
+	for p, start := range pids {
+		t.seen[p] = seenPid{id, start}
+	}
+}
+
+// forget drops a closed contract's members.
+func (t *cgroupTracker) forget(id int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p, m := range t.seen {
+		if m.contract == id {
+			delete(t.seen, p)
+		}
 	}
 }
 
@@ -270,7 +299,7 @@ func (c *cgContract) Close() {
 		unix.Close(c.fd)
 		c.fd = -1
 	}
-	c.t.remember(c.id, nil)
+	c.t.forget(c.id)
 	if os.Remove(c.dir) == nil {
 		c.t.mu.Lock()
 		delete(c.t.live, c.id)

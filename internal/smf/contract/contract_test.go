@@ -96,3 +96,63 @@ func TestOwnCgroup(t *testing.T) {
 		t.Errorf("%q %v %v", v2, v1, err)
 	}
 }
+
+// A member that has died is out of its cgroup at once but is still the
+// contract's when the reaper asks, as a zombie; once reaped, it is
+// forgotten.
+func TestOwnerOfDeadMember(t *testing.T) {
+	testenv.RequireRoot(t)
+	reaperOnce.Do(func() { reaper = NewReaper() })
+	for name, tr := range trackers(t) {
+		t.Run(name, func(t *testing.T) {
+			c, err := tr.New("svc:/test/owner:default")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			attr := &syscall.ProcAttr{Env: append(os.Environ(), fmt.Sprintf("%s=%d", EnvVar, c.ID())), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+			c.Prepare(attr.Sys)
+			// The method's own process never reaps its child: a
+			// killed child stays a zombie.
+			leader, _, err := reaper.Start("/bin/sh", []string{"sh", "-c", "sleep 300 & exec sleep 301"}, attr, c.Add)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer syscall.Kill(leader, syscall.SIGKILL)
+			var child int
+			for deadline := time.Now().Add(3 * time.Second); child == 0; time.Sleep(20 * time.Millisecond) {
+				for _, p := range c.Pids() {
+					if p != leader {
+						child = p
+					}
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("members %v", c.Pids())
+				}
+			}
+			syscall.Kill(child, syscall.SIGKILL)
+			for deadline := time.Now().Add(3 * time.Second); slices.Contains(c.Pids(), child); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d still a member", child)
+				}
+			}
+			if got := tr.Owner(child); got != c.ID() {
+				t.Errorf("owner of the zombie %d: %d, want %d", child, got, c.ID())
+			}
+			// Its parent gone, the zombie is reaped by this process.
+			syscall.Kill(leader, syscall.SIGKILL)
+			for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(fmt.Sprintf("/proc/%d", child)); err != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%d not reaped", child)
+				}
+			}
+			c.Pids()
+			if got := tr.Owner(child); got != 0 {
+				t.Errorf("owner of reaped %d: %d", child, got)
+			}
+		})
+	}
+}
