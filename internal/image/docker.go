@@ -383,7 +383,7 @@ func (b *lazyBlob) Close() error {
 // of its origin, checking the blob's size and digest; sha1 is computed on
 // the way and recorded in the manifest, as IMGAPI manifests carry one.
 func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch, source string) (*Image, error) {
-	return im.Store.install(ctx, m, InstallOptions{Source: source}, func(mountpoint string) error {
+	return im.Store.install(ctx, m, InstallOptions{Source: source, Waiting: im.lockWait(m.UUID)}, func(mountpoint string) error {
 		var r io.Reader = f.ra
 		if im.Progress != nil {
 			pw := &lazyWriter{open: func() io.WriteCloser { return im.Progress(m) }}

@@ -77,6 +77,12 @@ func (e *NotFoundError) Error() string {
 
 func (e *NotFoundError) Unwrap() error { return ErrNotInSource }
 
+// lockWait says that an image's import waits for another's, as SmartOS's
+// imgadm says it.
+func (im *Importer) lockWait(uuid string) func() {
+	return func() { im.logf("Waiting for image %s import lock", uuid) }
+}
+
 func (im *Importer) logf(format string, args ...any) {
 	if im.Log != nil {
 		fmt.Fprintf(im.Log, format+"\n", args...)
@@ -222,7 +228,7 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 		defer pw.Close()
 		r = io.TeeReader(dl, pw)
 	}
-	img, err := im.Store.InstallStream(ctx, m, r, fileURL(src, m.UUID), InstallOptions{Source: src.URL(), Download: true})
+	img, err := im.Store.InstallStream(ctx, m, r, fileURL(src, m.UUID), InstallOptions{Source: src.URL(), Download: true, Waiting: im.lockWait(m.UUID)})
 	if err != nil {
 		return nil, err
 	}

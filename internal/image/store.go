@@ -153,7 +153,14 @@ type InstallOptions struct {
 	// Download says the file is being downloaded, which errors about
 	// its size and checksum say as SmartOS's import says them.
 	Download bool
+	// Waiting, if set, is called once when another install has held
+	// the image's lock for lockWaitNotice.
+	Waiting func()
 }
+
+// lockWaitNotice is how long an install waits for an image's lock before
+// it says so, as SmartOS's imgadm does.
+const lockWaitNotice = time.Second
 
 // Install installs the image described by the manifest file from the
 // image file (a tar stream, compressed or not).
@@ -203,7 +210,7 @@ func (s *Store) install(ctx context.Context, m *Manifest, opts InstallOptions, f
 	if m.PublishedAt == "" {
 		m.PublishedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	}
-	unlock, err := s.lock(ctx, m.UUID)
+	unlock, err := s.lockNotify(ctx, m.UUID, opts.Waiting)
 	if err != nil {
 		return nil, err
 	}
@@ -456,6 +463,13 @@ func (s *Store) Delete(uuid string) error {
 // lock takes the per-uuid lock, waiting for other installs or deletes of
 // the same image (in this or another process) until ctx ends.
 func (s *Store) lock(ctx context.Context, uuid string) (func(), error) {
+	return s.lockNotify(ctx, uuid, nil)
+}
+
+// lockNotify is lock, calling waiting (if not nil) once the lock has been
+// waited for lockWaitNotice.
+func (s *Store) lockNotify(ctx context.Context, uuid string, waiting func()) (func(), error) {
+	notice := time.Now().Add(lockWaitNotice)
 	f, err := os.OpenFile(s.lockPath(uuid), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock image %s: %w", uuid, err)
@@ -470,6 +484,10 @@ func (s *Store) lock(ctx context.Context, uuid string) (func(), error) {
 		if err != unix.EWOULDBLOCK && err != unix.EINTR {
 			f.Close()
 			return nil, fmt.Errorf("lock image %s: %w", uuid, err)
+		}
+		if waiting != nil && time.Now().After(notice) {
+			waiting()
+			waiting = nil
 		}
 		select {
 		case <-ctx.Done():

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"hull/internal/image/imagetest"
 	"hull/internal/pool"
@@ -381,5 +382,38 @@ func TestInstallCancelled(t *testing.T) {
 func TestSnapshotName(t *testing.T) {
 	if got := SnapshotName(uuidA); got != "zones/"+uuidA+"@final" {
 		t.Error(got)
+	}
+}
+
+// An install that waits for another's lock says so once, after a second,
+// and goes on when the lock is free.
+func TestInstallSaysItWaits(t *testing.T) {
+	e := newEnv(t)
+	unlock, err := e.s.lock(context.Background(), uuidA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, fp := e.image(uuidA, rootfsTar(t), nil)
+	waited := make(chan time.Time, 2)
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, err := e.s.Install(context.Background(), mp, fp, InstallOptions{Waiting: func() { waited <- time.Now() }})
+		done <- err
+	}()
+	select {
+	case at := <-waited:
+		if d := at.Sub(start); d < lockWaitNotice {
+			t.Errorf("said it waits after %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("never said it waits")
+	}
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(waited) != 0 {
+		t.Error("said it waits more than once")
 	}
 }

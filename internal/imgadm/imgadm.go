@@ -432,8 +432,11 @@ func (c *cli) installFile(ctx context.Context, s *image.Store, m *image.Manifest
 		return fmt.Errorf("image file: %w", err)
 	}
 	defer f.Close()
+	opts := image.InstallOptions{Waiting: func() {
+		fmt.Fprintf(c.stdout, "Waiting for image %s import lock\n", m.UUID)
+	}}
 	if !c.showProgress(quiet) {
-		_, err = s.InstallManifest(ctx, m, path, image.InstallOptions{})
+		_, err = s.InstallManifest(ctx, m, path, opts)
 		return err
 	}
 	st, err := f.Stat()
@@ -445,7 +448,7 @@ func (c *cli) installFile(ctx context.Context, s *image.Store, m *image.Manifest
 	}
 	bar := c.bar(st.Size(), m.UUID)
 	defer bar.Close()
-	_, err = s.InstallStream(ctx, m, io.TeeReader(f, bar), path, image.InstallOptions{})
+	_, err = s.InstallStream(ctx, m, io.TeeReader(f, bar), path, opts)
 	return err
 }
 
