@@ -127,10 +127,17 @@ func (e *env) status(fmri string) *control.Status {
 // wait waits until fmri is in state (and not in transition).
 func (e *env) wait(fmri, state string, d time.Duration) *control.Status {
 	e.t.Helper()
+	return e.waitUntil(fmri, state, d, func(*control.Status) bool { return true })
+}
+
+// waitUntil waits until fmri is in state (and not in transition) and ok
+// holds for its status.
+func (e *env) waitUntil(fmri, state string, d time.Duration, ok func(*control.Status) bool) *control.Status {
+	e.t.Helper()
 	deadline := time.Now().Add(d)
 	for {
 		s := e.status(fmri)
-		if s != nil && s.State == state && s.NextState == "none" {
+		if s != nil && s.State == state && s.NextState == "none" && ok(s) {
 			return s
 		}
 		if time.Now().After(deadline) {
@@ -555,17 +562,9 @@ func TestMemberKilled(t *testing.T) {
 		syscallKill(s.Pids[0])
 		// Until the restarter has seen the kill: the killed member gone,
 		// and for strict the whole service started again.
-		var after *control.Status
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			after = e.status(fm(n))
-			if after != nil && after.State == graph.Online && after.NextState == "none" &&
-				!slices.Contains(after.Pids, s.Pids[0]) && (n != "strict" || !slices.Contains(after.Pids, s.Pids[1])) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: pids %v, then %+v", n, s.Pids, after)
-			}
-		}
+		after := e.waitUntil(fm(n), graph.Online, 10*time.Second, func(st *control.Status) bool {
+			return !slices.Contains(st.Pids, s.Pids[0]) && (n != "strict" || !slices.Contains(st.Pids, s.Pids[1]))
+		})
 		if n == "lenient" {
 			// Given the time a restart would take, still the same.
 			time.Sleep(500 * time.Millisecond)
