@@ -77,10 +77,12 @@ func (e *NotFoundError) Error() string {
 
 func (e *NotFoundError) Unwrap() error { return ErrNotInSource }
 
-// lockWait says that an image's import waits for another's, as SmartOS's
-// imgadm says it.
+// LockWaitMessage is what an import or install that waits for another's
+// lock on the image (its uuid) says, as SmartOS's imgadm says it.
+const LockWaitMessage = "Waiting for image %s import lock"
+
 func (im *Importer) lockWait(uuid string) func() {
-	return func() { im.logf("Waiting for image %s import lock", uuid) }
+	return func() { im.logf(LockWaitMessage, uuid) }
 }
 
 func (im *Importer) logf(format string, args ...any) {

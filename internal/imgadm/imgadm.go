@@ -433,7 +433,7 @@ func (c *cli) installFile(ctx context.Context, s *image.Store, m *image.Manifest
 	}
 	defer f.Close()
 	opts := image.InstallOptions{Waiting: func() {
-		fmt.Fprintf(c.stdout, "Waiting for image %s import lock\n", m.UUID)
+		fmt.Fprintf(c.stdout, image.LockWaitMessage+"\n", m.UUID)
 	}}
 	if !c.showProgress(quiet) {
 		_, err = s.InstallManifest(ctx, m, path, opts)
