@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -29,7 +27,7 @@ func MountIDMapped(src, dst string, r Range) error {
 	if r.Size == 0 {
 		return fmt.Errorf("idmap: mount %s: empty range", src)
 	}
-	userns, err := usernsFD(r)
+	userns, err := UsernsFD(r)
 	if err != nil {
 		return fmt.Errorf("idmap: mount %s at %s: %w", src, dst, err)
 	}
@@ -82,60 +80,6 @@ func idmappedTree(src string, userns int, recursive bool) (int, error) {
 	return fd, nil
 }
 
-// usernsFD returns an open /proc/<pid>/ns/user of a user namespace that
-// maps 0..r.Size-1 to r.HostID.., uid and gid alike.
-//
-// The namespace is made by a child process, which is the only way to have
-// a user namespace with a chosen mapping without changing the caller's
-// own. The child execs this very program (/proc/self/exe, which works even when the
-// file was replaced) with PTRACE_TRACEME set, so it
-// stops at the exec before running any code of its own: nothing depends on
-// a helper binary, and nothing runs inside the namespace. Go's fork writes
-// the maps before the child execs, so once ForkExec returns the mapping is
-// in place. The child is killed and reaped before returning.
-// UsernsFD returns an open user namespace with the range's mapping (0 →
-// HostID), for mounts that take one.
-func UsernsFD(r Range) (*os.File, error) { return usernsFD(r) }
-
-func usernsFD(r Range) (*os.File, error) {
-	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: int(r.HostID), Size: int(r.Size)}}
-	pid, err := syscall.ForkExec("/proc/self/exe", []string{"hull-userns"}, &syscall.ProcAttr{
-		Env: []string{},
-		Sys: &syscall.SysProcAttr{
-			Cloneflags:  syscall.CLONE_NEWUSER,
-			UidMappings: m,
-			GidMappings: m,
-			Ptrace:      true,
-			Pdeathsig:   syscall.SIGKILL,
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("start user namespace holder: %w", err)
-	}
-	defer reap(pid)
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/ns/user")
-	if err != nil {
-		return nil, fmt.Errorf("open user namespace: %w", err)
-	}
-	return f, nil
-}
-
-// reap kills and waits for the namespace holder. __WALL also collects a
-// child that is in a ptrace stop.
-func reap(pid int) {
-	_ = unix.Kill(pid, unix.SIGKILL)
-	for {
-		var ws unix.WaitStatus
-		_, err := unix.Wait4(pid, &ws, unix.WALL, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil || ws.Exited() || ws.Signaled() {
-			return
-		}
-	}
-}
-
 // Unmount detaches whatever is mounted at dst (stacked mounts included).
 // It is idempotent: a dst that is missing or not a mount point is fine.
 func Unmount(dst string) error {
@@ -157,7 +101,7 @@ func Unmount(dst string) error {
 // accepts idmapped mounts, so callers can fall back to Shift. The test
 // idmaps a detached clone of path, which is never attached anywhere.
 func Supported(path string) error {
-	userns, err := usernsFD(SlotRange(0))
+	userns, err := UsernsFD(SlotRange(0))
 	if err != nil {
 		return fmt.Errorf("idmap: %s: %w", path, err)
 	}
