@@ -72,6 +72,7 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	md := StartMetadata(ctx, n, log)
 	defer md.Close()
 
+	n.WarmUserns = true
 	adopted := n.Reconcile(ctx, log)
 	// Managed networks' bridges, gateway addresses and NAT, made again
 	// after a node reboot; addresses whose VM never came to be go back.
@@ -98,6 +99,7 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	srv := &http.Server{Handler: API(n), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
 	n.Autoboot(ctx, log)
+	go n.WarmNextUserns()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

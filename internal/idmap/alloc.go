@@ -225,6 +225,22 @@ func (a *Allocator) allocateLocked(owner string) (int, error) {
 	return -1, errors.New("no free id range")
 }
 
+// NextFree returns the range the next allocation will most likely get:
+// the lowest free slot's, as things are now. It takes no lock and
+// reserves nothing.
+func (a *Allocator) NextFree() (Range, error) {
+	taken, err := a.taken()
+	if err != nil {
+		return Range{}, err
+	}
+	for i := 0; i < Slots; i++ {
+		if !taken[i] {
+			return SlotRange(i), nil
+		}
+	}
+	return Range{}, errors.New("no free id range")
+}
+
 // taken lists the slots in use by name only: no slot file is read.
 func (a *Allocator) taken() (map[int]bool, error) {
 	ents, err := os.ReadDir(filepath.Join(a.dir, "slots"))

@@ -42,6 +42,27 @@ func UsernsFD(r Range) (*os.File, error) {
 	return f, nil
 }
 
+// Prewarm makes and keeps the range's user namespace, if it is not kept
+// already, so that its first user finds it made.
+func Prewarm(r Range) error {
+	if f := cachedUserns(r); f != nil {
+		return f.Close()
+	}
+	f, err := UsernsFD(r)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// Kept reports whether the range's user namespace is made and kept.
+func Kept(r Range) bool {
+	usernses.Lock()
+	defer usernses.Unlock()
+	_, ok := usernses.m[r]
+	return ok
+}
+
 // cachedUserns returns a new descriptor of the range's kept namespace, or
 // nil.
 func cachedUserns(r Range) *os.File {

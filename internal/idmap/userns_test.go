@@ -59,3 +59,29 @@ func TestUsernsKept(t *testing.T) {
 		t.Errorf("%d namespaces kept, want at most %d", n, usernsCacheMax)
 	}
 }
+
+// TestPrewarm: Prewarm makes the lowest free range's namespace kept, and
+// NextFree follows allocations.
+func TestPrewarm(t *testing.T) {
+	testenv.RequireRoot(t)
+	a, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Allocate("a"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := a.NextFree()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if next != SlotRange(1) {
+		t.Fatalf("NextFree = %v, want %v", next, SlotRange(1))
+	}
+	if err := Prewarm(next); err != nil {
+		t.Fatal(err)
+	}
+	if !Kept(next) {
+		t.Errorf("%v not kept after Prewarm", next)
+	}
+}

@@ -208,7 +208,19 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		n.applyExtras(v)
 	}
 	steps.mark("state+extras")
+	if n.WarmUserns {
+		// A little later, off this boot's own path.
+		time.AfterFunc(100*time.Millisecond, n.WarmNextUserns)
+	}
 	return nil
+}
+
+// WarmNextUserns makes the user namespace of the id range the next zone
+// will get, unless it is made already.
+func (n *Node) WarmNextUserns() {
+	if r, err := n.IDs.NextFree(); err == nil {
+		_ = idmap.Prewarm(r)
+	}
 }
 
 // launch starts the runtime for the zone's boot ahead of its spec (see

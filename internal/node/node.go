@@ -51,6 +51,10 @@ type Node struct {
 	Journal *journal.Journal
 	// HullBinary is the static binary bind-mounted into zones.
 	HullBinary string
+	// WarmUserns makes the user namespace of the id range the next zone
+	// will get ahead of time, after each boot (see idmap.Prewarm): worth
+	// it in a long-lived process such as hulld, not in one command.
+	WarmUserns bool
 }
 
 // Paths under the root.
