@@ -64,6 +64,8 @@ func run(c config, out, log io.Writer) error {
 	}
 	n, err := node.Open(root)
 	if err != nil {
+		node.ExportPool(root)
+		os.RemoveAll(root)
 		return err
 	}
 	defer func() {
@@ -140,6 +142,7 @@ func dirNodeWith(ctx context.Context, manifest, file string) (*node.Node, string
 	}
 	n, err := node.OpenWithPool(root, "dir")
 	if err != nil {
+		os.RemoveAll(root)
 		return nil, "", err
 	}
 	if _, err := n.Images.Install(ctx, manifest, file, image.InstallOptions{}); err != nil {

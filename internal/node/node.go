@@ -129,6 +129,14 @@ func Open(root string) (*Node, error) {
 		return nil, err
 	}
 	n.Runtime = &zone.Runtime{Binary: rt, Root: filepath.Join(root, "run", "runtime")}
+	// What can fail without the pool is checked before the pool is
+	// mounted, so that a refused open leaves nothing mounted.
+	if n.HullBinary, err = hullBinary(root); err != nil {
+		return nil, err
+	}
+	if n.Journal, err = journal.Open(filepath.Join(root, "journal")); err != nil {
+		return nil, err
+	}
 	p, err := openPool(root)
 	if err != nil {
 		return nil, fmt.Errorf("open pool: %w", err)
@@ -139,12 +147,6 @@ func Open(root string) (*Node, error) {
 	}
 	if n.IDs, err = idmap.Open(filepath.Join(root, "idmap")); err != nil {
 		return nil, fmt.Errorf("open id ranges: %w", err)
-	}
-	if n.HullBinary, err = hullBinary(root); err != nil {
-		return nil, err
-	}
-	if n.Journal, err = journal.Open(filepath.Join(root, "journal")); err != nil {
-		return nil, err
 	}
 	n.registerUndos()
 	if _, err := n.Journal.Recover(n.finish); err != nil {
