@@ -15,7 +15,7 @@ import (
 func TestOpenRefusedMountsNothing(t *testing.T) {
 	testenv.RequireRoot(t)
 	root := t.TempDir()
-	os.Chmod(filepath.Dir(root), 0o711) // zones' roots must be reachable
+	os.Chmod(filepath.Dir(root), 0o711)  // zones' roots must be reachable
 	t.Setenv("HULL_BINARY", "/bin/true") // dynamically linked
 	n, err := Open(root)
 	if err == nil {
