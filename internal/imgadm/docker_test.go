@@ -179,6 +179,12 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 			resp.ContentLength = int64(len(body))
 			resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
 			resp.Header.Del("Docker-Content-Digest")
+		case mode == "corrupt" && strings.Contains(p, "/blobs/") && resp.Request.Method == http.MethodGet && resp.StatusCode == 200:
+			body, _ := io.ReadAll(resp.Body)
+			if len(body) > 100000 { // layers, not configs: same size, other bytes
+				body[len(body)-100] ^= 0xff
+			}
+			resp.Body = io.NopCloser(bytes.NewReader(body))
 		case mode == "truncate" && strings.Contains(p, "/blobs/") && resp.Request.Method == http.MethodGet && resp.StatusCode == 200:
 			body, _ := io.ReadAll(resp.Body)
 			if len(body) > 100000 { // layers, not configs
@@ -225,6 +231,7 @@ func TestDockerImportFaults(t *testing.T) {
 	for _, tt := range []struct{ mode, want string }{
 		{"badmanifest", "docker image manifest: found non-hex character"},
 		{"truncate", "docker layer sha256:"},
+		{"corrupt", "error verifying sha256 checksum"},
 	} {
 		fp.set(tt.mode)
 		code, _, errOut := rm.run("import", "-q", "-S", fp.srv.URL, "hull/a:1.0")
