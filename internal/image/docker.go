@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -108,6 +109,20 @@ func DockerInternalMetadata(m *Manifest) map[string]string {
 type dockerLayer struct {
 	manifest *Manifest
 	layer    v1.Layer
+	// verified: reading the layer checks its digest already (layers
+	// of a registry's image: the client fails the read at the end of a
+	// blob whose sha256 differs), so it need not be hashed again.
+	verified bool
+}
+
+// digestChecked tells whether reading l's compressed blob checks its
+// digest: layers of images from registries do.
+func digestChecked(l v1.Layer) bool {
+	t := reflect.TypeOf(l)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.PkgPath() == "github.com/google/go-containerregistry/pkg/v1/remote"
 }
 
 // dockerPlan checks an image's manifest and config and synthesises the
@@ -193,7 +208,7 @@ func dockerPlan(img v1.Image, repo, tag string) ([]dockerLayer, error) {
 			}
 			m.Tags["docker:config"] = dc
 		}
-		out[i] = dockerLayer{manifest: m, layer: l}
+		out[i] = dockerLayer{manifest: m, layer: l, verified: digestChecked(l)}
 	}
 	return out, nil
 }
@@ -262,7 +277,7 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	}()
 	fetch := func(i int) *layerFetch {
 		if fetches[i] == nil {
-			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed)
+			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified)
 		}
 		return fetches[i]
 	}
@@ -318,7 +333,7 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 // download overlaps the unpacking of the layer below.
 type layerFetch struct {
 	blob *lazyBlob
-	sum  hash.Hash
+	sum  hash.Hash // sha256 of the blob; nil when reading it checks that
 	hr   *hashReader
 	ra   *readAhead
 }
@@ -327,9 +342,14 @@ type layerFetch struct {
 // fetched ahead of its unpacking.
 const layerAhead = 8
 
-func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error)) *layerFetch {
-	f := &layerFetch{blob: &lazyBlob{open: open}, sum: sha256.New()}
-	f.hr = &hashReader{r: ctxReader{ctx, io.TeeReader(f.blob, f.sum)}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
+func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool) *layerFetch {
+	f := &layerFetch{blob: &lazyBlob{open: open}}
+	var r io.Reader = f.blob
+	if !verified {
+		f.sum = sha256.New()
+		r = io.TeeReader(r, f.sum)
+	}
+	f.hr = &hashReader{r: ctxReader{ctx, r}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
 	f.ra = newReadAheadDepth(f.hr, layerAhead)
 	return f
 }
@@ -403,7 +423,9 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 		if want.Size > 0 && f.hr.n != want.Size {
 			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, f.hr.n)}
 		}
-		if got := "sha256:" + hex.EncodeToString(f.sum.Sum(nil)); got != want.Digest {
+		if f.sum == nil {
+			// Checked by the read: a mismatch failed it above.
+		} else if got := "sha256:" + hex.EncodeToString(f.sum.Sum(nil)); got != want.Digest {
 			return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
 		}
 		if xerr != nil {
