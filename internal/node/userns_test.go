@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,6 +13,19 @@ import (
 func TestWarmUserns(t *testing.T) {
 	n := newNode(t)
 	n.WarmUserns = true
+	// Ranges no other test of this process reaches, so that the next
+	// one's namespace is not kept already.
+	for i := range 64 {
+		owner := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
+		if _, err := n.IDs.Allocate(owner); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.IDs.Free(owner) })
+	}
+	// The zone takes slot 64; the one after is the next zone's.
+	if r := idmap.SlotRange(65); idmap.Kept(r) {
+		t.Fatalf("range %v's namespace is kept before any boot", r)
+	}
 	create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
 	next, err := n.IDs.NextFree()
 	if err != nil {
