@@ -423,10 +423,12 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 		if want.Size > 0 && f.hr.n != want.Size {
 			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, f.hr.n)}
 		}
-		if f.sum == nil {
-			// Checked by the read: a mismatch failed it above.
-		} else if got := "sha256:" + hex.EncodeToString(f.sum.Sum(nil)); got != want.Digest {
-			return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
+		// (Without a sum, the read checked the digest: a mismatch failed
+		// it above.)
+		if f.sum != nil {
+			if got := "sha256:" + hex.EncodeToString(f.sum.Sum(nil)); got != want.Digest {
+				return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
+			}
 		}
 		if xerr != nil {
 			return fmt.Errorf("%s: %w", name, xerr)
