@@ -14,21 +14,28 @@ import (
 	"hull/internal/testenv"
 )
 
+// dirStore is an image store on a dir pool in a temporary directory
+// (base), with pool "zones".
+func dirStore(t *testing.T) (base string, p *dir.Driver, s *Store) {
+	t.Helper()
+	base = t.TempDir()
+	p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(filepath.Join(base, "db"), p, "zones"); err != nil {
+		t.Fatal(err)
+	}
+	return base, p, s
+}
+
 // The busybox image on the real dir pool driver: install, a zone-style
 // clone of @final that runs busybox, delete refused while it exists, and
 // cleanup of an interrupted install at Open.
 func TestDirPoolBusybox(t *testing.T) {
 	testenv.RequireRoot(t)
 	mp, fp := imagetest.Busybox(t)
-	base := t.TempDir()
-	p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(filepath.Join(base, "db"), p, "zones")
-	if err != nil {
-		t.Fatal(err)
-	}
+	base, p, s := dirStore(t)
 	if _, err := s.Install(context.Background(), mp, fp, InstallOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"hull/internal/pool/dir"
 	"hull/internal/testenv"
 )
 
@@ -55,15 +53,7 @@ func TestDockerLayerDigestMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	img = mutate.MediaType(img, types.DockerManifestSchema2)
-	base := t.TempDir()
-	p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := Open(filepath.Join(base, "db"), p, "zones")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, s := dirStore(t)
 	im := &Importer{Store: s}
 	_, err = im.ImportDockerImage(context.Background(), img, "t/lie", "1", "")
 	if err == nil || !strings.Contains(err.Error(), "image file checksum (sha256) error") {
