@@ -146,6 +146,7 @@ type extractor struct {
 	cacheRel string
 	cacheFd  int
 	buf      []byte // for file contents
+	wb       *writeback
 }
 
 const (
@@ -172,8 +173,9 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 		return false, fmt.Errorf("extract: %w", err)
 	}
 	defer root.Close()
-	x := &extractor{root: root, opts: opts, chown: os.Geteuid() == 0, allUnderRoot: true, cacheFd: -1}
+	x := &extractor{root: root, opts: opts, chown: os.Geteuid() == 0, allUnderRoot: true, cacheFd: -1, wb: newWriteback(dir)}
 	defer x.dropCache()
+	defer x.wb.close()
 
 	tr := tar.NewReader(r)
 	for {
@@ -388,7 +390,7 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 		return fmt.Errorf("write %q: %w", n, err)
 	}
 	if size >= writebackMin {
-		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		x.wb.start(fd, n)
 	}
 	if err := x.attrs(fd, n, hdr); err != nil {
 		return err

@@ -83,6 +83,39 @@ func TopAt(table []Entry, target string) *Entry {
 	return top
 }
 
+// OverlayUpper returns where the files under dir really are when dir is
+// in an overlay mount: the same path below the overlay's upper
+// directory ("" when dir is not in an overlay, or the overlay has no
+// upper). The visible mount that holds dir is the last one mounted at
+// the longest target that is dir or a parent of it.
+func OverlayUpper(dir string) (string, error) {
+	table, err := Read()
+	if err != nil {
+		return "", err
+	}
+	return overlayUpperIn(table, dir), nil
+}
+
+func overlayUpperIn(table []Entry, dir string) string {
+	var best *Entry
+	for i := range table {
+		m := &table[i]
+		if m.Target == dir || strings.HasPrefix(dir, strings.TrimSuffix(m.Target, "/")+"/") {
+			if best == nil || len(m.Target) >= len(best.Target) {
+				best = m
+			}
+		}
+	}
+	if best == nil || best.FSType != "overlay" || best.Upper == "" {
+		return ""
+	}
+	rel := strings.TrimPrefix(strings.TrimPrefix(dir, best.Target), "/")
+	if rel == "" {
+		return best.Upper
+	}
+	return best.Upper + "/" + rel
+}
+
 // Unmount removes every mount stacked on target. With detach, a busy
 // mount is detached lazily (callers use it when the content is about to
 // be thrown away or replaced); without, EBUSY is returned. A target that
