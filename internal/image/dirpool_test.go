@@ -11,7 +11,7 @@ import (
 	"hull/internal/image/imagetest"
 	"hull/internal/pool"
 	"hull/internal/pool/dir"
-	"hull/internal/pool/mounts"
+	"hull/internal/pool/pooltest"
 	"hull/internal/testenv"
 )
 
@@ -27,23 +27,8 @@ func dirStore(t *testing.T) (base string, p *dir.Driver, s *Store) {
 	if s, err = Open(filepath.Join(base, "db"), p, "zones"); err != nil {
 		t.Fatal(err)
 	}
-	// Whatever a failed test left: datasets (children before their
-	// origins), then any mount.
-	t.Cleanup(func() {
-		for pass := 0; pass < 8; pass++ {
-			ds, _ := p.List()
-			if len(ds) == 0 {
-				break
-			}
-			for i := len(ds) - 1; i >= 0; i-- {
-				p.Destroy(ds[i].Name)
-			}
-		}
-		left, _ := mounts.Under(base)
-		for _, m := range left {
-			mounts.Unmount(m, true)
-		}
-	})
+	// Whatever a failed test left.
+	t.Cleanup(func() { pooltest.Teardown(p, base) })
 	return base, p, s
 }
 

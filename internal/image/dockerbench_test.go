@@ -20,7 +20,7 @@ import (
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
 	"hull/internal/pool/dir"
-	"hull/internal/pool/mounts"
+	"hull/internal/pool/pooltest"
 	"hull/internal/testenv"
 )
 
@@ -95,22 +95,7 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 		}
 		craneSyncedTime += time.Since(start)
 
-		// Layers depend on their parents: destroy what can go until
-		// nothing is left, then make sure no mount outlives the root.
-		for pass := 0; pass < 16; pass++ {
-			ds, _ := p.List()
-			if len(ds) == 0 {
-				break
-			}
-			for j := len(ds) - 1; j >= 0; j-- {
-				p.Destroy(ds[j].Name)
-			}
-		}
-		if left, _ := mounts.Under(base); len(left) > 0 {
-			for _, m := range left {
-				mounts.Unmount(m, true)
-			}
-		}
+		pooltest.Teardown(p, base)
 		os.RemoveAll(base)
 	}
 	b.ReportMetric(importTime.Seconds()/float64(b.N), "import-s")

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/pool"
+	"hull/internal/pool/mounts"
 	"hull/internal/testenv"
 )
 
@@ -675,4 +676,24 @@ func fill(p string, n int) error {
 		err = cerr
 	}
 	return err
+}
+
+// Teardown destroys every dataset of d, clones before their origins, then
+// takes down whatever is still mounted under base: for tests and
+// benchmarks that leave a pool behind whatever happened.
+func Teardown(d pool.Driver, base string) {
+	// A clone blocks its origin: destroy what can go until nothing is left.
+	for pass := 0; pass < 16; pass++ {
+		ds, _ := d.List()
+		if len(ds) == 0 {
+			break
+		}
+		for i := len(ds) - 1; i >= 0; i-- {
+			d.Destroy(ds[i].Name)
+		}
+	}
+	left, _ := mounts.Under(base)
+	for _, m := range left {
+		mounts.Unmount(m, true)
+	}
 }
