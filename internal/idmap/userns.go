@@ -45,9 +45,6 @@ func UsernsFD(r Range) (*os.File, error) {
 // Prewarm makes and keeps the range's user namespace, if it is not kept
 // already, so that its first user finds it made.
 func Prewarm(r Range) error {
-	if f := cachedUserns(r); f != nil {
-		return f.Close()
-	}
 	f, err := UsernsFD(r)
 	if err != nil {
 		return err
