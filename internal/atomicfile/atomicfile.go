@@ -43,12 +43,17 @@ func Write(path string, b []byte, o Options) error {
 		return err
 	}
 	if o.SyncDir {
-		d, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		return d.Sync()
+		return Sync(dir)
 	}
 	return nil
+}
+
+// Sync flushes a file or a directory (its entries) to disk.
+func Sync(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
 }

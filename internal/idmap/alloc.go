@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/atomicfile"
 )
 
 const (
@@ -276,7 +278,7 @@ func (a *Allocator) writeIndex(owner string, i int) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Join(a.dir, "owners"))
+	return atomicfile.Sync(filepath.Join(a.dir, "owners"))
 }
 
 // claim creates slot i for owner, failing with os.ErrExist if it is taken.
@@ -284,16 +286,7 @@ func (a *Allocator) claim(i int, owner string) error {
 	if err := os.Symlink(owner, a.slotPath(i)); err != nil {
 		return err
 	}
-	return syncDir(filepath.Join(a.dir, "slots"))
-}
-
-func syncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
+	return atomicfile.Sync(filepath.Join(a.dir, "slots"))
 }
 
 // Free releases owner's range. Freeing an owner without a range is not an
@@ -315,7 +308,7 @@ func (a *Allocator) Free(owner string) error {
 		if err := os.Remove(a.slotPath(i)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("idmap: free %s: %w", owner, err)
 		}
-		if err := syncDir(filepath.Join(a.dir, "slots")); err != nil {
+		if err := atomicfile.Sync(filepath.Join(a.dir, "slots")); err != nil {
 			return fmt.Errorf("idmap: free %s: %w", owner, err)
 		}
 	}

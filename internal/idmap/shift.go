@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/atomicfile"
 )
 
 // MarkerName is the file, next to a shifted root, that records the shift.
@@ -82,7 +84,7 @@ func writeMarker(path string, m marker) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return atomicfile.Sync(filepath.Dir(path))
 }
 
 func overlap(a, b Range) bool {

@@ -17,6 +17,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"hull/internal/atomicfile"
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
 	"hull/internal/pool/dir"
@@ -90,7 +91,7 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 		craneTime += time.Since(start)
 		// crane leaves its tarball in the page cache; an import is on
 		// disk when it returns. The same pull made durable:
-		if err := fsyncFile(tarPath); err != nil {
+		if err := atomicfile.Sync(tarPath); err != nil {
 			b.Fatal(err)
 		}
 		craneSyncedTime += time.Since(start)
@@ -103,15 +104,6 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 	b.ReportMetric(importTime.Seconds()/craneTime.Seconds(), "import/crane")
 	b.ReportMetric(craneSyncedTime.Seconds()/float64(b.N), "crane+fsync-s")
 	b.ReportMetric(importTime.Seconds()/craneSyncedTime.Seconds(), "import/crane+fsync")
-}
-
-func fsyncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }
 
 // benchLayer is a gzip'd layer of files, half random, half zeros.

@@ -457,7 +457,7 @@ func (s *Store) Delete(uuid string) error {
 	if err := os.Remove(s.manifestPath(uuid)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("error deleting image %q: %w", uuid, err)
 	}
-	return syncDir(s.dir)
+	return atomicfile.Sync(s.dir)
 }
 
 // lock takes the per-uuid lock, waiting for other installs or deletes of
@@ -603,13 +603,4 @@ func syncFS(dir string) error {
 		return fmt.Errorf("sync %s: %w", dir, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
