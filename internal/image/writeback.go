@@ -15,7 +15,12 @@ import (
 // when the extraction goes through an overlay (a dir-pool dataset) the
 // file is reached again beneath the overlay's upper directory.
 type writeback struct {
-	upper int // beneath the extraction root, in the overlay's upper; -1: none
+	// upperPath is the extraction root's place in the overlay's upper
+	// directory ("": not an overlay). In a clone it appears only when
+	// the first entry is written beneath it (overlayfs copies the
+	// directory up then), so it is opened at the first file.
+	upperPath string
+	upper     int // upperPath opened; -1: not yet
 }
 
 // overlayMagic is overlayfs's statfs f_type.
@@ -28,30 +33,41 @@ func newWriteback(root string) *writeback {
 	if unix.Statfs(root, &st) != nil || st.Type != overlayMagic {
 		return w
 	}
-	upper, err := mounts.OverlayUpper(root)
-	if err != nil || upper == "" {
-		return w
-	}
-	if fd, err := unix.Open(upper, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
-		w.upper = fd
+	if upper, err := mounts.OverlayUpper(root); err == nil {
+		w.upperPath = upper
 	}
 	return w
+}
+
+// upperFD is the extraction root beneath the upper directory, -1 when
+// there is none (yet).
+func (w *writeback) upperFD() int {
+	if w.upper < 0 && w.upperPath != "" {
+		if fd, err := unix.Open(w.upperPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+			w.upper = fd
+		}
+	}
+	return w.upper
 }
 
 // start begins writing back fd, the extracted file at rel (beneath the
 // extraction root).
 func (w *writeback) start(fd int, rel string) {
-	if w.upper < 0 {
+	if w.upperPath == "" {
 		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 		return
+	}
+	upper := w.upperFD()
+	if upper < 0 {
+		return // only a hint
 	}
 	how := &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
 	}
-	real, err := unix.Openat2(w.upper, rel, how)
+	real, err := unix.Openat2(upper, rel, how)
 	if err != nil {
-		return // only a hint
+		return
 	}
 	_ = unix.SyncFileRange(real, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	unix.Close(real)
