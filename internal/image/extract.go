@@ -157,10 +157,6 @@ const (
 	writebackMin = 256 << 10
 )
 
-// writerOnly hides an *os.File's ReadFrom, which would copy through its
-// own small buffer.
-type writerOnly struct{ io.Writer }
-
 type dirTime struct {
 	rel          string
 	atime, mtime time.Time
@@ -380,7 +376,7 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 	}
 	// Big writes, and the file's writeback started at once: the sync
 	// that ends an install then finds most of the data on disk already.
-	size, err := io.CopyBuffer(writerOnly{f}, r, x.buf)
+	size, err := copyFull(f, r, x.buf)
 	if err != nil {
 		// A write error names the file already.
 		var pe *os.PathError
@@ -400,6 +396,28 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 		return fmt.Errorf("set times of %q: %w", n, err)
 	}
 	return f.Close()
+}
+
+// copyFull copies r to f in writes of len(buf) bytes: a decompressor
+// returns little more than its window (32 KiB) per read, and a write
+// through an overlay costs the same for 32 KiB as for much more.
+func copyFull(f *os.File, r io.Reader, buf []byte) (int64, error) {
+	var size int64
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return size, werr
+			}
+			size += int64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return size, nil
+		}
+		if err != nil {
+			return size, err
+		}
+	}
 }
 
 // special creates a symlink or device node with mk, then sets owner,
