@@ -327,15 +327,16 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	return last, nil
 }
 
-// layerFetch is a layer blob on its way in: opened, read, and hashed
-// (sha256 against its digest, sha1 for the manifest) by a goroutine that
-// keeps up to layerAhead bytes ahead of the unpacking, so a layer's
-// download overlaps the unpacking of the layer below.
+// layerFetch is a layer blob on its way in: opened and read by a
+// goroutine that keeps up to layerAhead bytes ahead of the unpacking, so
+// a layer's download overlaps the unpacking of the layer below, and
+// hashed beside it (sha256 against its digest, sha1 for the manifest).
 type layerFetch struct {
-	blob *lazyBlob
-	sum  hash.Hash // sha256 of the blob; nil when reading it checks that
-	hr   *hashReader
-	ra   *readAhead
+	blob   *lazyBlob
+	sum    hash.Hash // sha256 of the blob; nil when reading it checks that
+	sha1   hash.Hash
+	counts *countReader
+	ra     *readAhead
 }
 
 // layerAhead is how far (in readAheadChunk chunks) a layer blob is
@@ -343,14 +344,14 @@ type layerFetch struct {
 const layerAhead = 8
 
 func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool) *layerFetch {
-	f := &layerFetch{blob: &lazyBlob{open: open}}
-	var r io.Reader = f.blob
+	f := &layerFetch{blob: &lazyBlob{open: open}, sha1: sha1.New()}
+	hashes := []io.Writer{f.sha1}
 	if !verified {
 		f.sum = sha256.New()
-		r = io.TeeReader(r, f.sum)
+		hashes = append(hashes, f.sum)
 	}
-	f.hr = &hashReader{r: ctxReader{ctx, r}, h: sha1.New(), failAt: failpointAt(m.Files[0].Size)}
-	f.ra = newReadAheadDepth(f.hr, layerAhead)
+	f.counts = &countReader{r: ctxReader{ctx, f.blob}, failAt: failpointAt(m.Files[0].Size)}
+	f.ra = newReadAheadDepth(f.counts, layerAhead, hashes...)
 	return f
 }
 
@@ -419,9 +420,10 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
+		f.ra.hashed()
 		want := m.Files[0]
-		if want.Size > 0 && f.hr.n != want.Size {
-			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, f.hr.n)}
+		if want.Size > 0 && f.counts.n != want.Size {
+			return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, f.counts.n)}
 		}
 		// (Without a sum, the read checked the digest: a mismatch failed
 		// it above.)
@@ -433,8 +435,8 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 		if xerr != nil {
 			return fmt.Errorf("%s: %w", name, xerr)
 		}
-		m.Files[0].Size = f.hr.n
-		m.Files[0].SHA1 = hex.EncodeToString(f.hr.h.Sum(nil))
+		m.Files[0].Size = f.counts.n
+		m.Files[0].SHA1 = hex.EncodeToString(f.sha1.Sum(nil))
 		return nil
 	})
 }

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,15 +35,20 @@ func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest,
 	if len(m.Files) > 0 {
 		want = m.Files[0]
 	}
-	hr := &hashReader{r: r, h: sha1.New(), failAt: failpointAt(want.Size)}
-	ra := newReadAhead(hr)
+	cr := &countReader{r: r, failAt: failpointAt(want.Size)}
+	sum := sha1.New()
+	ra := newReadAhead(cr, sum)
 	defer ra.Close()
+	check := func() error {
+		ra.hashed()
+		return checkFile(cr.n, sum, name, m.UUID, want, download)
+	}
 	err := extractStream(ctx, ra, name, mountpoint, m.Origin != "")
 	if err == nil {
 		// The rest (tar padding, a compressed trailer) counts too.
 		_, err = io.Copy(io.Discard, ra)
 		if err == nil {
-			return hr.check(name, m.UUID, want, download)
+			return check()
 		}
 	}
 	if ctx.Err() != nil {
@@ -54,7 +61,7 @@ func extractVerified(ctx context.Context, r io.Reader, name string, m *Manifest,
 	if _, derr := io.Copy(io.Discard, ra); derr != nil {
 		return derr
 	}
-	if ferr := hr.check(name, m.UUID, want, download); ferr != nil {
+	if ferr := check(); ferr != nil {
 		return ferr
 	}
 	return err
@@ -104,17 +111,15 @@ func extractStream(ctx context.Context, r io.Reader, name, mountpoint string, la
 	return os.Rename(stage, root)
 }
 
-// hashReader counts and hashes the bytes read through it.
-type hashReader struct {
+// countReader counts the bytes read through it.
+type countReader struct {
 	r      io.Reader
-	h      hash.Hash
 	n      int64
 	failAt int64 // > 0: the process kills itself after this many bytes
 }
 
-func (hr *hashReader) Read(p []byte) (int, error) {
+func (hr *countReader) Read(p []byte) (int, error) {
 	n, err := hr.r.Read(p)
-	hr.h.Write(p[:n])
 	hr.n += int64(n)
 	if hr.failAt > 0 && hr.n >= hr.failAt {
 		unix.Kill(os.Getpid(), unix.SIGKILL)
@@ -123,19 +128,20 @@ func (hr *hashReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// check compares what was read with the manifest's file. A download's
-// errors are SmartOS's import's; a local file's name the file.
-func (hr *hashReader) check(name, uuid string, want File, download bool) error {
-	if want.Size > 0 && want.Size != hr.n {
+// checkFile compares what was read (n bytes whose sha1 is sum) with the
+// manifest's file. A download's errors are SmartOS's import's; a local
+// file's name the file.
+func checkFile(n int64, sum hash.Hash, name, uuid string, want File, download bool) error {
+	if want.Size > 0 && want.Size != n {
 		if download {
-			return &fileError{fmt.Sprintf("image %s file size error: expected %d bytes, downloaded %d bytes", uuid, want.Size, hr.n)}
+			return &fileError{fmt.Sprintf("image %s file size error: expected %d bytes, downloaded %d bytes", uuid, want.Size, n)}
 		}
-		return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, hr.n)}
+		return &fileError{fmt.Sprintf("image file size error: manifest says %d bytes, %s is %d bytes", want.Size, name, n)}
 	}
 	if want.SHA1 == "" {
 		return nil
 	}
-	if got := hex.EncodeToString(hr.h.Sum(nil)); got != want.SHA1 {
+	if got := hex.EncodeToString(sum.Sum(nil)); got != want.SHA1 {
 		if download {
 			return &fileError{fmt.Sprintf("image %s file checksum (sha1) error: expected %q, downloaded checksum was %q", uuid, want.SHA1, got)}
 		}
@@ -157,15 +163,24 @@ func failpointAt(size int64) int64 {
 }
 
 // readAhead reads its source in a goroutine, a few chunks ahead of its
-// consumer.
+// consumer. Each hash it is given is computed in a goroutine of its own,
+// so a checksum costs a download or an unpacking no time of its own: a
+// chunk goes back to be read into once all who hold it are done with it.
 type readAhead struct {
-	chunks chan []byte
+	chunks chan *chunk
 	free   chan []byte
 	done   chan struct{}
 	errc   chan error
-	cur    []byte
-	buf    []byte
+	cur    *chunk
+	rest   []byte
 	err    error
+	hashes sync.WaitGroup // the hashers, which end after the reader
+}
+
+// chunk is one read, held by the consumer and the hashers.
+type chunk struct {
+	b    []byte
+	refs atomic.Int32
 }
 
 const (
@@ -173,18 +188,40 @@ const (
 	readAheadDepth = 4
 )
 
-func newReadAhead(r io.Reader) *readAhead { return newReadAheadDepth(r, readAheadDepth) }
+func newReadAhead(r io.Reader, hashes ...io.Writer) *readAhead {
+	return newReadAheadDepth(r, readAheadDepth, hashes...)
+}
 
-// newReadAheadDepth reads up to depth chunks ahead.
-func newReadAheadDepth(r io.Reader, depth int) *readAhead {
+// newReadAheadDepth reads up to depth chunks ahead; each of hashes is
+// given every byte read.
+func newReadAheadDepth(r io.Reader, depth int, hashes ...io.Writer) *readAhead {
 	ra := &readAhead{
-		chunks: make(chan []byte, depth),
+		chunks: make(chan *chunk, depth),
 		free:   make(chan []byte, depth+1),
 		done:   make(chan struct{}),
+		errc:   make(chan error, 1),
 	}
-	errc := make(chan error, 1)
+	// At most depth+1 chunks exist, so no queue ever blocks a send.
+	queues := make([]chan *chunk, len(hashes))
+	for i, h := range hashes {
+		q := make(chan *chunk, depth+1)
+		queues[i] = q
+		ra.hashes.Add(1)
+		go func() {
+			defer ra.hashes.Done()
+			for c := range q {
+				h.Write(c.b)
+				ra.release(c)
+			}
+		}()
+	}
 	go func() {
 		defer close(ra.chunks)
+		defer func() {
+			for _, q := range queues {
+				close(q)
+			}
+		}()
 		made := 0 // chunks are made as they are first needed
 		for {
 			var b []byte
@@ -206,8 +243,13 @@ func newReadAheadDepth(r io.Reader, depth int) *readAhead {
 			}
 			n, err := io.ReadFull(r, b)
 			if n > 0 {
+				c := &chunk{b: b[:n]}
+				c.refs.Store(int32(1 + len(queues)))
+				for _, q := range queues {
+					q <- c
+				}
 				select {
-				case ra.chunks <- b[:n]:
+				case ra.chunks <- c:
 				case <-ra.done:
 					return
 				}
@@ -216,36 +258,47 @@ func newReadAheadDepth(r io.Reader, depth int) *readAhead {
 				if err == io.ErrUnexpectedEOF {
 					err = io.EOF
 				}
-				errc <- err
+				ra.errc <- err
 				return
 			}
 		}
 	}()
-	ra.errc = errc
 	return ra
 }
 
+// release gives a chunk back once its last holder is done with it.
+func (ra *readAhead) release(c *chunk) {
+	if c.refs.Add(-1) == 0 {
+		ra.free <- c.b[:cap(c.b)]
+	}
+}
+
 func (ra *readAhead) Read(p []byte) (int, error) {
-	for len(ra.cur) == 0 {
-		if ra.buf != nil {
-			ra.free <- ra.buf[:cap(ra.buf)]
-			ra.buf = nil
+	for len(ra.rest) == 0 {
+		if ra.cur != nil {
+			ra.release(ra.cur)
+			ra.cur = nil
 		}
-		b, ok := <-ra.chunks
+		c, ok := <-ra.chunks
 		if !ok {
 			if ra.err == nil {
 				ra.err = <-ra.errc
 			}
 			return 0, ra.err
 		}
-		ra.buf, ra.cur = b, b
+		ra.cur, ra.rest = c, c.b
 	}
-	n := copy(p, ra.cur)
-	ra.cur = ra.cur[n:]
+	n := copy(p, ra.rest)
+	ra.rest = ra.rest[n:]
 	return n, nil
 }
 
-// Close stops the reading goroutine (it may still finish one read).
+// hashed waits until the hashes have been given everything read. Only
+// for a readAhead read to its end (or closed).
+func (ra *readAhead) hashed() { ra.hashes.Wait() }
+
+// Close stops the reading goroutine (it may still finish one read); the
+// hasher stops after it.
 func (ra *readAhead) Close() error {
 	select {
 	case <-ra.done:
