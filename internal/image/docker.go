@@ -2,7 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -330,11 +329,12 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 // layerFetch is a layer blob on its way in: opened and read by a
 // goroutine that keeps up to layerAhead bytes ahead of the unpacking, so
 // a layer's download overlaps the unpacking of the layer below, and
-// hashed beside it (sha256 against its digest, sha1 for the manifest).
+// hashed beside it (sha256, against its digest) when reading it does not
+// check that already. As in SmartOS, a docker layer's checksum is its
+// digest: no sha1 is computed.
 type layerFetch struct {
 	blob   *lazyBlob
 	sum    hash.Hash // sha256 of the blob; nil when reading it checks that
-	sha1   hash.Hash
 	counts *countReader
 	ra     *readAhead
 }
@@ -344,8 +344,8 @@ type layerFetch struct {
 const layerAhead = 8
 
 func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool) *layerFetch {
-	f := &layerFetch{blob: &lazyBlob{open: open}, sha1: sha1.New()}
-	hashes := []io.Writer{f.sha1}
+	f := &layerFetch{blob: &lazyBlob{open: open}}
+	var hashes []io.Writer
 	if !verified {
 		f.sum = sha256.New()
 		hashes = append(hashes, f.sum)
@@ -401,8 +401,7 @@ func (b *lazyBlob) Close() error {
 }
 
 // installLayer unpacks one layer blob, as it is fetched, on top of a clone
-// of its origin, checking the blob's size and digest; sha1 is computed on
-// the way and recorded in the manifest, as IMGAPI manifests carry one.
+// of its origin, checking the blob's size and digest.
 func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch, source string) (*Image, error) {
 	return im.Store.install(ctx, m, InstallOptions{Source: source, Waiting: im.lockWait(m.UUID)}, func(mountpoint string) error {
 		var r io.Reader = f.ra
@@ -436,7 +435,6 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 			return fmt.Errorf("%s: %w", name, xerr)
 		}
 		m.Files[0].Size = f.counts.n
-		m.Files[0].SHA1 = hex.EncodeToString(f.sha1.Sum(nil))
 		return nil
 	})
 }

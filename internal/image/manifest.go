@@ -360,9 +360,16 @@ func validateFiles(m *Manifest, add func(field, code, msg string, args ...any)) 
 		return
 	}
 	f := m.Files[0]
-	if f.SHA1 == "" {
+	switch {
+	case f.SHA1 == "" && m.Type == "docker" && f.Digest != "":
+		// A docker layer's checksum is its digest (SmartOS's docker
+		// images carry no sha1).
+		if !digestRE.MatchString(f.Digest) {
+			add("files", "Invalid", `invalid image "files": "digest" %q is not sha256:<64 hex digits>`, f.Digest)
+		}
+	case f.SHA1 == "":
 		add("files", "Invalid", `invalid image "files": file missing "sha1" field`)
-	} else if !sha1RE.MatchString(f.SHA1) {
+	case !sha1RE.MatchString(f.SHA1):
 		add("files", "Invalid", `invalid image "files": "sha1" %q is not 40 lower-case hex digits`, f.SHA1)
 	}
 	if f.Size <= 0 {

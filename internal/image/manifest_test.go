@@ -88,6 +88,9 @@ func TestParseManifest(t *testing.T) {
 
 		{"files two", map[string]any{"files": []any{goodFile, goodFile}}, `invalid manifest: files (invalid image "files": too many files)`},
 		{"files no sha1", map[string]any{"files": file(map[string]any{"size": 1, "compression": "gzip"})}, `invalid manifest: files (invalid image "files": file missing "sha1" field)`},
+		{"docker file by digest", map[string]any{"type": "docker", "files": file(map[string]any{"digest": "sha256:" + strings.Repeat("a", 64), "size": 1, "compression": "gzip"})}, ""},
+		{"docker file bad digest", map[string]any{"type": "docker", "files": file(map[string]any{"digest": "sha256:xyz", "size": 1, "compression": "gzip"})}, `invalid manifest: files (invalid image "files": "digest" "sha256:xyz" is not sha256:<64 hex digits>)`},
+		{"digest only for docker", map[string]any{"files": file(map[string]any{"digest": "sha256:" + strings.Repeat("a", 64), "size": 1, "compression": "gzip"})}, `invalid manifest: files (invalid image "files": file missing "sha1" field)`},
 		{"files bad sha1", map[string]any{"files": file(map[string]any{"sha1": "xyz", "size": 1, "compression": "gzip"})}, `invalid manifest: files (invalid image "files": "sha1" "xyz" is not 40 lower-case hex digits)`},
 		{"files no size", map[string]any{"files": file(map[string]any{"sha1": strings.Repeat("0", 40), "compression": "gzip"})}, `invalid manifest: files (invalid image "files": file missing "size" field)`},
 		{"files no compression", map[string]any{"files": file(map[string]any{"sha1": strings.Repeat("0", 40), "size": 1})}, `invalid manifest: files (invalid image "files": file missing "compression" field)`},
