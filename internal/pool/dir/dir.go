@@ -71,6 +71,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"hull/internal/pool"
 	"hull/internal/pool/mounts"
 	"hull/internal/pool/storedir"
@@ -490,15 +492,28 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 	if rs.byName(newName) != nil {
 		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
 	}
-	oldMP := d.mountpoint(oldName)
-	if err := mounts.Unmount(oldMP, false); err != nil {
+	oldMP, newMP := d.mountpoint(oldName), d.mountpoint(newName)
+	// The overlay is moved to its new mountpoint, open files and all;
+	// where the kernel refuses (under a shared mount) it is mounted
+	// again there, which needs it idle.
+	moved := false
+	if err := os.MkdirAll(newMP, 0o755); err != nil {
+		return fmt.Errorf("rename %s: %w", oldFull, err)
+	}
+	if r.Mounted && unix.Mount(oldMP, newMP, "", unix.MS_MOVE, "") == nil {
+		moved = true
+	} else if err := mounts.Unmount(oldMP, false); err != nil {
+		os.Remove(newMP)
 		return fmt.Errorf("rename %s: %w", oldFull, err)
 	}
 	r.Name = newName
 	if err = d.save(r); err != nil {
 		r.Name = oldName
+		if moved && unix.Mount(newMP, oldMP, "", unix.MS_MOVE, "") == nil {
+			moved = false
+		}
 	}
-	if r.Mounted {
+	if r.Mounted && !(moved && err == nil) {
 		if merr := d.mount(r); err == nil {
 			err = merr
 		}

@@ -392,3 +392,70 @@ func BenchmarkClone(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(len(names)), "destroy-ns/op")
 }
+
+// TestRenameMoves: a mounted dataset is moved to its new mountpoint, so
+// it may be renamed while a file in it is open; under a shared mount,
+// where the kernel refuses the move, it is mounted again there instead,
+// which an open file prevents (and the rename then changes nothing).
+func TestRenameMoves(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			d, base := newPool(t)
+			if shared {
+				// The mount root its own shared mount: the datasets'
+				// parent mount is shared.
+				zones := filepath.Join(base, "zones")
+				if err := unix.Mount(zones, zones, "", unix.MS_BIND, ""); err != nil {
+					t.Fatal(err)
+				}
+				if err := unix.Mount("", zones, "", unix.MS_SHARED, ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a, err := d.Create(pooltest.Pool + "/a-partial")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.Create(filepath.Join(a.Mountpoint, "f"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = d.Rename(pooltest.Pool+"/a-partial", pooltest.Pool+"/a")
+			if shared {
+				if !errors.Is(err, unix.EBUSY) {
+					t.Fatalf("rename of a busy dataset under a shared mount: %v", err)
+				}
+				if _, gerr := d.Get(pooltest.Pool + "/a-partial"); gerr != nil {
+					t.Errorf("after the refused rename: %v", gerr)
+				}
+				f.Close()
+				err = d.Rename(pooltest.Pool+"/a-partial", pooltest.Pool+"/a")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+			got, err := d.Get(pooltest.Pool + "/a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(got.Mountpoint, "f")); err != nil {
+				t.Errorf("file after rename: %v", err)
+			}
+			table, err := mounts.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m := mounts.TopAt(table, got.Mountpoint); m == nil || m.FSType != "overlay" {
+				t.Errorf("nothing mounted at %s", got.Mountpoint)
+			}
+			old := filepath.Join(base, "zones", "a-partial")
+			if m := mounts.TopAt(table, old); m != nil && m.Target == old {
+				t.Errorf("still mounted at %s", old)
+			}
+			if _, err := os.Stat(old); !os.IsNotExist(err) {
+				t.Errorf("old mountpoint left: %v", err)
+			}
+		})
+	}
+}
