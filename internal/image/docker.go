@@ -263,9 +263,11 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		}
 		im.logf("Must download and install %d image%s (%s)", want, plural, HumanSize(total))
 	}
-	// Each layer's download starts while the one below it is unpacked
-	// (see layerFetch); a fetch not used is stopped on the way out. (A
-	// layer another import installs meanwhile is found by installLayer.)
+	// Each layer's download starts while the one below it is unpacked,
+	// once that one's own download is done, so that it does not take
+	// CPU from the layer being unpacked (see layerFetch); a fetch not
+	// used is stopped on the way out. (A layer another import installs
+	// meanwhile is found by installLayer.)
 	fetches := make([]*layerFetch, len(plan))
 	defer func() {
 		for _, f := range fetches {
@@ -276,7 +278,11 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	}()
 	fetch := func(i int) *layerFetch {
 		if fetches[i] == nil {
-			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified)
+			var after <-chan struct{}
+			if i > 0 && fetches[i-1] != nil {
+				after = fetches[i-1].ra.read
+			}
+			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified, after)
 		}
 		return fetches[i]
 	}
@@ -343,8 +349,8 @@ type layerFetch struct {
 // fetched ahead of its unpacking.
 const layerAhead = 8
 
-func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool) *layerFetch {
-	f := &layerFetch{blob: &lazyBlob{open: open}}
+func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool, after <-chan struct{}) *layerFetch {
+	f := &layerFetch{blob: &lazyBlob{open: open, after: after, closed: make(chan struct{})}}
 	var hashes []io.Writer
 	if !verified {
 		f.sum = sha256.New()
@@ -362,16 +368,25 @@ func (f *layerFetch) Close() {
 }
 
 // lazyBlob opens its stream at the first read, so the request is made by
-// the goroutine reading ahead.
+// the goroutine reading ahead, and not before after is closed (the
+// download before it has ended) or the blob is.
 type lazyBlob struct {
-	open func() (io.ReadCloser, error)
-	mu   sync.Mutex
-	rc   io.ReadCloser
-	err  error
-	shut bool
+	open   func() (io.ReadCloser, error)
+	after  <-chan struct{}
+	closed chan struct{}
+	mu     sync.Mutex
+	rc     io.ReadCloser
+	err    error
+	shut   bool
 }
 
 func (b *lazyBlob) Read(p []byte) (int, error) {
+	if b.after != nil {
+		select {
+		case <-b.after:
+		case <-b.closed:
+		}
+	}
 	b.mu.Lock()
 	if b.rc == nil && b.err == nil {
 		if b.shut {
@@ -393,6 +408,9 @@ func (b *lazyBlob) Read(p []byte) (int, error) {
 func (b *lazyBlob) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.shut {
+		close(b.closed)
+	}
 	b.shut = true
 	if b.rc != nil {
 		return b.rc.Close()

@@ -175,6 +175,7 @@ type readAhead struct {
 	rest   []byte
 	err    error
 	hashes sync.WaitGroup // the hashers, which end after the reader
+	read   chan struct{}  // closed when the reader has ended
 }
 
 // chunk is one read, held by the consumer and the hashers.
@@ -200,6 +201,7 @@ func newReadAheadDepth(r io.Reader, depth int, hashes ...io.Writer) *readAhead {
 		free:   make(chan []byte, depth+1),
 		done:   make(chan struct{}),
 		errc:   make(chan error, 1),
+		read:   make(chan struct{}),
 	}
 	// At most depth+1 chunks exist, so no queue ever blocks a send.
 	queues := make([]chan *chunk, len(hashes))
@@ -216,6 +218,7 @@ func newReadAheadDepth(r io.Reader, depth int, hashes ...io.Writer) *readAhead {
 		}()
 	}
 	go func() {
+		defer close(ra.read)
 		defer close(ra.chunks)
 		defer func() {
 			for _, q := range queues {
