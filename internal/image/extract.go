@@ -400,18 +400,26 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 
 // copyFull copies r to f in writes of len(buf) bytes: a decompressor
 // returns little more than its window (32 KiB) per read, and a write
-// through an overlay costs the same for 32 KiB as for much more.
-func copyFull(f *os.File, r io.Reader, buf []byte) (int64, error) {
+// through an overlay costs the same for 32 KiB as for much more. Only
+// io.EOF ends the copy; any other error (a tar entry cut short says
+// io.ErrUnexpectedEOF) is returned.
+func copyFull(f io.Writer, r io.Reader, buf []byte) (int64, error) {
 	var size int64
 	for {
-		n, err := io.ReadFull(r, buf)
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = r.Read(buf[n:])
+			n += m
+		}
 		if n > 0 {
 			if _, werr := f.Write(buf[:n]); werr != nil {
 				return size, werr
 			}
 			size += int64(n)
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == io.EOF {
 			return size, nil
 		}
 		if err != nil {

@@ -4,11 +4,14 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -306,3 +309,42 @@ func TestExtractWhiteouts(t *testing.T) {
 		t.Errorf("after layer: %v", got)
 	}
 }
+
+// TestCopyFull: a file's bytes are written in full buffers whatever the
+// reads' sizes, and only io.EOF ends a file: a tar entry cut short
+// (io.ErrUnexpectedEOF) is an error, not a shorter file.
+func TestCopyFull(t *testing.T) {
+	data := bytes.Repeat([]byte("0123456789"), 1000)
+	for _, tc := range []struct {
+		name    string
+		r       io.Reader
+		want    int64
+		wantErr error
+	}{
+		{"whole", bytes.NewReader(data), int64(len(data)), nil},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(data)), int64(len(data)), nil},
+		{"data with EOF", iotest.DataErrReader(bytes.NewReader(data)), int64(len(data)), nil},
+		{"empty", bytes.NewReader(nil), 0, nil},
+		{"cut short", io.MultiReader(bytes.NewReader(data[:1500]), iotest.ErrReader(io.ErrUnexpectedEOF)), 1500, io.ErrUnexpectedEOF},
+	} {
+		var out bytes.Buffer
+		w := &countWrites{w: &out}
+		n, err := copyFull(w, tc.r, make([]byte, 4096))
+		if n != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
+			t.Errorf("%s: %d bytes, %v; want %d, %v", tc.name, n, err, tc.want, tc.wantErr)
+		}
+		if !bytes.Equal(out.Bytes(), data[:n]) {
+			t.Errorf("%s: wrote other bytes", tc.name)
+		}
+		if full := (n + 4095) / 4096; int64(w.n) != full {
+			t.Errorf("%s: %d writes for %d bytes, want %d", tc.name, w.n, n, full)
+		}
+	}
+}
+
+type countWrites struct {
+	w io.Writer
+	n int
+}
+
+func (c *countWrites) Write(p []byte) (int, error) { c.n++; return c.w.Write(p) }
