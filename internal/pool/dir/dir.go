@@ -497,14 +497,17 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 	// where the kernel refuses (under a shared mount) it is mounted
 	// again there, which needs it idle.
 	moved := false
-	if err := os.MkdirAll(newMP, 0o755); err != nil {
-		return fmt.Errorf("rename %s: %w", oldFull, err)
+	if r.Mounted {
+		if err := os.MkdirAll(newMP, 0o755); err != nil {
+			return fmt.Errorf("rename %s: %w", oldFull, err)
+		}
+		moved = unix.Mount(oldMP, newMP, "", unix.MS_MOVE, "") == nil
 	}
-	if r.Mounted && unix.Mount(oldMP, newMP, "", unix.MS_MOVE, "") == nil {
-		moved = true
-	} else if err := mounts.Unmount(oldMP, false); err != nil {
-		os.Remove(newMP)
-		return fmt.Errorf("rename %s: %w", oldFull, err)
+	if !moved {
+		if err := mounts.Unmount(oldMP, false); err != nil {
+			os.Remove(newMP)
+			return fmt.Errorf("rename %s: %w", oldFull, err)
+		}
 	}
 	r.Name = newName
 	if err = d.save(r); err != nil {
@@ -512,6 +515,7 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 		if moved && unix.Mount(newMP, oldMP, "", unix.MS_MOVE, "") == nil {
 			moved = false
 		}
+		os.Remove(newMP) // (an empty directory; a mountpoint stays)
 	}
 	if r.Mounted && !(moved && err == nil) {
 		if merr := d.mount(r); err == nil {
