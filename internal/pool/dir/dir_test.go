@@ -459,3 +459,46 @@ func TestRenameMoves(t *testing.T) {
 		})
 	}
 }
+
+// TestRenameFailsWhole: a rename whose metadata cannot be written leaves
+// the dataset as it was, mounted where it was, and no new mountpoint.
+func TestRenameFailsWhole(t *testing.T) {
+	d, base := newPool(t)
+	a, err := d.Create(pooltest.Pool + "/a-partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(a.Mountpoint, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An immutable metadata directory: not even root adds a file to it.
+	meta, err := os.Open(filepath.Join(base, "pool", "meta"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer meta.Close()
+	flags, err := unix.IoctlGetUint32(int(meta.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		t.Fatalf("file attributes (needed to make a save fail): %v", err)
+	}
+	const immutable = 0x10 // FS_IMMUTABLE_FL, linux/fs.h
+	if err := unix.IoctlSetPointerInt(int(meta.Fd()), unix.FS_IOC_SETFLAGS, int(flags|immutable)); err != nil {
+		t.Fatalf("make the metadata immutable: %v", err)
+	}
+	defer unix.IoctlSetPointerInt(int(meta.Fd()), unix.FS_IOC_SETFLAGS, int(flags))
+
+	if err := d.Rename(pooltest.Pool+"/a-partial", pooltest.Pool+"/a"); err == nil {
+		t.Fatal("rename succeeded without its metadata")
+	}
+	unix.IoctlSetPointerInt(int(meta.Fd()), unix.FS_IOC_SETFLAGS, int(flags))
+	got, err := d.Get(pooltest.Pool + "/a-partial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(got.Mountpoint, "f")); err != nil || string(b) != "x" {
+		t.Errorf("file at the old mountpoint: %q, %v", b, err)
+	}
+	if _, err := os.Stat(filepath.Join(base, "zones", "a")); !os.IsNotExist(err) {
+		t.Errorf("new mountpoint left: %v", err)
+	}
+}
