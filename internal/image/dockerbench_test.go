@@ -21,6 +21,8 @@ import (
 	"hull/internal/atomicfile"
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
+	"hull/internal/pool"
+	"hull/internal/pool/btrfs"
 	"hull/internal/pool/dir"
 	"hull/internal/pool/pooltest"
 	"hull/internal/testenv"
@@ -36,7 +38,9 @@ import (
 // its tarball in the page cache while an import is durable when it
 // returns, so the ratio to crane's pull followed by an fsync of its
 // tarball is reported too. HULL_BENCH_DIR picks the filesystem (default
-// /var/tmp). One round varies by ±20% here; take several:
+// /var/tmp); the pool is the dir driver, or with HULL_BENCH_POOL=btrfs a
+// btrfs pool on a loop file there. One round varies by ±20% here; take
+// several:
 //
 //	go test -run '^$' -bench DockerPullVsCrane -benchtime 9x ./internal/image
 func BenchmarkDockerPullVsCrane(b *testing.B) {
@@ -45,6 +49,7 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("HULL_BENCH_MB")); err == nil && v > 0 {
 		mb = v
 	}
+	onBtrfs := os.Getenv("HULL_BENCH_POOL") == "btrfs"
 	parent := os.Getenv("HULL_BENCH_DIR")
 	if parent == "" {
 		parent = "/var/tmp"
@@ -64,7 +69,15 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		p, err := dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
+		var p pool.Driver
+		var bp *btrfs.Driver
+		if onBtrfs {
+			bp, err = btrfs.Open(btrfs.Options{Store: filepath.Join(base, "store"), MountRoot: filepath.Join(base, "zones"),
+				Pool: "zones", File: filepath.Join(base, "pool.img"), Size: 4 << 30})
+			p = bp
+		} else {
+			p, err = dir.New(filepath.Join(base, "pool"), filepath.Join(base, "zones"), "zones")
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -111,6 +124,11 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 		}
 
 		pooltest.Teardown(p, base)
+		if bp != nil {
+			if err := bp.Export(); err != nil {
+				b.Error(err)
+			}
+		}
 		os.RemoveAll(base)
 	}
 	mi, mc, ms := median(imports), median(cranes), median(craneSynced)
