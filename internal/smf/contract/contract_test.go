@@ -37,19 +37,33 @@ func trackers(t *testing.T) map[string]Tracker {
 	return m
 }
 
+// testReaper is the package's one reaper: a process has one subreaper
+// role, and a reaper collects every child of the process.
+func testReaper() *Reaper {
+	reaperOnce.Do(func() { reaper = NewReaper() })
+	return reaper
+}
+
+// newContract makes a contract named fmri with tr, closed when the test
+// ends, and the process attributes that start a method in it.
+func newContract(t *testing.T, tr Tracker, fmri string) (Contract, *syscall.ProcAttr) {
+	t.Helper()
+	c, err := tr.New(fmri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	attr := &syscall.ProcAttr{Env: append(os.Environ(), fmt.Sprintf("%s=%d", EnvVar, c.ID())), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
+	c.Prepare(attr.Sys)
+	return c, attr
+}
+
 func TestContractHoldsDescendants(t *testing.T) {
 	testenv.RequireRoot(t)
-	reaperOnce.Do(func() { reaper = NewReaper() })
-	r := reaper
+	r := testReaper()
 	for name, tr := range trackers(t) {
 		t.Run(name, func(t *testing.T) {
-			c, err := tr.New("svc:/test/daemon:default")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			attr := &syscall.ProcAttr{Env: append(os.Environ(), fmt.Sprintf("%s=%d", EnvVar, c.ID())), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
-			c.Prepare(attr.Sys)
+			c, attr := newContract(t, tr, "svc:/test/daemon:default")
 			scanning := make(chan struct{})
 			go func() { // as the restarter does while a method runs
 				for {
@@ -102,16 +116,10 @@ func TestOwnCgroup(t *testing.T) {
 // forgotten.
 func TestOwnerOfDeadMember(t *testing.T) {
 	testenv.RequireRoot(t)
-	reaperOnce.Do(func() { reaper = NewReaper() })
+	reaper := testReaper()
 	for name, tr := range trackers(t) {
 		t.Run(name, func(t *testing.T) {
-			c, err := tr.New("svc:/test/owner:default")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			attr := &syscall.ProcAttr{Env: append(os.Environ(), fmt.Sprintf("%s=%d", EnvVar, c.ID())), Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setsid: true}}
-			c.Prepare(attr.Sys)
+			c, attr := newContract(t, tr, "svc:/test/owner:default")
 			// The method's own process never reaps its child: a
 			// killed child stays a zombie.
 			leader, _, err := reaper.Start("/bin/sh", []string{"sh", "-c", "sleep 300 & exec sleep 301"}, attr, c.Add)
