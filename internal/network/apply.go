@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -225,7 +227,9 @@ func Unplumb(uuid string) error {
 	for _, l := range links {
 		name := l.Attrs().Name
 		if strings.HasPrefix(name, host) || strings.HasPrefix(name, temp) {
-			if err := netlink.LinkDel(l); err != nil {
+			// A veth goes with its peer, and the zone's end with the
+			// zone's namespace: gone by now is fine.
+			if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
 				errs = append(errs, fmt.Errorf("delete %s: %w", name, err))
 			}
 		}
@@ -251,7 +255,10 @@ func DeleteLink(name string) error {
 	if err != nil {
 		return nil
 	}
-	return netlink.LinkDel(l)
+	if err := netlink.LinkDel(l); err != nil && !errors.Is(err, unix.ENODEV) {
+		return err
+	}
+	return nil
 }
 
 // Ready marks each VNIC, inside the zone, with its host port's name (the
@@ -264,6 +271,7 @@ func Ready(pid int, vnics []VNIC) error {
 	}
 	defer done()
 	for _, x := range vnics {
+		waitUp(h, x)
 		l, err := h.LinkByName(x.Zone)
 		if err != nil {
 			return err
@@ -273,6 +281,37 @@ func Ready(pid int, vnics []VNIC) error {
 		}
 	}
 	return nil
+}
+
+// A link carries frames only once the kernel's link watcher has seen its
+// carrier come on: until then its queue drops everything and its bridge
+// port is disabled. The watcher runs asynchronously, behind the rtnl
+// lock, so on a busy host a zone's first packets (its ARP requests) were
+// lost. Usually it takes well under a millisecond; upWait bounds the
+// wait, and a link still down after it is left as it is, not a failed
+// boot.
+const upWait = 5 * time.Second
+
+// waitUp waits until the zone's end of a VNIC is operationally up and
+// its host end is an enabled bridge port.
+func waitUp(h *netlink.Handle, x VNIC) {
+	for deadline := time.Now().Add(upWait); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		if l, err := h.LinkByName(x.Zone); err == nil && l.Attrs().OperState != netlink.OperUp {
+			continue
+		}
+		if portEnabled(x.Host) {
+			return
+		}
+	}
+}
+
+// portEnabled tells whether the bridge has enabled its port name (any
+// state but disabled: a bridge running STP moves it on to forwarding in
+// its own time). A link that is no bridge port, or gone, counts as
+// enabled: there is nothing to wait for.
+func portEnabled(name string) bool {
+	b, err := os.ReadFile("/sys/class/net/" + name + "/brport/state")
+	return err != nil || strings.TrimSpace(string(b)) != "0"
 }
 
 // inZone opens the network namespace of the zone whose init is pid and a

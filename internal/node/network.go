@@ -173,7 +173,14 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
 		return err
 	}
-	return applyBandwidth(v, vnics)
+	if err := applyBandwidth(v, vnics); err != nil {
+		return err
+	}
+	if len(add) > 0 {
+		// As at boot: the update returns once the new NICs carry frames.
+		return network.Ready(pid, add)
+	}
+	return nil
 }
 
 // zoneLinks lists the VM's host links and filter chains, for leak
