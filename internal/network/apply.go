@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/config"
+	"hull/internal/network/dump"
 )
 
 // Tags resolves nic tags to the links that provide them, from the node
@@ -98,7 +99,7 @@ func (t Tags) uplinkPort(tag string, br netlink.Link) netlink.Link {
 	if mac == "" {
 		return nil
 	}
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	for _, l := range links {
 		if l.Attrs().HardwareAddr.String() == mac && l.Attrs().MasterIndex == br.Attrs().Index && l.Type() != "veth" {
 			return l
@@ -108,7 +109,7 @@ func (t Tags) uplinkPort(tag string, br netlink.Link) netlink.Link {
 }
 
 func enslaveUplink(br netlink.Link, mac string) error {
-	links, err := netlink.LinkList()
+	links, err := dump.Consistent(netlink.LinkList)
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,7 @@ func enslaveUplink(br netlink.Link, mac string) error {
 		if l.Attrs().MasterIndex == br.Attrs().Index {
 			return nil // there already
 		}
-		addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
+		addrs, _ := dump.Consistent(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 		if len(addrs) > 0 || l.Attrs().MasterIndex != 0 {
 			return nil // the host's own link: VNICs stay local to the bridge
 		}
@@ -218,7 +219,7 @@ func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC, port Port) error {
 // them). Idempotent: it finds them by name, so it also cleans up after a
 // crash in the middle of Plumb.
 func Unplumb(uuid string) error {
-	links, err := netlink.LinkList()
+	links, err := dump.Consistent(netlink.LinkList)
 	if err != nil {
 		return err
 	}
@@ -239,7 +240,7 @@ func Unplumb(uuid string) error {
 
 // HostLinks lists the VM's host-side links (for leak checks).
 func HostLinks(uuid string) []string {
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	var out []string
 	for _, l := range links {
 		if n := l.Attrs().Name; strings.HasPrefix(n, HostPrefix(uuid)) || strings.HasPrefix(n, "y"+hostTag(uuid)+"n") {

@@ -12,6 +12,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"hull/internal/network/dump"
 	"hull/internal/vm"
 )
 
@@ -113,7 +114,9 @@ func SyncRoutes(pid int, routes []Route) error {
 			errs = append(errs, fmt.Errorf("route %s: %w", r, err))
 		}
 	}
-	have, err := h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	have, err := dump.Consistent(func() ([]netlink.Route, error) {
+		return h.RouteListFiltered(netlink.FAMILY_ALL, &netlink.Route{Protocol: RouteProtocol}, netlink.RT_FILTER_PROTOCOL)
+	})
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("zone routes: %w", err))...)
 	}

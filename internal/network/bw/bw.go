@@ -16,6 +16,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
+
+	"hull/internal/network/dump"
 )
 
 // Parse reads a maxbw value as dladm takes it: a number with an optional
@@ -169,7 +171,7 @@ func ensureIFB(name string) (netlink.Link, error) {
 func Remove(link string) error {
 	var errs []error
 	if l, err := netlink.LinkByName(link); err == nil {
-		qs, _ := netlink.QdiscList(l)
+		qs, _ := dump.Consistent(func() ([]netlink.Qdisc, error) { return netlink.QdiscList(l) })
 		for _, q := range qs {
 			a := q.Attrs()
 			if (a.Parent == netlink.HANDLE_ROOT && q.Type() == "tbf") || a.Parent == netlink.HANDLE_INGRESS {
@@ -190,7 +192,7 @@ func Remove(link string) error {
 // RemovePrefix deletes the ifbs of every link whose name starts with
 // prefix: what a VM's crashed plumbing or unplumbing can leave behind.
 func RemovePrefix(prefix string) error {
-	links, err := netlink.LinkList()
+	links, err := dump.Consistent(netlink.LinkList)
 	if err != nil {
 		return err
 	}
@@ -211,7 +213,7 @@ func Current(link string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	qs, err := netlink.QdiscList(l)
+	qs, err := dump.Consistent(func() ([]netlink.Qdisc, error) { return netlink.QdiscList(l) })
 	if err != nil {
 		return 0, err
 	}
@@ -226,7 +228,7 @@ func Current(link string) (uint64, error) {
 // Links lists the ifbs of links whose name starts with prefix (leak
 // checks).
 func Links(prefix string) []string {
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	var out []string
 	for _, l := range links {
 		if l.Type() == "ifb" && strings.HasPrefix(l.Attrs().Name, IFBName(prefix)) {

@@ -27,6 +27,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"github.com/vishvananda/netlink"
 
+	"hull/internal/network/dump"
 	"hull/internal/network/managed"
 )
 
@@ -95,7 +96,7 @@ func Reply(n managed.Network, lease netip.Addr, serverID net.IP, req *dhcpv4.DHC
 func ServerID(n managed.Network, ifname string) (net.IP, error) {
 	p := n.Prefix()
 	if l, err := netlink.LinkByName(ifname); err == nil {
-		addrs, _ := netlink.AddrList(l, netlink.FAMILY_V4)
+		addrs, _ := dump.Consistent(func() ([]netlink.Addr, error) { return netlink.AddrList(l, netlink.FAMILY_V4) })
 		for _, a := range addrs {
 			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && p.Contains(ip) {
 				return a.IP.To4(), nil
@@ -113,7 +114,7 @@ func ServerID(n managed.Network, ifname string) (net.IP, error) {
 		}
 	}
 	// No route there: any address of the host's own.
-	addrs, _ := netlink.AddrList(nil, netlink.FAMILY_V4)
+	addrs, _ := dump.Consistent(func() ([]netlink.Addr, error) { return netlink.AddrList(nil, netlink.FAMILY_V4) })
 	for _, a := range addrs {
 		if a.Scope == int(netlink.SCOPE_UNIVERSE) && !a.IP.IsLoopback() {
 			return a.IP.To4(), nil

@@ -17,6 +17,7 @@ import (
 	"hull/internal/config"
 	"hull/internal/network"
 	"hull/internal/network/bw"
+	"hull/internal/network/dump"
 	"hull/internal/network/managed"
 )
 
@@ -216,7 +217,7 @@ func Dladm(e Env, args []string) int {
 
 // physRows lists the host's physical links (those backed by a device).
 func physRows(only string) []map[string]string {
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	var rows []map[string]string
 	for _, l := range links {
 		name := l.Attrs().Name

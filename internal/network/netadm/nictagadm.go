@@ -17,6 +17,7 @@ import (
 
 	"hull/internal/config"
 	"hull/internal/network"
+	"hull/internal/network/dump"
 	"hull/internal/vm"
 )
 
@@ -73,7 +74,7 @@ func linkByMAC(mac string) string {
 	if err != nil {
 		return "-"
 	}
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	for _, l := range links {
 		if l.Attrs().HardwareAddr.String() == hw.String() && l.Type() == "device" {
 			return l.Attrs().Name
@@ -339,7 +340,7 @@ func deleteStub(name string) error {
 }
 
 func bridgePorts(br netlink.Link) []string {
-	links, _ := netlink.LinkList()
+	links, _ := dump.Consistent(netlink.LinkList)
 	var out []string
 	for _, l := range links {
 		if l.Attrs().MasterIndex == br.Attrs().Index {
