@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -57,7 +58,16 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func run(c config, out, log io.Writer) error {
+func run(c config, out, log io.Writer) (err error) {
+	// Interrupted (or its output closed), the bench stops at the next
+	// step and still removes its zones, mounts and roots.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
+	defer stop()
+	defer func() {
+		if err != nil && ctx.Err() != nil {
+			err = errors.New("interrupted")
+		}
+	}()
 	root, err := os.MkdirTemp("/var/tmp", "hull-bench-")
 	if err != nil {
 		return err
@@ -77,7 +87,6 @@ func run(c config, out, log io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
 	if _, err := n.Images.Install(ctx, manifest, file, image.InstallOptions{}); err != nil {
 		return fmt.Errorf("install busybox image: %w", err)
 	}
@@ -101,7 +110,7 @@ func run(c config, out, log io.Writer) error {
 		rows = append(rows, row{"vmadm create → running (dir)", dirRuns})
 	}
 	if c.lxc {
-		lxcTimes, err := measureLXC(c.runs, log)
+		lxcTimes, err := measureLXC(ctx, c.runs, log)
 		if err != nil {
 			fmt.Fprintf(out, "LXC: not measured: %v\n", err)
 		} else {
@@ -163,6 +172,9 @@ func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, 
 	}
 	defer os.RemoveAll(tmp)
 	for i := range runs + 1 {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, nil, err
+		}
 		steps := []func() (sample, error){
 			func() (sample, error) { return hullOnce(ctx, n) },
 			func() (sample, error) { return runcOnce(ctx, n, tmp, i) },
@@ -311,7 +323,7 @@ func bareSpec(rootfs string) []byte {
 
 // measureLXC starts Debian LXC's busybox container the same number of
 // times.
-func measureLXC(runs int, log io.Writer) ([]time.Duration, error) {
+func measureLXC(ctx context.Context, runs int, log io.Writer) ([]time.Duration, error) {
 	if _, err := exec.LookPath("lxc-start"); err != nil {
 		return nil, errors.New("lxc is not installed (apt-get install lxc)")
 	}
@@ -336,6 +348,9 @@ func measureLXC(runs int, log io.Writer) ([]time.Duration, error) {
 	}
 	var ts []time.Duration
 	for i := range runs + 1 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		t0 := time.Now()
 		if out, err := exec.Command("lxc-start", "-n", name, "-d").CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("lxc-start: %v: %s", err, lastLine(out))
@@ -360,6 +375,9 @@ func measureMemory(ctx context.Context, n *node.Node, count int, out io.Writer) 
 	before := memAvailable()
 	var ids []string
 	for range count {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		v, err := n.Create(ctx, []byte(`{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`))
 		if err != nil {
 			return err
@@ -418,6 +436,9 @@ func hostSideProcesses(n *node.Node) int {
 func measureList(ctx context.Context, n *node.Node, count, runs int, out io.Writer) error {
 	t0 := time.Now()
 	for i := range count {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		_, err := n.Create(ctx, []byte(fmt.Sprintf(`{"brand":"joyent-minimal","alias":"list%d","autoboot":false,"image_uuid":"%s","tags":{"n":%d}}`, i, BusyboxUUID, i)))
 		if err != nil {
 			return fmt.Errorf("configure zone %d: %w", i, err)
@@ -426,6 +447,9 @@ func measureList(ctx context.Context, n *node.Node, count, runs int, out io.Writ
 	fmt.Fprintf(out, "configured %d zones in %v (%.1f ms each)\n", count, time.Since(t0).Round(time.Millisecond), float64(time.Since(t0).Milliseconds())/float64(count))
 	var inproc, cli []time.Duration
 	for range runs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		t := time.Now()
 		vms, err := n.List()
 		if err != nil {

@@ -67,6 +67,9 @@ func measureSMF(ctx context.Context, n *node.Node, runs int, out io.Writer) erro
 	var rss []int64
 	var idle []float64 // percent of one CPU
 	for range runs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		logFile := n.ConsoleLog(v.UUID)
 		before, _ := os.ReadFile(logFile)
 		start := time.Now()
