@@ -203,15 +203,22 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if err == nil {
 		err = n.makeDataset(v)
 	}
-	if err == nil {
-		err = n.writeHostsAddress(v)
-	}
 	_, uerr := userns()
 	if err := errors.Join(err, uerr); err != nil {
 		return nil, err
 	}
 	failpoint("create/after-clone")
 	st.mark("ids+dataset")
+	// The dataset's own files and properties are written while the
+	// zone's boot is prepared; they are there before the zone runs.
+	// Waited for before any return, so that no undo races them.
+	filled := backgroundErr(func() error {
+		if err := n.fillDataset(v); err != nil {
+			return err
+		}
+		return n.writeHostsAddress(v)
+	})
+	defer filled()
 	// The VM object is written while the zone's boot is prepared (its
 	// undo is in the journal already); it is durable before the zone
 	// runs, and so before anything inside can ask for it.
@@ -227,14 +234,15 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 		return err
 	})
 	defer saved()
+	ready := func() error { return errors.Join(filled(), saved()) }
 	if boots {
-		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: saved, launch: launched, userns: userns}); err != nil {
+		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: ready, launch: launched, userns: userns}); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")
 		st.mark("start")
 	}
-	if err := saved(); err != nil {
+	if err := ready(); err != nil {
 		return nil, err
 	}
 	st.mark("config")
@@ -250,8 +258,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 
 // makeDataset creates the VM's dataset: a clone of its image's @final
 // snapshot, or for the sparse brand a new dataset with the zone's own
-// trees. Then it writes what SmartOS writes at install: hostname and
-// hosts.
+// trees; fillDataset does the rest.
 func (n *Node) makeDataset(v *vm.VM) error {
 	ds := dataset(v.UUID)
 	var err error
@@ -276,6 +283,15 @@ func (n *Node) makeDataset(v *vm.VM) error {
 	// The zone's root (owned by zone root through the idmapped mount)
 	// must be traversable by it; the dataset dir stays host-only.
 	os.Chmod(zp, 0o711)
+	return nil
+}
+
+// fillDataset writes what SmartOS writes at install into the VM's new
+// dataset: the zonepath's directories, hostname, hosts and resolv.conf,
+// and its quota and compression.
+func (n *Node) fillDataset(v *vm.VM) error {
+	zp := n.Zonepath(v.UUID)
+	root := filepath.Join(zp, "root")
 	for _, d := range []string{"config", "cores", "logs"} {
 		if err := os.MkdirAll(filepath.Join(zp, d), 0o700); err != nil {
 			return err
