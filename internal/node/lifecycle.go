@@ -139,6 +139,19 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 			}
 		}()
 	}
+	// The idmapped view of the zone's root is mounted while the spec is
+	// rendered; waited for before any return, so that no undo races it.
+	mapped := backgroundErr(func() error {
+		ns, err := userns()
+		if err != nil {
+			return fmt.Errorf("map root of %s: %w", uuid, err)
+		}
+		if err := n.mapRoot(uuid, ns); err != nil {
+			return fmt.Errorf("map root of %s: %w", uuid, err)
+		}
+		return nil
+	})
+	defer mapped()
 	zc, err := n.PrepareZonecontrol(uuid)
 	if err != nil {
 		return err
@@ -167,12 +180,8 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		return err
 	}
 	steps.mark("bundle")
-	ns, err := userns()
-	if err != nil {
-		return fmt.Errorf("map root of %s: %w", uuid, err)
-	}
-	if err := n.mapRoot(uuid, ns); err != nil {
-		return fmt.Errorf("map root of %s: %w", uuid, err)
+	if err := mapped(); err != nil {
+		return err
 	}
 	steps.mark("maproot")
 	if len(v.Nics) > 0 {
