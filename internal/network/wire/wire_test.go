@@ -63,6 +63,10 @@ func newVLANZone(t *testing.T, stub, cidr string, vid int) *zone {
 		t.Fatal(err)
 	}
 	z.apply(t)
+	// As a boot does: frames go out only once the links are up.
+	if err := network.Ready(c.Process.Pid, vnics); err != nil {
+		t.Fatal(err)
+	}
 	err = z.Do(func() error {
 		l, err := netlink.LinkByName("net0")
 		if err != nil {
