@@ -210,7 +210,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	failpoint("create/after-clone")
 	st.mark("ids+dataset")
 	// The dataset's own files and properties are written while the
-	// zone's boot is prepared; they are there before the zone runs.
+	// zone's boot is prepared; they are there before its root is mapped.
 	// Waited for before any return, so that no undo races them.
 	filled := backgroundErr(func() error {
 		if err := n.fillDataset(v); err != nil {
@@ -236,7 +236,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	defer saved()
 	ready := func() error { return errors.Join(filled(), saved()) }
 	if boots {
-		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeRun: ready, launch: launched, userns: userns}); err != nil {
+		if err := n.start(ctx, v, op, startOptions{fresh: true, beforeMap: filled, beforeRun: saved, launch: launched, userns: userns}); err != nil {
 			return nil, fmt.Errorf("boot %s: %w", v.UUID, err)
 		}
 		failpoint("create/after-start")

@@ -77,6 +77,11 @@ type startOptions struct {
 	// fresh says the zone was created in the same operation: no earlier
 	// run can have left anything behind.
 	fresh bool
+	// beforeMap, if set, must succeed before the zone's root is mapped
+	// (writes to the dataset the caller does meanwhile: on an overlay
+	// pool, once the mapped view is mounted, the dataset is written
+	// through it only).
+	beforeMap func() error
 	// beforeRun, if set, must succeed before the runtime starts the
 	// zone (work the caller does meanwhile).
 	beforeRun func() error
@@ -142,6 +147,11 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	// The idmapped view of the zone's root is mounted while the spec is
 	// rendered; waited for before any return, so that no undo races it.
 	mapped := backgroundErr(func() error {
+		if o.beforeMap != nil {
+			if err := o.beforeMap(); err != nil {
+				return err
+			}
+		}
 		ns, err := userns()
 		if err != nil {
 			return fmt.Errorf("map root of %s: %w", uuid, err)
