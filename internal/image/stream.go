@@ -118,10 +118,10 @@ type countReader struct {
 	failAt int64 // > 0: the process kills itself after this many bytes
 }
 
-func (hr *countReader) Read(p []byte) (int, error) {
-	n, err := hr.r.Read(p)
-	hr.n += int64(n)
-	if hr.failAt > 0 && hr.n >= hr.failAt {
+func (cr *countReader) Read(p []byte) (int, error) {
+	n, err := cr.r.Read(p)
+	cr.n += int64(n)
+	if cr.failAt > 0 && cr.n >= cr.failAt {
 		unix.Kill(os.Getpid(), unix.SIGKILL)
 		time.Sleep(time.Hour)
 	}
@@ -301,7 +301,7 @@ func (ra *readAhead) Read(p []byte) (int, error) {
 func (ra *readAhead) hashed() { ra.hashes.Wait() }
 
 // Close stops the reading goroutine (it may still finish one read); the
-// hasher stops after it.
+// hashers stop after it.
 func (ra *readAhead) Close() error {
 	select {
 	case <-ra.done:

@@ -17,12 +17,16 @@ func TestWarmUserns(t *testing.T) {
 	// (nor an earlier run of this one, with -count), so that the next
 	// zone's namespace is not kept already: the zone takes slot i, the
 	// next zone slot i+1.
-	for i := 0; i < 64 || idmap.Kept(idmap.SlotRange(i+1)); i++ {
+	i := 0
+	for ; i < 64 || idmap.Kept(idmap.SlotRange(i+1)); i++ {
 		owner := fmt.Sprintf("00000000-0000-4000-8000-%012d", i)
 		if _, err := n.IDs.Allocate(owner); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { n.IDs.Free(owner) })
+	}
+	if r := idmap.SlotRange(i + 1); idmap.Kept(r) {
+		t.Fatalf("range %v's namespace is kept before any boot", r)
 	}
 	create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
 	next, err := n.IDs.NextFree()
