@@ -3,6 +3,7 @@ package btrfs
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,6 +70,15 @@ func TestReopen(t *testing.T) {
 	d, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Where the pool file's filesystem takes direct I/O, the device
+	// does its I/O that way.
+	if f, err := os.OpenFile(o.File, os.O_RDONLY|syscall.O_DIRECT, 0); err == nil {
+		f.Close()
+		dev, _ := loop.Find(o.File)
+		if !loop.DirectIO(dev) {
+			t.Errorf("loop device %q of the pool does not use direct I/O", dev)
+		}
 	}
 	a, err := d.Create("zones/a")
 	if err != nil {
