@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +26,8 @@ import (
 	"hull/internal/image"
 	"hull/internal/node"
 	"hull/internal/vm"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // BusyboxUUID is the busybox image's fixed uuid.
@@ -171,13 +174,17 @@ func measureStarts(ctx context.Context, n, dirNode *node.Node, runs int) (hull, 
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(tmp)
+	spec, err := stockSpec(ctx, n.Runtime.Binary)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	for i := range runs + 1 {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, nil, err
 		}
 		steps := []func() (sample, error){
 			func() (sample, error) { return hullOnce(ctx, n) },
-			func() (sample, error) { return runcOnce(ctx, n, tmp, i) },
+			func() (sample, error) { return runcOnce(ctx, n, spec, tmp, i) },
 		}
 		if i%2 == 1 {
 			steps[0], steps[1] = steps[1], steps[0]
@@ -273,7 +280,7 @@ func hullOnce(ctx context.Context, n *node.Node) (sample, error) {
 
 // runcOnce clones the same image and starts it with the runtime alone
 // (no user namespace, no journal, no hull), then removes it.
-func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (sample, error) {
+func runcOnce(ctx context.Context, n *node.Node, spec *specs.Spec, dir string, i int) (sample, error) {
 	state := filepath.Join(dir, "state")
 	id := fmt.Sprintf("hull-bench-%d", i)
 	ds := node.PoolName + "/bench-runc-" + strconv.Itoa(i)
@@ -291,7 +298,12 @@ func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (sample, err
 	if err != nil {
 		return sample{}, fmt.Errorf("clone for runc: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(bundle, "config.json"), bareSpec(filepath.Join(d.Mountpoint, "root")), 0o600); err != nil {
+	spec.Root.Path = filepath.Join(d.Mountpoint, "root")
+	b, err := json.Marshal(spec)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(bundle, "config.json"), b, 0o600)
+	}
+	if err != nil {
 		n.Pool.Destroy(ds)
 		return sample{}, err
 	}
@@ -307,18 +319,36 @@ func runcOnce(ctx context.Context, n *node.Node, dir string, i int) (sample, err
 	return s, n.Pool.Destroy(ds)
 }
 
-// bareSpec is the runtime's stock spec (as `runc spec` writes it), with a
-// non-terminal sleeper as init.
-func bareSpec(rootfs string) []byte {
-	return []byte(`{"ociVersion":"1.0.2","process":{"terminal":false,"user":{"uid":0,"gid":0},
-"args":["/bin/sleep","100000"],"env":["PATH=/bin:/sbin:/usr/bin"],"cwd":"/",
-"capabilities":{"bounding":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],"effective":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"],"permitted":["CAP_AUDIT_WRITE","CAP_KILL","CAP_NET_BIND_SERVICE"]},
-"noNewPrivileges":true},"root":{"path":"` + rootfs + `","readonly":false},"hostname":"bench",
-"mounts":[{"destination":"/proc","type":"proc","source":"proc"},{"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
-{"destination":"/dev/pts","type":"devpts","source":"devpts","options":["nosuid","noexec","newinstance","ptmxmode=0666","mode=0620"]},
-{"destination":"/sys","type":"sysfs","source":"sysfs","options":["nosuid","noexec","nodev","ro"]}],
-"linux":{"resources":{"devices":[{"allow":false,"access":"rwm"}]},"namespaces":[{"type":"pid"},{"type":"network"},{"type":"ipc"},{"type":"uts"},{"type":"mount"},{"type":"cgroup"}],
-"maskedPaths":["/proc/kcore","/sys/firmware"],"readonlyPaths":["/proc/sys","/proc/sysrq-trigger"]}}`)
+// stockSpec is the spec the runtime itself writes for a new bundle
+// (`runc spec`), as an operator starting a container by hand would use
+// it. Only what a zone needs differently is changed: a sleeper as init
+// without a terminal, a writable root (a zone's root is), a hostname.
+// The root's path is set per run.
+func stockSpec(ctx context.Context, runtime string) (*specs.Spec, error) {
+	dir, err := os.MkdirTemp("", "hull-bench-spec-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if out, err := exec.CommandContext(ctx, runtime, "spec", "--bundle", dir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("%s spec: %v: %s", filepath.Base(runtime), err, strings.TrimSpace(string(out)))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("%s spec: %w", filepath.Base(runtime), err)
+	}
+	if s.Process == nil || s.Root == nil {
+		return nil, fmt.Errorf("%s spec: no process or root", filepath.Base(runtime))
+	}
+	s.Process.Terminal = false
+	s.Process.Args = []string{"/bin/sleep", "100000"}
+	s.Root.Readonly = false
+	s.Hostname = "bench"
+	return &s, nil
 }
 
 // measureLXC starts Debian LXC's busybox container the same number of
