@@ -245,6 +245,9 @@ func (n *Node) WarmNextUserns() {
 // launch starts the runtime for the zone's boot ahead of its spec (see
 // zone.Launch), with the zone's console as its stdio.
 func (n *Node) launch(ctx context.Context, uuid string) (*zone.Launch, error) {
+	// The runtime will move the zone's init into its cgroups: start the
+	// kernel's wait before such a move now, while the boot is prepared.
+	cgroup.PrimeMigration(n.Cgroups)
 	in, out, err := n.openConsole(uuid)
 	if err != nil {
 		return nil, err
