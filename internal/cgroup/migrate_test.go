@@ -55,6 +55,7 @@ func TestMoveSelfStays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("moving into %s", p)
 	before, _ := os.ReadFile("/proc/self/cgroup")
 	if err := moveSelf(p); err != nil {
 		t.Fatalf("move into %s: %v", p, err)
