@@ -1,7 +1,9 @@
 package cgroup
 
 import (
+	"bufio"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,20 +42,26 @@ func ownProcs(mode Mode) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	self, err := os.ReadFile("/proc/self/cgroup")
+	f, err := os.Open("/proc/self/cgroup")
 	if err != nil {
 		return "", err
 	}
-	return procsFile(hs, string(self))
+	defer f.Close()
+	in, err := Membership(f)
+	if err != nil {
+		return "", err
+	}
+	return procsFile(hs, in)
 }
 
-// procsFile picks the first hierarchy in hs that self (the contents of
-// /proc/self/cgroup) places this process in, and returns the
-// cgroup.procs file of that cgroup.
-func procsFile(hs []hierarchy, self string) (string, error) {
-	in := map[string]string{} // hierarchy key → the process's cgroup
-	for _, line := range strings.Split(self, "\n") {
-		f := strings.SplitN(line, ":", 3)
+// Membership reads a /proc/<pid>/cgroup file: the process's cgroup in
+// each hierarchy, keyed by each of a v1 hierarchy's controllers (or its
+// name, "name=systemd") and by Unified for the cgroup2 hierarchy.
+func Membership(r io.Reader) (map[string]string, error) {
+	in := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.SplitN(sc.Text(), ":", 3)
 		if len(f) != 3 {
 			continue
 		}
@@ -65,6 +73,13 @@ func procsFile(hs []hierarchy, self string) (string, error) {
 			in[k] = f[2]
 		}
 	}
+	return in, sc.Err()
+}
+
+// procsFile picks the first hierarchy in hs that in (from Membership)
+// places the process in, and returns the cgroup.procs file of that
+// cgroup.
+func procsFile(hs []hierarchy, in map[string]string) (string, error) {
 	for _, h := range hs {
 		if len(h.keys) == 0 {
 			continue

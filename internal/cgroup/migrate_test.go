@@ -2,6 +2,7 @@ package cgroup
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"hull/internal/testenv"
@@ -30,7 +31,11 @@ func TestProcsFile(t *testing.T) {
 		{"nothing", "", v1, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := procsFile(tc.hs, tc.self)
+			in, err := Membership(strings.NewReader(tc.self))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := procsFile(tc.hs, in)
 			if tc.want == "" {
 				if err == nil {
 					t.Errorf("procsFile = %q, want an error", got)

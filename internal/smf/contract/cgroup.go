@@ -1,7 +1,6 @@
 package contract
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/cgroup"
 )
 
 // cgroupTracker puts each contract in its own sub-cgroup of the
@@ -35,22 +36,10 @@ func ownCgroup(procFile string) (v2 string, v1 map[string]string, err error) {
 		return "", nil, err
 	}
 	defer f.Close()
-	v1 = map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 3)
-		if len(parts) != 3 {
-			continue
-		}
-		if parts[0] == "0" && parts[1] == "" {
-			v2 = parts[2]
-			continue
-		}
-		for _, c := range strings.Split(parts[1], ",") {
-			v1[c] = parts[2]
-		}
-	}
-	return v2, v1, sc.Err()
+	v1, err = cgroup.Membership(f)
+	v2 = v1[cgroup.Unified]
+	delete(v1, cgroup.Unified)
+	return v2, v1, err
 }
 
 func newCgroupTracker(mount, procFile, base string) (*cgroupTracker, error) {
