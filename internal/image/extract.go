@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -128,6 +127,9 @@ type extractOptions struct {
 	// it, a later entry outside root/ is an error rather than skipped, so
 	// a one-pass extraction never silently drops part of an image.
 	autoStrip bool
+	// writers: 0 picks the file writers by filesystem
+	// (fileWritersFor); n > 0 has n, n < 0 writes inline.
+	writers int
 }
 
 // extractor writes a tar stream beneath one directory. Every path is
@@ -145,8 +147,8 @@ type extractor struct {
 
 	cacheRel string
 	cacheFd  int
-	buf      []byte // for file contents
 	wb       *writeback
+	w        *fileWriters
 }
 
 const (
@@ -172,6 +174,12 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 	x := &extractor{root: root, opts: opts, chown: os.Geteuid() == 0, allUnderRoot: true, cacheFd: -1, wb: newWriteback(dir)}
 	defer x.dropCache()
 	defer x.wb.close()
+	nw := opts.writers
+	if nw == 0 {
+		nw = fileWritersFor(dir)
+	}
+	x.w = newFileWriters(max(nw, 0), copyBuffer, x.wb, x.attrs)
+	defer x.w.close(true) // after a failure; done below otherwise
 
 	tr := tar.NewReader(r)
 	for {
@@ -185,6 +193,12 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 		if err := x.entry(hdr, tr); err != nil {
 			return false, err
 		}
+		if err := x.w.failure(); err != nil {
+			return false, err
+		}
+	}
+	if err := x.w.close(false); err != nil {
+		return false, err
 	}
 	// Directory times last: creating their children changed them.
 	for i := len(x.dirTimes) - 1; i >= 0; i-- {
@@ -369,61 +383,31 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("create %q: %w", n, err)
 	}
-	f := os.NewFile(uintptr(fd), n)
-	defer f.Close()
-	if x.buf == nil {
-		x.buf = make([]byte, copyBuffer)
-	}
-	// Big writes, and the file's writeback started at once: the sync
-	// that ends an install then finds most of the data on disk already.
-	size, err := copyFull(f, r, x.buf)
-	if err != nil {
-		// A write error names the file already.
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("write %q: %w", n, err)
-	}
-	if size >= writebackMin {
-		x.wb.start(fd, n)
-	}
-	if err := x.attrs(fd, n, hdr); err != nil {
-		return err
-	}
-	ts := []unix.Timespec{timespec(hdr.AccessTime, hdr.ModTime), timespec(hdr.ModTime, hdr.ModTime)}
-	if err := unix.UtimesNanoAt(dfd, base, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set times of %q: %w", n, err)
-	}
-	return f.Close()
-}
-
-// copyFull copies r to f in writes of len(buf) bytes: a decompressor
-// returns little more than its window (32 KiB) per read, and a write
-// through an overlay costs the same for 32 KiB as for much more. Only
-// io.EOF ends the copy; any other error (a tar entry cut short says
-// io.ErrUnexpectedEOF) is returned.
-func copyFull(f io.Writer, r io.Reader, buf []byte) (int64, error) {
-	var size int64
+	// The contents go to a writer in big chunks (a decompressor returns
+	// little more than its window, 32 KiB, per read, and a write costs
+	// about the same for 32 KiB as for much more); the writer finishes
+	// the file.
+	pf := x.w.open(os.NewFile(uintptr(fd), n), n, hdr)
+	left := hdr.Size
 	for {
-		n := 0
-		var err error
-		for n < len(buf) && err == nil {
-			var m int
-			m, err = r.Read(buf[n:])
-			n += m
-		}
-		if n > 0 {
-			if _, werr := f.Write(buf[:n]); werr != nil {
-				return size, werr
-			}
-			size += int64(n)
-		}
-		if err == io.EOF {
-			return size, nil
-		}
+		buf, err := x.w.buffer()
 		if err != nil {
-			return size, err
+			x.w.drop(pf, nil)
+			return err
+		}
+		k := int(min(left, int64(len(buf))))
+		if _, err := io.ReadFull(r, buf[:k]); err != nil {
+			// A tar entry cut short is an error, not a shorter file.
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			x.w.drop(pf, buf)
+			return fmt.Errorf("write %q: %w", n, err)
+		}
+		left -= int64(k)
+		x.w.write(pf, buf[:k], left == 0)
+		if left == 0 {
+			return nil
 		}
 	}
 }
@@ -584,11 +568,8 @@ func (x *extractor) setTimes(rel string, atime, mtime time.Time) error {
 	}
 	defer unix.Close(fd)
 	ts := []unix.Timespec{timespec(atime, mtime), timespec(mtime, mtime)}
-	if err := unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH); err != nil {
-		// AT_EMPTY_PATH for utimensat needs a recent kernel; fall back.
-		if err := unix.Futimes(fd, []unix.Timeval{unix.NsecToTimeval(ts[0].Nano()), unix.NsecToTimeval(ts[1].Nano())}); err != nil {
-			return fmt.Errorf("set times of %q: %w", rel, err)
-		}
+	if err := futimens(fd, ts); err != nil {
+		return fmt.Errorf("set times of %q: %w", rel, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -310,41 +311,121 @@ func TestExtractWhiteouts(t *testing.T) {
 	}
 }
 
-// TestCopyFull: a file's bytes are written in full buffers whatever the
-// reads' sizes, and only io.EOF ends a file: a tar entry cut short
-// (io.ErrUnexpectedEOF) is an error, not a shorter file.
-func TestCopyFull(t *testing.T) {
-	data := bytes.Repeat([]byte("0123456789"), 1000)
+// TestFileContents: files of every size around the writers' chunk come
+// out whole and in place, however the archive's reads are cut, with
+// their times set after their last write.
+func TestFileContents(t *testing.T) {
+	sizes := []int{0, 1, copyBuffer - 1, copyBuffer, copyBuffer + 1, 3*copyBuffer + 5}
+	var ents []ent
+	for i, n := range sizes {
+		body := make([]byte, n)
+		for j := range body {
+			body[j] = byte(i + j*7)
+		}
+		ents = append(ents, ent{name: fmt.Sprintf("d%d/f%d", i%2, i), body: string(body)})
+	}
+	// While the files above may still be being written: a hard link to
+	// one, and another replaced.
+	archive := mkTar(t, append(ents, ent{name: "hl", link: "d1/f3", typ: tar.TypeLink}, ent{name: "d1/f5", body: "replaced"})...)
+	ents[5].body = "replaced"
+	ents = append(ents, ent{name: "hl", body: ents[3].body})
 	for _, tc := range []struct {
-		name    string
-		r       io.Reader
-		want    int64
-		wantErr error
+		name string
+		r    io.Reader
+		n    int
 	}{
-		{"whole", bytes.NewReader(data), int64(len(data)), nil},
-		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(data)), int64(len(data)), nil},
-		{"data with EOF", iotest.DataErrReader(bytes.NewReader(data)), int64(len(data)), nil},
-		{"empty", bytes.NewReader(nil), 0, nil},
-		{"cut short", io.MultiReader(bytes.NewReader(data[:1500]), iotest.ErrReader(io.ErrUnexpectedEOF)), 1500, io.ErrUnexpectedEOF},
+		{"whole", bytes.NewReader(archive), -1},
+		{"whole, 2 writers", bytes.NewReader(archive), 2},
+		{"one byte at a time", iotest.OneByteReader(bytes.NewReader(archive)), -1},
+		{"one byte at a time, 3 writers", iotest.OneByteReader(bytes.NewReader(archive)), 3},
+		{"data with EOF", iotest.DataErrReader(bytes.NewReader(archive)), 2},
 	} {
-		var out bytes.Buffer
-		w := &countWrites{w: &out}
-		n, err := copyFull(w, tc.r, make([]byte, 4096))
-		if n != tc.want || !errors.Is(err, tc.wantErr) || (err == nil) != (tc.wantErr == nil) {
-			t.Errorf("%s: %d bytes, %v; want %d, %v", tc.name, n, err, tc.want, tc.wantErr)
+		name := tc.name
+		dir := t.TempDir()
+		if _, err := extractTar(tc.r, dir, extractOptions{writers: tc.n}); err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		if !bytes.Equal(out.Bytes(), data[:n]) {
-			t.Errorf("%s: wrote other bytes", tc.name)
-		}
-		if full := (n + 4095) / 4096; int64(w.n) != full {
-			t.Errorf("%s: %d writes for %d bytes, want %d", tc.name, w.n, n, full)
+		for _, e := range ents {
+			p := filepath.Join(dir, e.name)
+			got, err := os.ReadFile(p)
+			if err != nil || string(got) != e.body {
+				t.Errorf("%s: %s: %d bytes (%v), want %d", name, e.name, len(got), err, len(e.body))
+			}
+			if fi, err := os.Stat(p); err != nil || !fi.ModTime().Equal(testTime) || fi.Mode().Perm() != 0o644 {
+				t.Errorf("%s: %s: %v %v (%v)", name, e.name, fi.ModTime(), fi.Mode(), err)
+			}
 		}
 	}
 }
 
-type countWrites struct {
-	w io.Writer
-	n int
+// TestFileCutShort: a tar entry cut short is an error, not a shorter
+// file, and the extraction leaves no file open.
+func TestFileCutShort(t *testing.T) {
+	archive := mkTar(t, ent{name: "a", body: "aaaa"}, ent{name: "big", body: strings.Repeat("x", 2*copyBuffer+10)})
+	before := openFDs(t)
+	for _, cut := range []int{1536 + copyBuffer/2, 1536 + copyBuffer, 1536 + 2*copyBuffer + 5} {
+		for _, n := range []int{-1, 2} {
+			_, err := extractTar(bytes.NewReader(archive[:cut]), t.TempDir(), extractOptions{writers: n})
+			if !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), `write "big"`) {
+				t.Errorf("cut at %d, %d writers: %v", cut, n, err)
+			}
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d files open before, %d after", before, after)
+	}
 }
 
-func (c *countWrites) Write(p []byte) (int, error) { c.n++; return c.w.Write(p) }
+// TestFileWriteFails: a writer's failure is the extraction's error, with
+// the file named; later files are not written and nothing stays open.
+func TestFileWriteFails(t *testing.T) {
+	for _, n := range []int{0, 2} {
+		before := openFDs(t)
+		w := newFileWriters(n, 4096, &writeback{upper: -1}, func(int, string, *tar.Header) error { return nil })
+		full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pf := w.open(full, "x", &tar.Header{})
+		b, _ := w.buffer()
+		w.write(pf, b[:100], true)
+		var failed error
+		for i := 0; i < 1000 && failed == nil; i++ {
+			f, err := os.Create(filepath.Join(t.TempDir(), "later"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pf := w.open(f, "later", &tar.Header{})
+			b, err := w.buffer()
+			if err != nil {
+				failed = err
+				w.drop(pf, nil)
+				break
+			}
+			w.write(pf, b[:10], true)
+			time.Sleep(time.Millisecond)
+		}
+		want := `write "x": no space left on device`
+		if failed == nil || failed.Error() != want {
+			t.Errorf("%d writers: buffer after the failure: %v, want %s", n, failed, want)
+		}
+		if err := w.close(false); err == nil || err.Error() != want {
+			t.Errorf("%d writers: close: %v, want %s", n, err, want)
+		}
+		if err := w.close(false); err != nil {
+			t.Errorf("%d writers: second close: %v", n, err)
+		}
+		if after := openFDs(t); after != before {
+			t.Errorf("%d writers: %d files open before, %d after", n, before, after)
+		}
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

@@ -1,6 +1,8 @@
 package image
 
 import (
+	"sync"
+
 	"golang.org/x/sys/unix"
 
 	"hull/internal/pool/mounts"
@@ -20,7 +22,8 @@ type writeback struct {
 	// the first entry is written beneath it (overlayfs copies the
 	// directory up then), so it is opened at the first file.
 	upperPath string
-	upper     int // upperPath opened; -1: not yet
+	mu        sync.Mutex // file writers start writeback side by side
+	upper     int        // upperPath opened; -1: not yet
 }
 
 // overlayMagic is overlayfs's statfs f_type.
@@ -42,6 +45,8 @@ func newWriteback(root string) *writeback {
 // upperFD is the extraction root beneath the upper directory, -1 when
 // there is none (yet).
 func (w *writeback) upperFD() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.upper < 0 && w.upperPath != "" {
 		if fd, err := unix.Open(w.upperPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
 			w.upper = fd
