@@ -63,11 +63,10 @@ type pendingFile struct {
 const (
 	// writeBuffers bounds the file data in flight to the writers: two
 	// for each writer (one written, one waiting) and some for the
-	// extracting goroutine to fill. More were no faster, and on an
-	// overlay slower: the data left the CPU's cache before its write.
+	// extracting goroutine to fill. More were no faster on btrfs.
 	writeBuffers = 8
-	// maxFileWriters is the most writers an extraction has: with about
-	// three per decompressing goroutine, the writing keeps up.
+	// maxFileWriters caps the writers on a big machine: one goroutine
+	// decompresses for all of them.
 	maxFileWriters = 4
 )
 
