@@ -53,11 +53,10 @@ type writeJob struct {
 
 // pendingFile is a file being written.
 type pendingFile struct {
-	f       *os.File
-	name    string
-	hdr     *tar.Header
-	written int64
-	q       chan writeJob
+	f    *os.File
+	name string
+	hdr  *tar.Header
+	q    chan writeJob
 }
 
 const (
@@ -211,7 +210,6 @@ func (w *fileWriters) do(j writeJob) {
 				}
 				w.fail(fmt.Errorf("write %q: %w", pf.name, err))
 			}
-			pf.written += int64(len(j.data))
 		}
 		w.free <- j.data[:cap(j.data)]
 	}
@@ -227,10 +225,11 @@ func (w *fileWriters) do(j writeJob) {
 }
 
 // finish starts the file's writeback and sets its owner, mode, xattrs
-// and times, times last: the writes changed them.
+// and times, times last: the writes changed them. It runs only after all
+// of the file's hdr.Size bytes were written.
 func (w *fileWriters) finish(pf *pendingFile) error {
 	fd := int(pf.f.Fd())
-	if pf.written >= writebackMin {
+	if pf.hdr.Size >= writebackMin {
 		w.wb.start(fd, pf.name)
 	}
 	if err := w.attrs(fd, pf.name, pf.hdr); err != nil {
