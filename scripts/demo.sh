@@ -13,15 +13,19 @@ hull install /usr/local/bin >/dev/null
 export HULL_ROOT=${HULL_ROOT:-/var/lib/hull}
 mkdir -p "$HULL_ROOT"
 
-# hulld: under systemd when there is one, else in the background.
-if ! hull vmadm list >/dev/null 2>&1 || [ ! -S "$HULL_ROOT/run/hulld.sock" ]; then
+# hulld: under systemd when there is one, else in the background. A
+# socket left by a hulld that died does not answer: ask it.
+sock=$HULL_ROOT/run/hulld.sock
+up() { curl -fs --unix-socket "$sock" http://hulld/ping >/dev/null 2>&1; }
+if ! up; then
 	if [ -d /run/systemd/system ] && [ "$HULL_ROOT" = /var/lib/hull ]; then
 		install -m 0644 dist/hulld.service /etc/systemd/system/hulld.service
 		systemctl daemon-reload && systemctl enable --now hulld
 	else
 		nohup hulld >>"$HULL_ROOT/hulld.log" 2>&1 &
 	fi
-	for _ in $(seq 50); do [ -S "$HULL_ROOT/run/hulld.sock" ] && break; sleep 0.1; done
+	for _ in $(seq 100); do up && break; sleep 0.1; done
+	up || { echo "hulld did not start: see $HULL_ROOT/hulld.log" >&2; exit 1; }
 fi
 
 # The busybox image, built from Debian's busybox-static, published to
