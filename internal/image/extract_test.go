@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -356,6 +357,43 @@ func TestFileContents(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFileWholeWrites: a file goes out in whole copyBuffer writes, the
+// last one short, however small the reads that bring it in.
+func TestFileWholeWrites(t *testing.T) {
+	const size = 3*copyBuffer + 5
+	archive := mkTar(t, ent{name: "big", body: strings.Repeat("x", size)})
+	for _, n := range []int{-1, 2} {
+		before := writeCalls(t)
+		r := iotest.OneByteReader(bytes.NewReader(archive))
+		if _, err := extractTar(r, t.TempDir(), extractOptions{writers: n}); err != nil {
+			t.Fatalf("%d writers: %v", n, err)
+		}
+		if got := writeCalls(t) - before; got != 4 {
+			t.Errorf("%d writers: %d writes for %d bytes, want 4", n, got, size)
+		}
+	}
+}
+
+// writeCalls is the number of write system calls this process has made.
+func writeCalls(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "syscw: "); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no syscw in /proc/self/io")
+	return 0
 }
 
 // TestFileCutShort: a tar entry cut short is an error, not a shorter
