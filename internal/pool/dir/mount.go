@@ -3,6 +3,8 @@ package dir
 import (
 	"errors"
 	"fmt"
+	"hull/internal/pool"
+	"hull/internal/pool/mounts"
 	"os"
 	"strings"
 
@@ -103,4 +105,85 @@ func legacyMountOverlay(target string, lowers []string, upper, work string) erro
 		return fmt.Errorf("%d layers do not fit in one mount option string", len(lowers))
 	}
 	return unix.Mount("overlay", target, "overlay", 0, data)
+}
+
+// Mount mounts the dataset if it is not already (after a reboot, or an
+// Unmount) and remembers that it should stay mounted.
+func (d *Driver) Mount(full string) (_ *pool.Dataset, err error) {
+	name, err := pool.ParseDataset(d.pool, full, "mount", "mount "+full+": snapshots have no mountpoint")
+	if err != nil {
+		return nil, err
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	defer func() { done(false) }()
+	r := rs.byName(name)
+	if r == nil {
+		return nil, fmt.Errorf("mount: %w", pool.NotFound(full))
+	}
+	if !r.Mounted {
+		r.Mounted = true
+		if err := d.save(r); err != nil {
+			return nil, fmt.Errorf("mount %s: %w", full, err)
+		}
+	}
+	if err := d.mount(r); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
+	return d.describe(rs, r, nil, false), nil
+}
+
+// Unmount unmounts the dataset (fails with EBUSY while it is in use) and
+// remembers that it should stay unmounted.
+func (d *Driver) Unmount(full string) (err error) {
+	name, err := pool.ParseDataset(d.pool, full, "unmount", "unmount "+full+": snapshots have no mountpoint")
+	if err != nil {
+		return err
+	}
+	rs, done, err := d.begin()
+	if err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	defer func() { done(false) }()
+	r := rs.byName(name)
+	if r == nil {
+		return fmt.Errorf("unmount: %w", pool.NotFound(full))
+	}
+	if r.Mounted {
+		r.Mounted = false
+		if err := d.save(r); err != nil {
+			return fmt.Errorf("unmount %s: %w", full, err)
+		}
+	}
+	if err := mounts.Unmount(d.mountpoint(name), false); err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
+	return nil
+}
+
+// mount mounts r at its mountpoint unless it is there already; whatever
+// else is mounted there (a stale view) is taken down first.
+func (d *Driver) mount(r *record) error {
+	table, err := mounts.Read()
+	if err != nil {
+		return err
+	}
+	target := d.mountpoint(r.Name)
+	if top := mounts.TopAt(table, target); top != nil {
+		if top.Upper == d.layerPath(r.Upper) {
+			return nil
+		}
+		if err := mounts.Unmount(target, true); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.workPath(r.Upper), 0o700); err != nil {
+		return err
+	}
+	return mountOverlay(target, d.lowers(r), d.layerPath(r.Upper), d.workPath(r.Upper))
 }
