@@ -1,6 +1,7 @@
 // Package testenv holds what hull's root tests share: the rule that a
 // test needing root or a kernel feature fails in CI instead of skipping,
-// and a static hull binary built once per test binary.
+// and a static hull binary built once per test binary (and removed when
+// its tests end).
 package testenv
 
 import (
@@ -58,15 +59,33 @@ func RepoRoot(t testing.TB) string {
 }
 
 var (
+	inMain    bool
 	buildOnce sync.Once
 	buildPath string
 	buildErr  error
 )
 
+// Main runs a package's tests, then removes the binary HullBinary built.
+// A package whose tests call HullBinary runs them through it:
+//
+//	func TestMain(m *testing.M) { testenv.Main(m) }
+func Main(m *testing.M) {
+	inMain = true
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
 // HullBinary builds the static hull binary once per test binary and
-// returns its path.
+// returns its path. The package's TestMain must be Main, which removes
+// the binary afterwards: every test binary would leave one behind.
 func HullBinary(t testing.TB) string {
 	t.Helper()
+	if !inMain {
+		t.Fatal("testenv.HullBinary needs the package's TestMain to call testenv.Main")
+	}
 	root := RepoRoot(t)
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hull-bin-")
