@@ -118,6 +118,23 @@ func (o *Op) SetForward() error {
 	return o.write()
 }
 
+// Forward marks the operation as one that recovery finishes, and records
+// steps with it in the same durable write: what finishing needs is on
+// record from the moment recovery would finish rather than undo. Steps
+// recorded before stay, as a record; they are no longer undone.
+func (o *Op) Forward(steps ...Step) error {
+	for _, st := range steps {
+		if _, ok := o.j.handlers[st.Kind]; !ok {
+			return fmt.Errorf("journal: no handler for %q", st.Kind)
+		}
+		if !o.has(st) {
+			o.rec.Undo = append(o.rec.Undo, st)
+		}
+	}
+	o.rec.Forward = true
+	return o.write()
+}
+
 // Record is the journal entry as written so far.
 func (o *Op) Record() Record { return o.rec }
 
@@ -188,12 +205,16 @@ func (o *Op) Commit() error {
 
 // Rollback runs the recorded undos in reverse and ends the operation. It
 // is safe to call after Commit (it then does nothing), so callers can
-// `defer op.Rollback()`.
+// `defer op.Rollback()`. A forward operation is not undone: it is left,
+// unlocked, for recovery to finish.
 func (o *Op) Rollback() error {
 	if o.done {
 		return nil
 	}
 	o.done = true
+	if o.rec.Forward {
+		return o.f.Close()
+	}
 	err := o.j.undo(o.rec)
 	if err != nil {
 		// Keep the file so a later recovery retries; drop our lock.

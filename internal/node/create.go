@@ -72,14 +72,16 @@ func (n *Node) registerUndos() {
 	})
 }
 
-// finish completes a forward operation (delete) that a crashed process
-// left half-done.
+// finish completes a forward operation (delete, rollback-snapshot,
+// reprovision) that a crashed process left half-done.
 func (n *Node) finish(rec journal.Record) error {
 	switch rec.Op {
 	case "delete":
 		return n.deleteSteps(context.Background(), rec.Subject)
 	case "rollback-snapshot":
 		return n.finishRollback(rec)
+	case "reprovision":
+		return n.finishReprovision(rec)
 	}
 	return nil
 }

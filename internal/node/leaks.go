@@ -47,8 +47,10 @@ func (n *Node) Leaks(uuid string) []string {
 		out = append(out, "link "+l)
 	}
 	if n.Pool != nil {
-		if ok, _ := pool.Exists(n.Pool, dataset(uuid)); ok {
-			out = append(out, "dataset "+dataset(uuid))
+		for _, ds := range []string{dataset(uuid), reprovisionNew(uuid), reprovisionOld(uuid)} {
+			if ok, _ := pool.Exists(n.Pool, ds); ok {
+				out = append(out, "dataset "+ds)
+			}
 		}
 	}
 	for _, pid := range runtimeProcesses(n.bundle(uuid)) {

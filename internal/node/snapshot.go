@@ -278,7 +278,7 @@ func (n *Node) RollbackSnapshot(ctx context.Context, uuid, name string) error {
 		return noSnapshot(uuid, name)
 	}
 	gone := append([]vm.Snapshot(nil), v.Snapshots[:i]...)
-	if err := n.checkUncloned(uuid, gone); err != nil {
+	if err := n.checkUncloned("rollback", uuid, gone); err != nil {
 		return err
 	}
 	// The steps that complete it, recorded before any is taken: the newer
@@ -367,9 +367,9 @@ func (n *Node) rollbackSteps(ctx context.Context, v *vm.VM, name string, gone []
 	return nil
 }
 
-// checkUncloned refuses a rollback that would have to destroy a snapshot
-// a clone depends on, before anything is changed.
-func (n *Node) checkUncloned(uuid string, gone []vm.Snapshot) error {
+// checkUncloned refuses an action (rollback, reprovision) that would have
+// to destroy a snapshot a clone depends on, before anything is changed.
+func (n *Node) checkUncloned(action, uuid string, gone []vm.Snapshot) error {
 	if len(gone) == 0 {
 		return nil
 	}
@@ -383,7 +383,7 @@ func (n *Node) checkUncloned(uuid string, gone []vm.Snapshot) error {
 	}
 	for _, d := range all {
 		if doomed[d.Origin] {
-			return fmt.Errorf("rollback %s: snapshot %s is cloned by %s: %w", uuid, d.Origin, d.Name, pool.ErrHasDependents)
+			return fmt.Errorf("%s %s: snapshot %s is cloned by %s: %w", action, uuid, d.Origin, d.Name, pool.ErrHasDependents)
 		}
 	}
 	return nil

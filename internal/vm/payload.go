@@ -257,3 +257,23 @@ func flatValue(v any) any {
 	}
 	return v
 }
+
+// ReprovisionImage reads a reprovision payload's image_uuid, the only
+// field SmartOS reads from it: nil when the payload has none. A value
+// that is not a string is returned as written, for the image lookup to
+// refuse.
+func ReprovisionImage(b []byte) (*string, error) {
+	o, err := parsePayload(b)
+	if err != nil {
+		return nil, err
+	}
+	v, ok := o.vals["image_uuid"]
+	if !ok {
+		return nil, nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		s = fmt.Sprint(v)
+	}
+	return &s, nil
+}

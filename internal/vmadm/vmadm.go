@@ -56,6 +56,7 @@ list [-p] [-H] [-o field,...] [-s field,...] [field=value ...]
 lookup [-j|-1] [-o field,...] [field=value ...]
 reboot <uuid> [-F]
 receive [-f <filename>]
+reprovision <uuid> [-f <filename>]
 rollback-snapshot <uuid> <snapname>
 send <uuid> [target]
 start <uuid>
@@ -200,7 +201,9 @@ func (c *cli) run(cmd string, args []string) error {
 		return c.send(args)
 	case "receive", "recv":
 		return c.receive(args)
-	case "reprovision", "install":
+	case "reprovision":
+		return c.reprovision(args)
+	case "install":
 		return fmt.Errorf("vmadm %s is not supported yet on this node", cmd)
 	}
 	return usageError{fmt.Sprintf("Invalid command: %q.", cmd)}

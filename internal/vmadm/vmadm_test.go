@@ -101,6 +101,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"delete-snapshot"}, false, 2, "Invalid or missing UUID for delete-snapshot"},
 		{[]string{"send"}, false, 2, "Invalid or missing UUID for send"},
 		{[]string{"receive", "extra"}, false, 2, "Unexpected arguments"},
+		{[]string{"reprovision"}, false, 2, "Invalid or missing UUID for reprovision"},
+		{[]string{"reprovision", testUUID}, true, 2, "Will not take payload from stdin when stdin is a tty."},
 
 		{[]string{"kill", "-s", "NOPE", testUUID}, false, 1, `Unknown signal "NOPE"`},
 		{[]string{"kill", "-NOPE", testUUID}, false, 1, `Unknown signal "NOPE"`},
@@ -126,6 +128,9 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"recv"}, false, 1, "no node in this test"},
 		{[]string{"info", testUUID}, false, 1, "Unable to get VM info for VM " + testUUID + ": no node in this test"},
 		{[]string{"update", testUUID, "-f", payload}, false, 1, "no node in this test"},
+		{[]string{"reprovision", testUUID}, false, 1, "Invalid JSON payload: EOF"},
+		{[]string{"reprovision", testUUID, "-f", "/nonexistent.json"}, false, 1, "File: /nonexistent.json does not exist."},
+		{[]string{"reprovision", testUUID, "-f", payload}, false, 1, "no node in this test"},
 	}
 	for _, tt := range tests {
 		code, out, errs := cliRun{tty: tt.tty}.run(tt.args...)

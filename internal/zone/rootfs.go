@@ -54,7 +54,7 @@ func Skeleton(root string) error {
 		}
 	}
 	for _, e := range hostEtc {
-		if err := copyTree(filepath.Join("/etc", e), filepath.Join(root, "etc", e)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := CopyTree(filepath.Join("/etc", e), filepath.Join(root, "etc", e)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("skeleton: %w", err)
 		}
 	}
@@ -116,8 +116,8 @@ func WriteIdentity(root, hostname, domain string, resolvers []string) error {
 	return nil
 }
 
-// copyTree copies a file, symlink or directory tree, keeping modes.
-func copyTree(src, dst string) error {
+// CopyTree copies a file, symlink or directory tree, keeping modes.
+func CopyTree(src, dst string) error {
 	st, err := os.Lstat(src)
 	if err != nil {
 		return err
@@ -139,7 +139,7 @@ func copyTree(src, dst string) error {
 			return err
 		}
 		for _, e := range ents {
-			if err := copyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
+			if err := CopyTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name())); err != nil {
 				return err
 			}
 		}
