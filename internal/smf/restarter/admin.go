@@ -239,10 +239,11 @@ func (r *Restarter) refresh(i *inst) {
 		return
 	}
 	i.busy = true
+	c := i.cfg
 	go func() {
 		ct, err := r.cfg.Tracker.New(i.fmri + "-refresh")
 		if err == nil {
-			r.run(i, "refresh", m, ct)
+			r.run(i, c, "refresh", m, ct)
 			r.drain(i, ct, 0)
 			ct.Close()
 		}

@@ -32,8 +32,9 @@ func (r *Restarter) start(i *inst) {
 		r.startChild(i, m, ct)
 		return
 	}
+	c := i.cfg
 	go func() {
-		o := r.run(i, "start", m, ct)
+		o := r.run(i, c, "start", m, ct)
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		i.busy = false
@@ -109,7 +110,7 @@ func (r *Restarter) maintenance(i *inst, aux, reason, _ string) {
 // startChild runs a wait-style service: the start method is the
 // service; it is online while it runs and restarted when it exits.
 func (r *Restarter) startChild(i *inst, m *manifest.ExecMethod, ct contract.Contract) {
-	pid, done, err := r.spawn(i, "start", m, ct)
+	pid, done, err := r.spawn(i, i.cfg, "start", m, ct)
 	if err != nil {
 		i.busy = false
 		r.startFailed(i, outcome{code: -1, err: err})
@@ -264,6 +265,7 @@ func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
 		i.immediate, m = false, nil
 	}
 	i.signalled = time.Now()
+	c := i.cfg
 	go func() {
 		var o outcome
 		to := defaultStopWait
@@ -274,7 +276,7 @@ func (r *Restarter) stopInst(i *inst, ev graph.Event, next string) {
 			sct, err := r.cfg.Tracker.New(i.fmri + "-stop")
 			if err == nil {
 				start := time.Now()
-				o = r.run(i, "stop", m, sct)
+				o = r.run(i, c, "stop", m, sct)
 				r.drain(i, sct, 0)
 				sct.Close()
 				to -= time.Since(start)

@@ -149,12 +149,14 @@ func timeout(m *manifest.ExecMethod) time.Duration {
 	return time.Duration(m.Timeout) * time.Second
 }
 
-// spawn forks a method's process into ct. It does not wait.
-func (r *Restarter) spawn(i *inst, method string, m *manifest.ExecMethod, ct contract.Contract) (int, <-chan syscall.WaitStatus, error) {
-	cmd := expand(m.Exec, i.cfg, method)
+// spawn forks a method's process into ct. It does not wait. c is the
+// instance's configuration, read under r.mu by the caller: an import
+// may replace i.cfg while a method runs.
+func (r *Restarter) spawn(i *inst, c *manifest.Config, method string, m *manifest.ExecMethod, ct contract.Contract) (int, <-chan syscall.WaitStatus, error) {
+	cmd := expand(m.Exec, c, method)
 	mc := m.Context
 	if mc == nil {
-		mc = i.cfg.Context
+		mc = c.Context
 	}
 	// A missing program is a configuration error, not a retryable failure.
 	if f := strings.Fields(cmd); len(f) > 0 && strings.HasPrefix(f[0], "/") {
@@ -164,7 +166,7 @@ func (r *Restarter) spawn(i *inst, method string, m *manifest.ExecMethod, ct con
 	}
 	env := []string{
 		"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-		"SMF_FMRI=" + i.cfg.FMRI, "SMF_METHOD=" + method,
+		"SMF_FMRI=" + c.FMRI, "SMF_METHOD=" + method,
 		"SMF_RESTARTER=" + Name, "SMF_ZONENAME=" + r.cfg.Zonename,
 		"TZ=" + os.Getenv("TZ"), "LANG=C",
 		fmt.Sprintf("%s=%d", contract.EnvVar, ct.ID()),
@@ -251,22 +253,26 @@ func status(ws syscall.WaitStatus) outcome {
 }
 
 // run runs a method to completion in ct: ":true" succeeds, ":kill"
-// signals the contract.
-func (r *Restarter) run(i *inst, method string, m *manifest.ExecMethod, ct contract.Contract) outcome {
+// signals the instance's contract. c is the instance's configuration, as
+// spawn takes it.
+func (r *Restarter) run(i *inst, c *manifest.Config, method string, m *manifest.ExecMethod, ct contract.Contract) outcome {
 	exec := strings.TrimSpace(m.Exec)
 	if exec == ":true" {
 		return outcome{}
 	}
 	if sig, ok := killSignal(exec); ok {
-		if i.ct != nil {
-			r.mu.Lock()
+		r.mu.Lock()
+		ict := i.ct
+		if ict != nil {
 			i.signalled = time.Now()
-			r.mu.Unlock()
-			i.ct.Signal(sig)
+		}
+		r.mu.Unlock()
+		if ict != nil {
+			ict.Signal(sig)
 		}
 		return outcome{}
 	}
-	_, done, err := r.spawn(i, method, m, ct)
+	_, done, err := r.spawn(i, c, method, m, ct)
 	if err != nil {
 		return outcome{code: -1, err: err}
 	}
