@@ -81,8 +81,16 @@ func runImgadm(args []string) int {
 // install puts symlinks for the user commands next to the binary's
 // install directory (default /usr/local/bin).
 func install(args []string) int {
+	const usage = "Usage: hull install [DIR]\n\nMakes the command symlinks (vmadm, imgadm, zlogin, …) to this hull in DIR\n(default /usr/local/bin).\n"
 	dir := "/usr/local/bin"
-	if len(args) == 1 {
+	switch {
+	case len(args) == 1 && (args[0] == "-h" || args[0] == "--help"):
+		fmt.Print(usage)
+		return 0
+	case len(args) > 1 || len(args) == 1 && strings.HasPrefix(args[0], "-"):
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	case len(args) == 1:
 		dir = args[0]
 	}
 	self, err := os.Executable()

@@ -55,11 +55,26 @@ func main() {
 	os.Exit(run(args))
 }
 
+// hullCommands are run as `hull <command>` only, with what each is for
+// (the personalities zones run inside are left out).
+var hullCommands = [][2]string{
+	{"bench", "measure the node against its peers (docs/bench.md)"},
+	{"imgapi serve", "serve images over the IMGAPI protocol (docs/imgapi.md)"},
+	{"install [DIR]", "make the command symlinks in DIR (default /usr/local/bin)"},
+	{"network", "the node's managed networks (docs/network.md)"},
+	{"pool", "the node's pool: list, status, scrub, datasets (docs/pools.md)"},
+	{"zfs", "zfs list of the pool's datasets (docs/pools.md)"},
+	{"zone-binary", "write the in-zone build of hull to stdout"},
+}
+
 // usage lists the commands: on stdout when asked for, on stderr after a
 // mistake.
 func usage(w io.Writer) {
 	names := make([]string, 0, len(userCommands))
 	names = append(names, userCommands...)
 	sort.Strings(names)
-	fmt.Fprintf(w, "Usage: hull <command> [args]\n\nCommands: %s\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n", strings.Join(names, ", "))
+	fmt.Fprintf(w, "Usage: hull <command> [args]\n\nCommands: %s\n\nRun as a symlink named after a command (hull install makes them), hull behaves as that command.\n\nhull's own commands:\n", strings.Join(names, ", "))
+	for _, c := range hullCommands {
+		fmt.Fprintf(w, "    hull %-16s %s\n", c[0], c[1])
+	}
 }
