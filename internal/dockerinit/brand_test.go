@@ -128,6 +128,17 @@ func TestDockerBrand(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stop took %s", d)
 	}
+	// A program that ignores SIGTERM is killed after docker's 10 s, the
+	// default grace of a docker VM's stop (an OS VM's is 60 s).
+	uuid = nodetest.Create(t, n, payload(t, n, ub[1], map[string]string{"docker:cmd": `["/bin/sh","-c","trap '' TERM; while :; do sleep 1; done"]`}))
+	time.Sleep(500 * time.Millisecond)
+	start = time.Now()
+	if err := n.Stop(context.Background(), uuid, false, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 9*time.Second || d > 30*time.Second {
+		t.Errorf("stop of a program that ignores SIGTERM took %s, want about 10 s", d)
+	}
 	// Image b's own command, the file of its top layer.
 	uuid = nodetest.Create(t, n, payload(t, n, ub[1], nil))
 	if st := waitExit(t, n, uuid); st == nil || *st != 0 {

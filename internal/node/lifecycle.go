@@ -27,9 +27,21 @@ var (
 	ErrNotRunning     = errors.New("VM is not running")
 )
 
-// StopGrace is how long a graceful stop waits before halting the zone
-// (SmartOS: 60 s for OS VMs).
-const StopGrace = 60 * time.Second
+// How long a graceful stop waits before halting the zone, unless told:
+// SmartOS's 60 s for OS VMs, and docker's 10 s (SIGTERM, then SIGKILL)
+// for docker VMs.
+const (
+	StopGrace       = 60 * time.Second
+	DockerStopGrace = 10 * time.Second
+)
+
+// stopGrace is the default grace of v's stop.
+func stopGrace(v *vm.VM) time.Duration {
+	if vm.Bool(v.Docker, false) {
+		return DockerStopGrace
+	}
+	return StopGrace
+}
 
 // failpoint kills the process at a named point when HULL_FAILPOINT names
 // it, so tests can check that a crash there leaves nothing half-done.
@@ -423,6 +435,8 @@ func (n *Node) Stop(ctx context.Context, uuid string, force bool, grace time.Dur
 	return nil
 }
 
+// stop halts the zone: unless force, it asks the zone's init to shut down
+// and waits up to grace (0: the VM's default, stopGrace) before killing it.
 func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Duration) error {
 	uuid := v.UUID
 	r, _ := n.loadRun(uuid)
@@ -436,7 +450,7 @@ func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Durati
 	}
 	id := zone.ContainerID(uuid)
 	if grace <= 0 {
-		grace = StopGrace
+		grace = stopGrace(v)
 	}
 	if !force {
 		if err := n.requestShutdown(ctx, v, id); err == nil {
@@ -494,7 +508,7 @@ func (n *Node) Reboot(ctx context.Context, uuid string, force bool) error {
 		return err
 	}
 	defer unlock()
-	if err := n.stop(ctx, v, force, StopGrace); err != nil {
+	if err := n.stop(ctx, v, force, 0); err != nil {
 		return err
 	}
 	return n.boot(ctx, v)

@@ -50,7 +50,7 @@ func (n *Node) Reprovision(ctx context.Context, uuid string, imageUUID *string) 
 	if err != nil {
 		return err
 	}
-	if err := n.stop(ctx, v, false, StopGrace); err != nil && !errors.Is(err, ErrNotRunning) {
+	if err := n.stop(ctx, v, false, 0); err != nil && !errors.Is(err, ErrNotRunning) {
 		return fmt.Errorf("stop %s for reprovision: %w", uuid, err)
 	}
 	op, err := n.Journal.Begin("reprovision", uuid, journal.Step{Kind: "dataset", Args: []string{reprovisionNew(uuid)}})

@@ -34,7 +34,7 @@ func (n *Node) Send(ctx context.Context, uuid string, w io.Writer) error {
 				return err
 			}
 		}
-		if err := n.stop(ctx, v, false, StopGrace); err != nil && !errors.Is(err, ErrNotRunning) {
+		if err := n.stop(ctx, v, false, 0); err != nil && !errors.Is(err, ErrNotRunning) {
 			return fmt.Errorf("unable to stop VM %s: %w", uuid, err)
 		}
 		n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
