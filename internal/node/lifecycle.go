@@ -52,7 +52,9 @@ func failpoint(name string) {
 	}
 }
 
-// Start boots a stopped VM and sets autoboot, as vmadm start does.
+// Start boots a stopped VM and sets autoboot, as vmadm start does; as
+// SmartOS's, not for a docker VM without a restart policy (docker's
+// --restart=no).
 func (n *Node) Start(ctx context.Context, uuid string) error {
 	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
@@ -67,7 +69,8 @@ func (n *Node) Start(ctx context.Context, uuid string) error {
 	if err := n.start(ctx, v, op, startOptions{}); err != nil {
 		return err
 	}
-	if !vm.Bool(v.Autoboot, true) {
+	noRestart := vm.Bool(v.Docker, false) && v.InternalMetadata["docker:restartpolicy"] == ""
+	if !vm.Bool(v.Autoboot, true) && !noRestart {
 		v.Autoboot = ptr(true)
 		if err := n.saveVM(v); err != nil {
 			return err
