@@ -55,6 +55,8 @@ type Node struct {
 	// will get ahead of time, after each boot (see idmap.Prewarm): worth
 	// it in a long-lived process such as hulld, not in one command.
 	WarmUserns bool
+
+	restarts dockerRestarts // docker restart policies waiting for their delay
 }
 
 // Paths under the root.

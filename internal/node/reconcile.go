@@ -21,8 +21,9 @@ const ExitMarker = "run/.hull-exit"
 
 // Reconcile brings the host in line with the VM objects: a zone whose
 // init has exited is cleaned up (and booted again when it asked to
-// reboot), and runtime state or mounts of VMs that no longer exist are
-// removed. It returns the uuids it booted again.
+// reboot, or, for a docker VM, when its restart policy says so once its
+// delay has passed), and runtime state or mounts of VMs that no longer
+// exist are removed. It returns the uuids it booted again.
 func (n *Node) Reconcile(ctx context.Context, log *slog.Logger) []string {
 	var rebooted []string
 	ids, _ := n.uuids()
@@ -54,7 +55,7 @@ func (n *Node) Reconcile(ctx context.Context, log *slog.Logger) []string {
 			}
 		}
 	}
-	return rebooted
+	return append(rebooted, n.restartDocker(ctx, log)...)
 }
 
 // reapOne cleans up after a zone whose init exited, and boots it again if
@@ -109,6 +110,7 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 				log.Error("record exit", "uuid", uuid, "err", err)
 			}
 		}
+		n.scheduleDockerRestart(v, r, status, log)
 		n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
 		return false
 	}
