@@ -279,11 +279,16 @@ func (n *Node) makeDataset(v *vm.VM) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(root, 0o755); err != nil {
+	return makeRoot(zp)
+}
+
+// makeRoot makes the zonepath's root/. The zone's root user (through the
+// idmapped mount) must be able to traverse the zonepath; the dataset's
+// other directories stay host-only.
+func makeRoot(zp string) error {
+	if err := os.MkdirAll(filepath.Join(zp, "root"), 0o755); err != nil {
 		return err
 	}
-	// The zone's root (owned by zone root through the idmapped mount)
-	// must be traversable by it; the dataset dir stays host-only.
 	os.Chmod(zp, 0o711)
 	return nil
 }

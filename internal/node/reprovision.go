@@ -146,11 +146,9 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 			}
 		}
 	}
-	zp := n.Zonepath(v.UUID)
-	if err := os.MkdirAll(filepath.Join(zp, "root"), 0o755); err != nil {
+	if err := makeRoot(n.Zonepath(v.UUID)); err != nil {
 		return err
 	}
-	os.Chmod(zp, 0o711)
 	if err := n.fillDataset(v); err != nil {
 		return err
 	}
