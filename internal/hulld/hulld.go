@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"hull/internal/node"
+	"hull/internal/vm"
 )
 
 // ConsoleMax bounds each zone's console log.
@@ -170,6 +171,18 @@ func API(n *node.Node) http.Handler {
 				return
 			}
 			_, err = n.Update(r.Context(), uuid, b)
+		case "reprovision":
+			b, rerr := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if rerr != nil {
+				fail(w, rerr)
+				return
+			}
+			img, perr := vm.ReprovisionImage(b)
+			if perr != nil {
+				reply(w, http.StatusBadRequest, map[string]string{"message": perr.Error()})
+				return
+			}
+			err = n.Reprovision(r.Context(), uuid, img)
 		default:
 			reply(w, http.StatusBadRequest, map[string]string{"message": "unknown action"})
 			return
