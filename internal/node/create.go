@@ -30,6 +30,13 @@ func (n *Node) registerUndos() {
 		}
 		return err
 	})
+	n.Journal.Handle("mount", func(a []string) error {
+		_, err := n.Pool.Mount(a[0])
+		if errors.Is(err, pool.ErrNotFound) {
+			return nil
+		}
+		return err
+	})
 	n.Journal.Handle("file", func(a []string) error {
 		err := os.Remove(a[0])
 		if errors.Is(err, os.ErrNotExist) {

@@ -53,7 +53,9 @@ func (n *Node) Reprovision(ctx context.Context, uuid string, imageUUID *string) 
 	if err := n.stop(ctx, v, false, 0); err != nil && !errors.Is(err, ErrNotRunning) {
 		return fmt.Errorf("stop %s for reprovision: %w", uuid, err)
 	}
-	op, err := n.Journal.Begin("reprovision", uuid, journal.Step{Kind: "dataset", Args: []string{reprovisionNew(uuid)}})
+	op, err := n.Journal.Begin("reprovision", uuid,
+		journal.Step{Kind: "dataset", Args: []string{reprovisionNew(uuid)}},
+		journal.Step{Kind: "mount", Args: []string{dataset(uuid)}})
 	if err != nil {
 		return err
 	}
@@ -62,6 +64,14 @@ func (n *Node) Reprovision(ctx context.Context, uuid string, imageUUID *string) 
 		return fmt.Errorf("clone image %s: %w", next.ImageUUID, err)
 	}
 	failpoint("reprovision/after-clone")
+	// The old root is unmounted while the operation can still be undone
+	// (which mounts it again): a root in use (a host process inside it)
+	// fails the reprovision here, not in a swap that recovery could then
+	// never finish.
+	if err := n.Pool.Unmount(dataset(uuid)); err != nil {
+		return fmt.Errorf("the root of %s is in use: %w", uuid, err)
+	}
+	failpoint("reprovision/after-unmount")
 	if err := op.Forward(journal.Step{Kind: "vm", Args: []string{uuid, string(b)}}); err != nil {
 		return err
 	}
@@ -138,7 +148,13 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 	if _, err := n.Pool.Mount(ds); err != nil {
 		return fmt.Errorf("mount dataset of %s: %w", v.UUID, err)
 	}
-	if d, err := n.Pool.Get(old); err == nil && d.Mountpoint != "" {
+	if has, err := pool.Exists(n.Pool, old); err != nil {
+		return err
+	} else if has {
+		d, err := n.Pool.Mount(old)
+		if err != nil {
+			return fmt.Errorf("mount the old root of %s: %w", v.UUID, err)
+		}
 		for _, dir := range []string{"config", "cores"} {
 			err := zone.CopyTree(filepath.Join(d.Mountpoint, dir), filepath.Join(n.Zonepath(v.UUID), dir))
 			if err != nil && !errors.Is(err, os.ErrNotExist) {

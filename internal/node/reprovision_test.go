@@ -95,6 +95,29 @@ func testReprovision(t *testing.T, n *Node) {
 	if d, err := n.Pool.Get(dataset(uuid)); err != nil || d.Quota != quota || d.Origin != image.SnapshotName(otherUUID) {
 		t.Errorf("the new root dataset: %+v %v", d, err)
 	}
+	// A root in use on the host is not replaced: the reprovision fails
+	// before anything changes but the zone's state (stopped).
+	f, err := os.Open(filepath.Join(zp, "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Reprovision(ctx, uuid, strp(BusyboxUUID))
+	f.Close()
+	if err == nil || !strings.Contains(err.Error(), "is in use") {
+		t.Fatalf("reprovision of a root in use: %v", err)
+	}
+	if v := mustGet(t, n, uuid); v.ImageUUID != otherUUID || v.State != "stopped" {
+		t.Fatalf("after a refused reprovision: %s %s", v.ImageUUID, v.State)
+	}
+	if ok, _ := pool.Exists(n.Pool, reprovisionNew(uuid)); ok {
+		t.Error("the new root is left after a refused reprovision")
+	}
+	if b, err := os.ReadFile(filepath.Join(zp, "config/kept.json")); err != nil || string(b) != "config/kept.json" {
+		t.Errorf("the root after a refused reprovision: %q %v", b, err)
+	}
+	if err := n.Start(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
 	// A stopped zone is booted too.
 	if err := n.Stop(ctx, uuid, true, 0); err != nil {
 		t.Fatal(err)
@@ -163,7 +186,7 @@ func TestReprovisionRefused(t *testing.T) {
 func TestKillDuringReprovision(t *testing.T) {
 	n := newNode(t)
 	installOther(t, n)
-	for _, fp := range []string{"reprovision/after-clone", "reprovision/after-forward", "reprovision/after-aside",
+	for _, fp := range []string{"reprovision/after-clone", "reprovision/after-unmount", "reprovision/after-forward", "reprovision/after-aside",
 		"reprovision/after-swap", "reprovision/after-config"} {
 		t.Run(strings.ReplaceAll(fp, "/", "-"), func(t *testing.T) {
 			uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
@@ -175,7 +198,7 @@ func TestKillDuringReprovision(t *testing.T) {
 			m := reopen(t, n)
 			v := mustGet(t, m, uuid)
 			want, mine := otherUUID, "<open "
-			if fp == "reprovision/after-clone" {
+			if fp == "reprovision/after-clone" || fp == "reprovision/after-unmount" {
 				want, mine = BusyboxUUID, "old\n"
 			}
 			if v.State != "stopped" || v.ImageUUID != want {
