@@ -51,7 +51,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&c.lxc, "lxc", true, "compare with LXC (needs Debian's lxc)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the bench node's root afterwards")
 	fs.BoolVar(&c.startOnly, "start-only", false, "measure zone start only (no memory, SMF or list measurements)")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return 0 // asked for: the usage is printed, nothing is wrong
+	} else if err != nil {
 		return 2
 	}
 	if err := run(c, stdout, stderr); err != nil {
