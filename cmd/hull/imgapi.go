@@ -37,7 +37,9 @@ func runIMGAPI(args []string) int {
 	dir := fs.String("dir", "", "directory holding the images")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	token := fs.String("token", os.Getenv("HULL_IMGAPI_TOKEN"), "token that publishing clients present")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		return 0
+	} else if err != nil {
 		return 2
 	}
 	if *dir == "" || fs.NArg() != 0 {
