@@ -130,6 +130,9 @@ type extractOptions struct {
 	// writers: 0 picks the file writers by filesystem
 	// (fileWritersFor); n > 0 has n, n < 0 writes inline.
 	writers int
+	// wrote, if set, is told the size of each write to a file (tests;
+	// called from the writers' goroutines).
+	wrote func(n int)
 }
 
 // extractor writes a tar stream beneath one directory. Every path is
@@ -179,6 +182,7 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 		nw = fileWritersFor(dir)
 	}
 	x.w = newFileWriters(max(nw, 0), copyBuffer, x.wb, x.attrs)
+	x.w.wrote = opts.wrote
 	defer x.w.close(true) // after a failure; done below otherwise
 
 	tr := tar.NewReader(r)

@@ -36,6 +36,7 @@ type fileWriters struct {
 	chunk  int // size of a buffer
 	wb     *writeback
 	attrs  func(fd int, n string, hdr *tar.Header) error
+	wrote  func(n int) // extractOptions.wrote
 	wg     sync.WaitGroup
 	failed atomic.Bool
 	mu     sync.Mutex
@@ -209,6 +210,8 @@ func (w *fileWriters) do(j writeJob) {
 					err = pe.Err
 				}
 				w.fail(fmt.Errorf("write %q: %w", pf.name, err))
+			} else if w.wrote != nil {
+				w.wrote(len(j.data))
 			}
 		}
 		w.free <- j.data[:cap(j.data)]
