@@ -99,7 +99,9 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	// apart): a long autoboot must not leave vmadm without its daemon.
 	srv := &http.Server{Handler: API(n), ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(l)
-	n.Autoboot(ctx, log)
+	if !n.AutobootOnce(ctx, log) {
+		log.Info("autoboot: done already since the host booted")
+	}
 	go n.WarmNextUserns()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()

@@ -101,3 +101,43 @@ func TestDockerRestartPolicy(t *testing.T) {
 		t.Fatalf("a stopped docker VM with restart policy always: %s restartcount %q", v.State, v.InternalMetadata["docker:restartcount"])
 	}
 }
+
+// TestAutobootOncePerHostBoot: the first AutobootOnce since the host
+// booted boots the VMs that are to run; a second one (hulld restarted on
+// a host that stayed up) leaves them stopped, but for a docker VM whose
+// restart policy wants it up.
+func TestAutobootOncePerHostBoot(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	log := testLogger(t)
+	zone := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+	dk := create(t, n, `{"brand":"joyent-minimal","docker":true,"image_uuid":"`+BusyboxUUID+`",
+		"internal_metadata":{"docker:cmd":"[\"/bin/sleep\",\"100\"]","docker:restartpolicy":"always"}}`)
+	halted := func() {
+		t.Helper()
+		for _, u := range []string{zone, dk} {
+			if err := n.Stop(ctx, u, true, 0); err != nil {
+				t.Fatal(err)
+			}
+			// Stopped with autoboot set, as a zone that halted itself.
+			if _, err := n.Update(ctx, u, []byte(`{"autoboot":true}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	halted()
+	if !n.AutobootOnce(ctx, log) {
+		t.Fatal("the first AutobootOnce since the host booted did not autoboot")
+	}
+	if s, s2 := state(t, n, zone), state(t, n, dk); s != "running" || s2 != "running" {
+		t.Fatalf("after the host boot's autoboot: %s %s", s, s2)
+	}
+	halted()
+	if n.AutobootOnce(ctx, log) {
+		t.Fatal("autobooted twice in one host boot")
+	}
+	reconcileUntil(t, n, dk, 10*time.Second, func(v *vm.VM) bool { return v.State == "running" })
+	if s := state(t, n, zone); s != "stopped" {
+		t.Fatalf("a zone stopped while the host stayed up is %s after a hulld restart", s)
+	}
+}

@@ -112,6 +112,25 @@ func (n *Node) scheduleDockerRestart(v *vm.VM, r *runState, status *int, log *sl
 	n.restarts.add(v.UUID, delay)
 }
 
+// scheduleStoppedDocker applies the restart policies of stopped docker
+// VMs that are to be up, as vmadmd does when it starts: their restart may
+// have been waiting in a hulld that is gone.
+func (n *Node) scheduleStoppedDocker(log *slog.Logger) {
+	vms, err := n.List()
+	if err != nil {
+		return
+	}
+	for _, v := range vms {
+		if v.State != "stopped" || !vm.Bool(v.Docker, false) || !vm.Bool(v.Autoboot, true) {
+			continue
+		}
+		if delay, ok := dockerRestart(v.InternalMetadata, v.ExitStatus, 0); ok {
+			log.Info("docker restart policy: starting again", "uuid", v.UUID, "policy", v.InternalMetadata["docker:restartpolicy"], "delay", delay)
+			n.restarts.add(v.UUID, delay)
+		}
+	}
+}
+
 // restartDocker starts the docker VMs whose restart delay has passed and
 // that are still to be up, counting the restart in docker:restartcount
 // and doubling docker:restartdelay for the next one. It returns those

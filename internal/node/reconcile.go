@@ -158,6 +158,31 @@ func parseExit(marker string) (reason string, status *int) {
 	return f[0], nil
 }
 
+// AutobootOnce is Autoboot for the first hulld since the host booted, as
+// a SmartOS node boots its VMs when it comes up. A hulld started again on
+// a host that stayed up leaves stopped VMs stopped (a zone that halted
+// itself, a docker program that ended), as a restarted vmadmd does, but
+// for docker VMs whose restart policy wants them up. It tells whether it
+// autobooted.
+func (n *Node) AutobootOnce(ctx context.Context, log *slog.Logger) bool {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		boot = nil // no boot id: every start is a boot's
+	}
+	marker := filepath.Join(n.runDir(), "autobooted")
+	if done, err := os.ReadFile(marker); err == nil && boot != nil && string(done) == string(boot) {
+		n.scheduleStoppedDocker(log)
+		return false
+	}
+	n.Autoboot(ctx, log)
+	if boot != nil {
+		if err := replaceFile(marker, boot, 0o600, true); err != nil {
+			log.Error("autoboot: record the host boot", "err", err)
+		}
+	}
+	return true
+}
+
 // Autoboot boots every stopped VM whose autoboot is set, as a node does
 // when it comes up.
 func (n *Node) Autoboot(ctx context.Context, log *slog.Logger) {
