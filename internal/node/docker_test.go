@@ -60,6 +60,9 @@ func TestDockerRestartDecision(t *testing.T) {
 		{map[string]string{"docker:restartpolicy": "on-failure:x"}, st(1), 0, 0, false},
 		{map[string]string{"docker:restartpolicy": "always:2"}, st(1), 0, 0, false},
 		{map[string]string{"docker:restartpolicy": "unless-stopped"}, st(1), 0, 0, false},
+		{map[string]string{"docker:restartpolicy": "always", "docker:restartcount": "-5"}, st(1), 0, 100 * time.Millisecond, true},
+		{map[string]string{"docker:restartpolicy": "always", "docker:restartdelay": "99999999999999"}, st(1), 0, 24 * time.Hour, true},
+		{map[string]string{"docker:restartpolicy": "always", "docker:restartcount": "99"}, st(1), 0, 100 * time.Millisecond << 20, true},
 	} {
 		d, ok := dockerRestart(tc.im, tc.status, tc.ran)
 		if d != tc.delay || ok != tc.ok {

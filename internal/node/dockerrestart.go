@@ -21,19 +21,20 @@ import (
 const (
 	dockerDelayMin   = 100 * time.Millisecond
 	dockerDelayReset = 10 * time.Second
+	dockerDelayMax   = 24 * 3600 * 1000 // ms: a day, against any value written there
 )
 
 // dockerRestart decides whether a docker VM whose program exited with
 // status (nil: unknown) after running for ran is started again, and after
 // how long.
 func dockerRestart(im map[string]string, status *int, ran time.Duration) (time.Duration, bool) {
-	policy, max := im["docker:restartpolicy"], 0
+	policy, limit := im["docker:restartpolicy"], 0
 	if p, n, ok := strings.Cut(policy, ":"); ok {
 		v, err := strconv.Atoi(n)
 		if p != "on-failure" || err != nil {
 			return 0, false
 		}
-		policy, max = p, v
+		policy, limit = p, v
 	}
 	switch policy {
 	case "always":
@@ -45,14 +46,15 @@ func dockerRestart(im map[string]string, status *int, ran time.Duration) (time.D
 		return 0, false
 	}
 	count, _ := strconv.Atoi(im["docker:restartcount"])
-	if max > 0 && count >= max {
+	count = max(count, 0) // metadata anyone may have written
+	if limit > 0 && count >= limit {
 		return 0, false
 	}
 	if ran > dockerDelayReset {
 		return dockerDelayMin, true
 	}
 	if ms, err := strconv.Atoi(im["docker:restartdelay"]); err == nil && ms > 0 {
-		return time.Duration(ms) * time.Millisecond, true
+		return time.Duration(min(ms, dockerDelayMax)) * time.Millisecond, true
 	}
 	return dockerDelayMin << min(count, 20), true
 }
