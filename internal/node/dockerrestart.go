@@ -99,37 +99,40 @@ func (d *dockerRestarts) due() map[string]pendingRestart {
 // (the caller holds the VM's lock and has decided the zone stays down
 // otherwise).
 func (n *Node) scheduleDockerRestart(v *vm.VM, r *runState, status *int, log *slog.Logger) {
-	if !vm.Bool(v.Docker, false) || r.Stopping || !vm.Bool(v.Autoboot, true) {
+	if r.Stopping {
 		return
 	}
 	var ran time.Duration
-	if t, err := time.Parse("2006-01-02T15:04:05.000Z", r.Booted); err == nil {
+	if t, err := time.Parse(stampLayout, r.Booted); err == nil {
 		ran = time.Since(t)
 	}
-	delay, ok := dockerRestart(v.InternalMetadata, status, ran)
-	if !ok {
-		return
-	}
-	log.Info("docker restart policy: starting again", "uuid", v.UUID, "policy", v.InternalMetadata["docker:restartpolicy"], "delay", delay)
-	n.restarts.add(v.UUID, delay)
+	n.applyRestartPolicy(v, status, ran, log)
 }
 
 // scheduleStoppedDocker applies the restart policies of stopped docker
-// VMs that are to be up, as vmadmd does when it starts: their restart may
-// have been waiting in a hulld that is gone.
+// VMs, as vmadmd does when it starts: their restart may have been waiting
+// in a hulld that is gone.
 func (n *Node) scheduleStoppedDocker(log *slog.Logger) {
 	vms, err := n.List()
 	if err != nil {
 		return
 	}
 	for _, v := range vms {
-		if v.State != "stopped" || !vm.Bool(v.Docker, false) || !vm.Bool(v.Autoboot, true) {
-			continue
+		if v.State == "stopped" {
+			n.applyRestartPolicy(v, v.ExitStatus, 0, log)
 		}
-		if delay, ok := dockerRestart(v.InternalMetadata, v.ExitStatus, 0); ok {
-			log.Info("docker restart policy: starting again", "uuid", v.UUID, "policy", v.InternalMetadata["docker:restartpolicy"], "delay", delay)
-			n.restarts.add(v.UUID, delay)
-		}
+	}
+}
+
+// applyRestartPolicy schedules the restart of a docker VM that is to be
+// up (autoboot set) when its policy wants one.
+func (n *Node) applyRestartPolicy(v *vm.VM, status *int, ran time.Duration, log *slog.Logger) {
+	if !vm.Bool(v.Docker, false) || !vm.Bool(v.Autoboot, true) {
+		return
+	}
+	if delay, ok := dockerRestart(v.InternalMetadata, status, ran); ok {
+		log.Info("docker restart policy: starting again", "uuid", v.UUID, "policy", v.InternalMetadata["docker:restartpolicy"], "delay", delay)
+		n.restarts.add(v.UUID, delay)
 	}
 }
 

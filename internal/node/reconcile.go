@@ -105,7 +105,7 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 	if !again {
 		log.Info("zone halted", "uuid", uuid, "reason", reason)
 		if !r.Stopping {
-			v.ExitStatus, v.ExitTimestamp = status, now.UTC().Format("2006-01-02T15:04:05.000Z")
+			v.ExitStatus, v.ExitTimestamp = status, stamp(now)
 			if err := n.saveVM(v); err != nil {
 				log.Error("record exit", "uuid", uuid, "err", err)
 			}

@@ -132,7 +132,10 @@ func mib(bytes int64) int64 {
 	return bytes >> 20
 }
 
-func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+func stamp(t time.Time) string { return t.UTC().Format(stampLayout) }
+
+// stampLayout is SmartOS's timestamp form (boot_timestamp, exit_timestamp).
+const stampLayout = "2006-01-02T15:04:05.000Z"
 
 func findSnapshot(v *vm.VM, name string) int {
 	for i, s := range v.Snapshots {

@@ -265,4 +265,4 @@ func (n *Node) Resolve(ref string) (string, error) {
 	}
 }
 
-func nowStamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
+func nowStamp() string { return stamp(time.Now()) }
