@@ -111,25 +111,13 @@ func (j *Journal) Begin(op, subject string, undo ...Step) (*Op, error) {
 	return o, nil
 }
 
-// SetForward marks the operation as one that recovery finishes rather
-// than undoes (deletion).
-func (o *Op) SetForward() error {
-	o.rec.Forward = true
-	return o.write()
-}
-
 // Forward marks the operation as one that recovery finishes, and records
 // steps with it in the same durable write: what finishing needs is on
 // record from the moment recovery would finish rather than undo. Steps
 // recorded before stay, as a record; they are no longer undone.
 func (o *Op) Forward(steps ...Step) error {
-	for _, st := range steps {
-		if _, ok := o.j.handlers[st.Kind]; !ok {
-			return fmt.Errorf("journal: no handler for %q", st.Kind)
-		}
-		if !o.has(st) {
-			o.rec.Undo = append(o.rec.Undo, st)
-		}
+	if _, err := o.add(steps); err != nil {
+		return err
 	}
 	o.rec.Forward = true
 	return o.write()
@@ -149,21 +137,27 @@ func (o *Op) Undo(kind string, args ...string) error {
 // handler must treat "nothing to undo" as done. A step already recorded
 // is not recorded twice.
 func (o *Op) UndoSteps(steps ...Step) error {
+	added, err := o.add(steps)
+	if err != nil || !added {
+		return err
+	}
+	return o.write()
+}
+
+// add appends to the record the steps it does not hold yet, telling
+// whether there were any; a kind without a handler is refused.
+func (o *Op) add(steps []Step) (bool, error) {
 	added := false
 	for _, st := range steps {
 		if _, ok := o.j.handlers[st.Kind]; !ok {
-			return fmt.Errorf("journal: no handler for %q", st.Kind)
+			return added, fmt.Errorf("journal: no handler for %q", st.Kind)
 		}
-		if o.has(st) {
-			continue
+		if !o.has(st) {
+			o.rec.Undo = append(o.rec.Undo, st)
+			added = true
 		}
-		o.rec.Undo = append(o.rec.Undo, st)
-		added = true
 	}
-	if !added {
-		return nil
-	}
-	return o.write()
+	return added, nil
 }
 
 func (o *Op) has(st Step) bool {

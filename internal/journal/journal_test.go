@@ -137,7 +137,7 @@ func TestForwardOpsAreFinished(t *testing.T) {
 	dir := t.TempDir()
 	j, _ := Open(dir)
 	op, _ := j.Begin("delete", "vm1")
-	op.SetForward()
+	op.Forward()
 	op.f.Close() // simulate the owner dying: its lock goes with the fd
 	var finished []string
 	recs, err := j.Recover(func(r Record) error { finished = append(finished, r.Subject); return nil })

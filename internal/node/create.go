@@ -348,7 +348,7 @@ func (n *Node) Delete(ctx context.Context, uuid string) error {
 	if err != nil {
 		return err
 	}
-	if err := op.SetForward(); err != nil {
+	if err := op.Forward(); err != nil {
 		op.Rollback()
 		return err
 	}

@@ -326,15 +326,12 @@ func (n *Node) RollbackSnapshot(ctx context.Context, uuid, name string) error {
 
 // beginForward starts an operation that recovery finishes (finish)
 // rather than undoes, with steps as the record of what finishing takes.
-// It is marked forward before the steps are recorded: recovery must never
-// run them as undos.
+// It is marked forward in the same write that records the steps: recovery
+// must never run them as undos.
 func (n *Node) beginForward(name, uuid string, steps []journal.Step) (*journal.Op, error) {
 	op, err := n.Journal.Begin(name, uuid)
 	if err == nil {
-		if err = op.SetForward(); err == nil {
-			err = op.UndoSteps(steps...)
-		}
-		if err != nil {
+		if err = op.Forward(steps...); err != nil {
 			op.Commit()
 		}
 	}
