@@ -3,12 +3,15 @@ package dockerinit_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
@@ -146,5 +149,99 @@ func TestDockerBrand(t *testing.T) {
 	}
 	if log, _ := os.ReadFile(n.ConsoleLog(uuid)); !strings.Contains(string(log), "image b") {
 		t.Errorf("image b console: %q", log)
+	}
+}
+
+// A docker zone's hosts, hostname and resolv.conf are written by the
+// host from the VM object and mounted over the image's, as on SmartOS:
+// the zone sees them (and may write them), an update of docker:extraHosts
+// reaches the running zone, and bad extraHosts are refused at create.
+func TestDockerHostConf(t *testing.T) {
+	n := nodetest.New(t)
+	reg := registrytest.Start(t, false)
+	// The image's /etc/resolv.conf is a symlink out of its tree.
+	img := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/sleep", "1000"}}, registrytest.BusyboxLayer(t),
+		registrytest.Layer(t, registrytest.File{Name: "etc/resolv.conf", Link: "/run/systemd/resolve/stub-resolv.conf"}))
+	reg.Push(t, "hull/hosts:1", img)
+	src, err := image.NewDocker(reg.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := &image.Importer{Store: n.Images, Sources: []image.Source{src}}
+	if _, err := im.ImportDocker(context.Background(), "hull/hosts:1"); err != nil {
+		t.Fatal(err)
+	}
+	uuids := registrytest.LayerUUIDs(t, img)
+	t.Cleanup(func() {
+		for i := len(uuids) - 1; i >= 0; i-- {
+			n.Images.Delete(uuids[i])
+		}
+	})
+
+	bad := map[string]any{"brand": "joyent-minimal", "docker": true, "image_uuid": uuids[1],
+		"internal_metadata": map[string]string{"docker:cmd": `["/bin/true"]`, "docker:extraHosts": `["nocolon"]`}}
+	b, _ := json.Marshal(bad)
+	if _, err := n.Create(context.Background(), b); err == nil || !strings.Contains(err.Error(), `entry is not of the form "NAME:IP"`) {
+		t.Fatalf("create with bad extraHosts: %v", err)
+	}
+
+	p := map[string]any{"brand": "joyent-minimal", "docker": true, "image_uuid": uuids[1], "hostname": "web",
+		"resolvers": []string{"10.0.0.53"}, "dns_domain": "example.org",
+		"internal_metadata": map[string]string{
+			// The zone's root may write the files, as in docker.
+			"docker:cmd":        `["/bin/sh","-c","echo '# zone' >> /etc/hostname && echo hostname-writable; exec sleep 1000"]`,
+			"docker:extraHosts": `["db:10.1.2.3","v6:fe80::1"]`, "docker:dnssearch": `["svc.example.com"]`,
+			"docker:linkHosts": "10.9.9.9\tlinked\n"}}
+	b, _ = json.Marshal(p)
+	uuid := nodetest.Create(t, n, string(b))
+	v, err := n.Get(uuid)
+	if err != nil || v.PID == 0 {
+		t.Fatalf("zone not running: %v %+v", err, v)
+	}
+	for i := 0; ; i++ {
+		if log, _ := os.ReadFile(n.ConsoleLog(uuid)); strings.Contains(string(log), "hostname-writable") {
+			break
+		} else if i == 100 {
+			t.Fatalf("zone could not write its /etc/hostname: %q", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	inZone := func(f string) string {
+		t.Helper()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/root%s", v.PID, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	wantHosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n" +
+		"ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n" +
+		"10.1.2.3\tdb\nfe80::1\tv6\n10.9.9.9\tlinked\n"
+	for f, want := range map[string]string{
+		"/etc/hosts":       wantHosts,
+		"/etc/resolv.conf": "nameserver 10.0.0.53\nsearch svc.example.com example.org\n",
+		"/etc/hostname":    "web\n# zone\n",
+	} {
+		if got := inZone(f); got != want {
+			t.Errorf("zone's %s = %q, want %q", f, got, want)
+		}
+	}
+
+	// An update reaches the running zone.
+	if _, err := n.Update(context.Background(), uuid, []byte(`{"set_internal_metadata":{"docker:extraHosts":"[\"cache:10.4.4.4\"]"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := inZone("/etc/hosts"); !strings.Contains(got, "10.4.4.4\tcache\n") || strings.Contains(got, "db") {
+		t.Errorf("zone's /etc/hosts after update: %q", got)
+	}
+	// A bad value is refused and changes nothing.
+	if _, err := n.Update(context.Background(), uuid, []byte(`{"set_internal_metadata":{"docker:extraHosts":"{}"}}`)); err == nil || !strings.Contains(err.Error(), "is not an array") {
+		t.Errorf("update with bad extraHosts: %v", err)
+	}
+	if got := inZone("/etc/hosts"); !strings.Contains(got, "10.4.4.4\tcache\n") {
+		t.Errorf("zone's /etc/hosts after a refused update: %q", got)
+	}
+	if err := n.Stop(context.Background(), uuid, true, 0); err != nil {
+		t.Fatal(err)
 	}
 }

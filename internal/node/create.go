@@ -311,7 +311,11 @@ func (n *Node) fillDataset(v *vm.VM) error {
 			return err
 		}
 	}
-	if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
+	if zone.IsDocker(v) {
+		if err := n.writeHostConf(v, true); err != nil {
+			return err
+		}
+	} else if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
 		return err
 	}
 	return n.applyStorage(v)

@@ -128,6 +128,13 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 			return fmt.Errorf("mount dataset of %s: %w", uuid, err)
 		}
 		steps.mark("mount")
+		// A docker zone's name-service files are made anew at each
+		// boot, as docker makes a container's.
+		if zone.IsDocker(v) {
+			if err := n.writeHostConf(v, true); err != nil {
+				return err
+			}
+		}
 	}
 	if err := op.Undo("container", uuid); err != nil {
 		return err
@@ -196,6 +203,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		MemlockHard: zone.MemlockHard(),
 		Zonecontrol: zc,
 		ToolLinks:   links,
+		HostConf:    n.hostConfDir(uuid),
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/vm"
+	"hull/internal/zone"
 )
 
 // The zone's name-service files follow its NICs as on SmartOS: /etc/hosts
@@ -91,7 +92,7 @@ func withResolvers(conf []byte, resolvers []string) []byte {
 // the new zone's /etc/hosts (create, after the dataset is made).
 func (n *Node) writeHostsAddress(v *vm.VM) error {
 	ip := primaryIP(v)
-	if ip == "" {
+	if ip == "" || zone.IsDocker(v) {
 		return nil
 	}
 	return editZoneFile(filepath.Join(n.Zonepath(v.UUID), "root"), "etc/hosts", func(b []byte) []byte { return hostsAt(b, ip) })
@@ -101,7 +102,7 @@ func (n *Node) writeHostsAddress(v *vm.VM) error {
 // resolvers when maintain_resolvers is set (update; a running zone sees
 // the change at once).
 func (n *Node) maintainResolvers(v *vm.VM, changed []string) error {
-	if !vm.Bool(v.MaintainResolvers, false) || !slices.ContainsFunc(changed, func(p string) bool {
+	if !vm.Bool(v.MaintainResolvers, false) || zone.IsDocker(v) || !slices.ContainsFunc(changed, func(p string) bool {
 		return p == "resolvers" || p == "maintain_resolvers"
 	}) {
 		return nil

@@ -113,6 +113,18 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	if err := n.maintainResolvers(next, changed); err != nil {
 		return nil, fmt.Errorf("update %s: %w", uuid, err)
 	}
+	if hostConfChanged(cur, next, changed) {
+		// (The files are in the dataset, which a stopped zone may not
+		// have mounted.)
+		if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
+			return nil, fmt.Errorf("update %s: %w", uuid, err)
+		}
+		if err := n.writeHostConf(next, false); err != nil {
+			// The files go back with the old object.
+			_ = n.writeHostConf(cur, false)
+			return nil, fmt.Errorf("update %s: %w", uuid, err)
+		}
+	}
 	if err := op.Commit(); err != nil {
 		return nil, err
 	}

@@ -101,6 +101,9 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 	if v.Docker != nil && *v.Docker {
 		applyDocker(v, nil)
 	}
+	if err := checkDockerHosts(v); err != nil {
+		return nil, err
+	}
 	if err := createNICs(v, p); err != nil {
 		return nil, err
 	}

@@ -61,6 +61,11 @@ func ApplyUpdate(cur *VM, payload []byte, now time.Time) (*VM, []string, error) 
 	if next.Docker != nil && *next.Docker && p.has("docker") {
 		applyDocker(next, cur)
 	}
+	if next.InternalMetadata[DockerExtraHostsKey] != cur.InternalMetadata[DockerExtraHostsKey] || p.has("docker") {
+		if err := checkDockerHosts(next); err != nil {
+			return nil, nil, err
+		}
+	}
 	if p.has("routes") || p.has("set_routes") || p.has("remove_routes") || p.has("remove_nics") {
 		if err := checkRoutes(next.Routes, next.Nics); err != nil {
 			return nil, nil, err

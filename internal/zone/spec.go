@@ -54,6 +54,10 @@ type Inputs struct {
 	// each pointing at HullBin: in sparse zones it is laid over the
 	// host's /usr/sbin, so the tools are where SmartOS has them.
 	ToolLinks string
+	// HostConf is the host directory holding a docker zone's hosts,
+	// hostname and resolv.conf (DockerHostConf), mounted over the
+	// image's ("" for none).
+	HostConf string
 }
 
 // SparseHostDirs are the host trees a sparse zone shares read-only.
@@ -243,6 +247,7 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 		}
 		ms = append(ms, specs.Mount{Destination: "/tmp", Type: "tmpfs", Source: "swap", Options: opts})
 	}
+	ms = append(ms, hostConfMounts(v, in.HostConf)...)
 	for _, fs := range v.Filesystems {
 		ms = append(ms, filesystemMount(fs))
 	}

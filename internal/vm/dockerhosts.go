@@ -1,0 +1,54 @@
+package vm
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// DockerExtraHostsKey holds a docker VM's `--add-host` entries: a JSON
+// array of "NAME:IP" strings, added to its /etc/hosts.
+const DockerExtraHostsKey = "docker:extraHosts"
+
+// HostEntry is one line of a hosts file.
+type HostEntry struct{ IP, Names string }
+
+// DockerExtraHosts parses the VM's docker:extraHosts (none when unset).
+// As SmartOS does, a value that is not an array of "NAME:IP" strings is
+// an error; the name is what comes before the first colon, so an IPv6
+// address keeps its own colons.
+func DockerExtraHosts(im map[string]string) ([]HostEntry, error) {
+	s := im[DockerExtraHostsKey]
+	if s == "" {
+		return nil, nil
+	}
+	var raw []any
+	if err := json.Unmarshal([]byte(s), &raw); err != nil {
+		var v any
+		if json.Unmarshal([]byte(s), &v) == nil {
+			return nil, fmt.Errorf("invalid %q internal_metadata: %s: is not an array", DockerExtraHostsKey, jsonString(s))
+		}
+		return nil, fmt.Errorf("invalid %q internal_metadata: %s: %v", DockerExtraHostsKey, jsonString(s), err)
+	}
+	out := make([]HostEntry, 0, len(raw))
+	for _, e := range raw {
+		str, ok := e.(string)
+		name, ip, found := strings.Cut(str, ":")
+		if !ok || !found {
+			b, _ := json.Marshal(e)
+			return nil, fmt.Errorf("invalid %q internal_metadata: %s entry is not of the form \"NAME:IP\"", DockerExtraHostsKey, b)
+		}
+		out = append(out, HostEntry{IP: ip, Names: name})
+	}
+	return out, nil
+}
+
+// checkDockerHosts refuses a docker VM whose docker:extraHosts cannot be
+// written to its /etc/hosts, before anything is made or changed.
+func checkDockerHosts(v *VM) error {
+	if v.Docker == nil || !*v.Docker {
+		return nil
+	}
+	_, err := DockerExtraHosts(v.InternalMetadata)
+	return err
+}
