@@ -100,7 +100,7 @@ func measureSMF(ctx context.Context, n *node.Node, runs int, out io.Writer) erro
 				}
 			}
 		}
-		if err := n.Stop(ctx, v.UUID, false, 30*time.Second); err != nil {
+		if err := n.Stop(ctx, v.UUID, false, 0); err != nil {
 			return err
 		}
 	}

@@ -196,6 +196,9 @@ func API(n *node.Node) http.Handler {
 		case errors.Is(err, node.ErrNotRunning):
 			reply(w, http.StatusConflict, map[string]string{"message": err.Error(), "code": codeNotRunning})
 			return
+		case errors.Is(err, node.ErrStopTimeout):
+			reply(w, http.StatusBadRequest, map[string]string{"message": err.Error()})
+			return
 		case err != nil:
 			fail(w, err)
 			return

@@ -64,7 +64,7 @@ func TestDebianImage(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	start := time.Now()
-	if err := n.Stop(ctx, uuid, false, 60*time.Second); err != nil {
+	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 20*time.Second {

@@ -27,6 +27,9 @@ var (
 	ErrNotRunning     = errors.New("VM is not running")
 )
 
+// ErrStopTimeout refuses a timeout for a stop that cannot take one.
+var ErrStopTimeout = errors.New("Timeout option is only supported for bhyve, KVM and docker containers.")
+
 // How long a graceful stop waits before halting the zone, unless told:
 // SmartOS's 60 s for OS VMs, and docker's 10 s (SIGTERM, then SIGKILL)
 // for docker VMs.
@@ -425,14 +428,22 @@ func (n *Node) mayHaveContainer(uuid string) bool {
 }
 
 // Stop halts a running VM: a graceful shutdown inside the zone, then a
-// forced halt after the grace period (or at once with force). It clears
-// autoboot, as vmadm stop does.
+// forced halt after the grace period (or at once with force). A grace
+// (vmadm stop -t) is for docker and hardware VMs only, as in SmartOS; 0
+// is the VM's default. It clears autoboot, as vmadm stop does.
 func (n *Node) Stop(ctx context.Context, uuid string, force bool, grace time.Duration) error {
 	v, unlock, err := n.lockedVM(uuid)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// SmartOS takes a timeout only where it can wait for the guest: a
+	// zone's shutdown has its own (forced stops ignore it).
+	if grace > 0 && !force && !vm.StopTimeoutSupported(v) {
+		if r, _ := n.loadRun(uuid); r.alive() {
+			return ErrStopTimeout
+		}
+	}
 	if vm.Bool(v.Autoboot, true) {
 		v.Autoboot = ptr(false)
 		if err := n.saveVM(v); err != nil {

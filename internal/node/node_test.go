@@ -176,7 +176,7 @@ func TestLifecycleEachBrand(t *testing.T) {
 			if brand != "lx" {
 				mustExec(t, n, uuid, "grep -q svc.startd /proc/1/cmdline")
 			}
-			if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
+			if err := n.Stop(ctx, uuid, false, 0); err != nil {
 				t.Fatal(err)
 			}
 			if s := state(t, n, uuid); s != "stopped" {
@@ -214,7 +214,7 @@ func TestDataSurvivesStopStart(t *testing.T) {
 	ctx := context.Background()
 	uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
 	mustExec(t, n, uuid, "echo kept > /root/data")
-	if err := n.Stop(ctx, uuid, false, 20*time.Second); err != nil {
+	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Start(ctx, uuid); err != nil {
@@ -248,7 +248,7 @@ func TestStartScriptsAndCleanHalt(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	start := time.Now()
-	if err := n.Stop(ctx, uuid, false, 30*time.Second); err != nil {
+	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 15*time.Second {

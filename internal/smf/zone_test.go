@@ -79,7 +79,7 @@ func TestServicesInAZone(t *testing.T) {
 		t.Fatalf("after disable: %q", s)
 	}
 	start := time.Now()
-	if err := n.Stop(ctx, uuid, false, 30*time.Second); err != nil {
+	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 15*time.Second {
@@ -358,7 +358,7 @@ func TestZoneScenario(t *testing.T) {
 		t.Errorf("zombies under the zone's init: %v", zs)
 	}
 	start = time.Now()
-	if err := n.Stop(ctx, uuid, false, 30*time.Second); err != nil {
+	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 15*time.Second {

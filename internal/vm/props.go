@@ -288,6 +288,10 @@ func IsLive(prop string) bool {
 // isHVM reports whether brand runs a hardware VM.
 func isHVM(brand string) bool { return brandsHVM.Has(brand) }
 
+// StopTimeoutSupported reports whether a stop of v takes a timeout
+// (SmartOS: bhyve, KVM and docker VMs; a zone's shutdown has its own).
+func StopTimeoutSupported(v *VM) bool { return isHVM(v.Brand) || Bool(v.Docker, false) }
+
 // joinList stores a list property that SmartOS keeps as one
 // comma-separated string (limit_priv, fs_allowed).
 func joinList(l []string) string { return strings.Join(l, ",") }
