@@ -24,4 +24,7 @@ func init() {
 			})
 		}, false)
 	}
+	// The start methods of a zone's svc:/smartdc/mdata services.
+	register("mdata-fetch", mdata.FetchMain, false)
+	register("mdata-execute", mdata.ExecuteMain, false)
 }

@@ -149,6 +149,25 @@ func New(cfg Config) *Restarter {
 	return r
 }
 
+// AddBuiltin adds services that come with the zone rather than from
+// its manifests: they are not saved with svccfg's imports (each start
+// adds them anew) and are gone once svccfg deletes them.
+func (r *Restarter) AddBuiltin(name string, data []byte) error {
+	b, err := manifest.Parse(name, data)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range b.Services {
+		if r.st.Deleted[s.Name] {
+			return nil
+		}
+	}
+	r.addBundle(b)
+	return nil
+}
+
 // LoadDir imports every *.xml manifest under dir (recursively). Bad
 // manifests are reported and skipped: the others still load.
 func (r *Restarter) LoadDir(dir string) []error {

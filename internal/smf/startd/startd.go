@@ -23,6 +23,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/mdata"
 	"hull/internal/smf/contract"
 	"hull/internal/smf/control"
 	"hull/internal/smf/graph"
@@ -137,6 +138,14 @@ func Run(o Options) int {
 		LogDir: LogDir, Zonename: zonename, StateFile: StateFile, Tracker: tr, Reaper: s.reap,
 		Logf: s.logf,
 	})
+	if s.pid1 {
+		// A zone's metadata scripts run as on SmartOS.
+		if self, err := os.Executable(); err == nil {
+			if err := s.r.AddBuiltin("smartdc:mdata", []byte(mdata.ServicesManifest(self))); err != nil {
+				s.logf("svc.startd: %v", err)
+			}
+		}
+	}
 	for _, d := range o.ManifestDirs {
 		s.r.LoadDir(d)
 	}
