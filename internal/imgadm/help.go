@@ -127,10 +127,20 @@ Options:
 `,
 	"create": `Create an image from the given VM and manifest data.
 
-The VM must be stopped. Two files are written: the manifest
-(PREFIX.imgmanifest) and the image file (PREFIX.tar.gz, a tar of the VM's
-root filesystem under root/). PREFIX is NAME-VERSION in the current
-directory unless -o says otherwise.
+There are two basic calling modes: (1) a prepare-image script is
+provided (via "-s") to have imgadm automatically run the script inside the
+VM before image creation; or (2) the given VM is already "prepared" and
+shutdown.
+
+The former snapshots the VM, runs the prepare-image script (as the VM's
+operator-script, at its boot), creates the image, and rolls the VM back to
+the snapshot (booting it again if it was running). The script must set the
+metadata key "prepare-image:state" to "running", then to "success" or
+"error" (with "prepare-image:error"), and then halt the zone (kill -TERM 1).
+
+Two files are written: the manifest (PREFIX.imgmanifest) and the image
+file (PREFIX.tar.gz, a tar of the VM's root filesystem under root/).
+PREFIX is NAME-VERSION in the current directory unless -o says otherwise.
 
 Usage:
     imgadm create [<options>] <vm-uuid> [<manifest-field>=<value> ...]
@@ -142,6 +152,14 @@ Options:
     -o <prefix>       Output path prefix, or a directory.
     -c <comp>         File compression: gzip (default), zstd or none.
     -i                Build an incremental image (based on the VM's origin image).
+    --max-origin-depth <num>
+                      Maximum origin depth to allow when creating
+                      incremental images. E.g. a value of 3 means that
+                      the image will only be created if there are no more
+                      than 3 parent images in the origin chain.
+    -s <prepare-image-path>
+                      Path to a script that is run inside the VM to
+                      prepare it for imaging (see above).
     -p <url>          Publish directly to the given image source (IMGAPI);
                       the files are not kept. Not with -o.
     -q, --quiet       Disable progress bar.

@@ -2,11 +2,13 @@ package imgadm
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/term"
@@ -200,8 +202,17 @@ func (c *cli) create(args []string) error {
 	if len(rest) < 1 {
 		return usageErr("missing <vm-uuid> argument")
 	}
+	var script []byte
 	if o.script != "" {
-		return &cmdError{code: "NotSupported", status: 1, err: errors.New("-s <prepare-image-script> is not supported yet: stop the VM and create without it")}
+		if script, err = os.ReadFile(o.script); err != nil {
+			return fmt.Errorf("read prepare-image script: %w", err)
+		}
+	}
+	maxDepth := 0
+	if o.maxDepth != "" {
+		if maxDepth, err = strconv.Atoi(o.maxDepth); err != nil || maxDepth < 2 {
+			return usageErr("invalid max-origin-depth %q: must be greater than 1", o.maxDepth)
+		}
 	}
 	vmUUID := rest[0]
 	if err := checkUUID(vmUUID); err != nil {
@@ -243,6 +254,31 @@ func (c *cli) create(args []string) error {
 	if err != nil {
 		return err
 	}
+	name, _ := fields["name"].(string)
+	version, _ := fields["version"].(string)
+	if name == "" || version == "" {
+		return usageErr("the new image's manifest needs \"name\" and \"version\" (-m or name=... version=...)")
+	}
+	if script != nil {
+		// Prepared, the VM is stopped for the image to be made; it is
+		// restored afterwards, made or not (after release, below).
+		cleanup, err := c.prepare(vmUUID, string(script), func(imageUUID string) error {
+			// As SmartOS, the origin depth is checked before the VM is
+			// touched.
+			if origin, err := s.Get(imageUUID); maxDepth > 0 && err == nil {
+				return checkOriginDepth(s, origin.Manifest, maxDepth)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := cleanup(); cerr != nil {
+				fmt.Fprintf(c.stderr, "imgadm: restoring VM %s after its preparation: %v\n", vmUUID, cerr)
+			}
+		}()
+	}
 	src, release, err := c.vmSource(vmUUID)
 	if err != nil {
 		return err
@@ -266,10 +302,10 @@ func (c *cli) create(args []string) error {
 	} else if o.incr {
 		return &cmdError{code: "VmHasNoOrigin", status: 1, err: fmt.Errorf("cannot create an incremental image: vm %q has no origin", vmUUID)}
 	}
-	name, _ := fields["name"].(string)
-	version, _ := fields["version"].(string)
-	if name == "" || version == "" {
-		return usageErr("the new image's manifest needs \"name\" and \"version\" (-m or name=... version=...)")
+	if maxDepth > 0 && opts.Origin != nil {
+		if err := checkOriginDepth(s, opts.Origin, maxDepth); err != nil {
+			return err
+		}
 	}
 	prefix := o.out
 	if o.publish != "" {
@@ -304,6 +340,50 @@ func (c *cli) create(args []string) error {
 		defer os.Remove(out.ManifestPath)
 		defer os.Remove(out.FilePath)
 		return c.publishFiles(out.ManifestPath, out.FilePath, o.publish, o.quiet)
+	}
+	return nil
+}
+
+// prepare runs a prepare-image script in the VM (create -s), after check
+// passed for the VM's image; cleanup restores the VM.
+func (c *cli) prepare(uuid, script string, check func(imageUUID string) error) (cleanup func() error, err error) {
+	n, err := node.Open(node.RootFromEnv())
+	if err != nil {
+		return nil, err
+	}
+	v, err := n.Get(uuid)
+	if err != nil {
+		return nil, &cmdError{code: "VmNotFound", status: 1, err: fmt.Errorf("vm %q not found", uuid)}
+	}
+	if v.ImageUUID != "" {
+		if err := check(v.ImageUUID); err != nil {
+			return nil, err
+		}
+	}
+	cleanup, err = n.PrepareImage(context.Background(), uuid, script, func(f string, a ...any) {
+		fmt.Fprintf(c.stdout, f+"\n", a...)
+	})
+	var pe *node.PrepareError
+	if errors.As(err, &pe) {
+		return nil, &cmdError{code: pe.Code, status: 1, err: err}
+	}
+	return cleanup, err
+}
+
+// checkOriginDepth refuses an image whose origin chain, from origin up,
+// is deeper than max images (SmartOS's --max-origin-depth).
+func checkOriginDepth(s *image.Store, origin *image.Manifest, max int) error {
+	depth := 1
+	for m := origin; m.Origin != ""; depth++ {
+		if depth >= max {
+			return &cmdError{code: "MaxOriginDepth", status: 1,
+				err: fmt.Errorf("cannot create image: maximum origin depth \"%d\" has been reached", max)}
+		}
+		img, err := s.Get(m.Origin)
+		if err != nil {
+			return err
+		}
+		m = img.Manifest
 	}
 	return nil
 }

@@ -23,6 +23,7 @@ import (
 func (n *Node) registerUndos() {
 	ctx := context.Background()
 	n.Journal.Handle("ids", func(a []string) error { return n.IDs.Free(a[0]) })
+	n.handlePrepare(ctx)
 	n.Journal.Handle("dataset", func(a []string) error {
 		err := n.Pool.Destroy(a[0])
 		if errors.Is(err, pool.ErrNotFound) {
