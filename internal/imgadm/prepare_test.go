@@ -58,6 +58,17 @@ func TestCreatePrepared(t *testing.T) {
 	root := filepath.Join(n.Zonepath(uuid), "root")
 	os.WriteFile(filepath.Join(root, "root/keep"), []byte("keep\n"), 0o644)
 
+	// A snapshot of the name the preparation takes is the VM's own: it is
+	// refused, and the snapshot kept.
+	if err := n.CreateSnapshot(ctx, uuid, "imgadm-create-pre-prepare"); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("create", "-s", good, uuid, "name=prepped", "version=1.0", "-o", dir); code != 1 || !strings.Contains(out, "delete it first") {
+		t.Fatalf("create -s with the snapshot taken: %d %s", code, out)
+	}
+	if err := n.DeleteSnapshot(ctx, uuid, "imgadm-create-pre-prepare"); err != nil {
+		t.Fatal(err)
+	}
 	// Without hulld's metadata service, nothing is touched.
 	if out, code := run("create", "-s", good, uuid, "name=prepped", "version=1.0", "-o", dir); code != 1 || !strings.Contains(out, "no metadata service") {
 		t.Fatalf("create -s without hulld: %d %s", code, out)

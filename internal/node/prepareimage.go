@@ -93,6 +93,13 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 	if err != nil {
 		return nil, err
 	}
+	// Only zones whose init is hull's SMF run an operator-script.
+	if v.Brand == "lx" || vm.Bool(v.Docker, false) {
+		return nil, fmt.Errorf("VM %s cannot run a prepare-image script: only joyent, joyent-minimal and sparse zones run an operator-script at boot", uuid)
+	}
+	if findSnapshot(v, prepareSnapshot) >= 0 {
+		return nil, fmt.Errorf("VM %s has a snapshot %q already: delete it first", uuid, prepareSnapshot)
+	}
 	if !n.metadataServed(uuid) {
 		return nil, fmt.Errorf("VM %s has no metadata service (is hulld running?): a prepare-image script reports through it", uuid)
 	}
@@ -117,13 +124,6 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 			return nil, err
 		}
 	}
-	logf("Snapshotting VM %q to %s", uuid, prepareSnapshot)
-	if err := op.Undo("prepare-snapshot", uuid); err != nil {
-		return nil, err
-	}
-	if err := n.CreateSnapshot(ctx, uuid, prepareSnapshot); err != nil {
-		return nil, err
-	}
 	prior := priorMetadata{Autoboot: v.Autoboot}
 	if s, ok := v.InternalMetadata[operatorScript]; ok {
 		prior.OperatorScript = &s
@@ -138,7 +138,17 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 	if err != nil {
 		return nil, err
 	}
+	// Undone in reverse: the zone is halted and its dataset rolled back
+	// before the metadata is put back, so that a script still running
+	// cannot change it again.
 	if err := op.Undo("prepare-metadata", uuid, string(b)); err != nil {
+		return nil, err
+	}
+	logf("Snapshotting VM %q to %s", uuid, prepareSnapshot)
+	if err := op.Undo("prepare-snapshot", uuid); err != nil {
+		return nil, err
+	}
+	if err := n.CreateSnapshot(ctx, uuid, prepareSnapshot); err != nil {
 		return nil, err
 	}
 	upd, _ := json.Marshal(map[string]any{
