@@ -136,7 +136,7 @@ The former snapshots the VM, runs the prepare-image script (as the VM's
 operator-script, at its boot), creates the image, and rolls the VM back to
 the snapshot (booting it again if it was running). The script must set the
 metadata key "prepare-image:state" to "running", then to "success" or
-"error" (with "prepare-image:error"), and then halt the zone (kill -TERM 1).
+"error" (with "prepare-image:error"), and then halt the zone (halt).
 
 Two files are written: the manifest (PREFIX.imgmanifest) and the image
 file (PREFIX.tar.gz, a tar of the VM's root filesystem under root/).

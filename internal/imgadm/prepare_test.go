@@ -26,7 +26,7 @@ mdata-put prepare-image:state running
 rm /root/keep
 echo prepared > /root/prepared
 mdata-put prepare-image:state success
-kill -TERM 1
+poweroff
 `
 
 // TestCreatePrepared runs `imgadm create -s` on real zones, with hulld's
@@ -51,7 +51,7 @@ func TestCreatePrepared(t *testing.T) {
 		return p
 	}
 	good, bad := write("good.sh", prepareScript),
-		write("bad.sh", "#!/bin/sh\nmdata-put prepare-image:state running\nmdata-put prepare-image:error 'no space left'\nmdata-put prepare-image:state error\nkill -TERM 1\n")
+		write("bad.sh", "#!/bin/sh\nmdata-put prepare-image:state running\nmdata-put prepare-image:error 'no space left'\nmdata-put prepare-image:state error\nhalt\n")
 
 	uuid := nodetest.Create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+nodetest.BusyboxUUID+`",
 		"customer_metadata":{"prepare-image:state":"old"}}`)

@@ -19,6 +19,7 @@ import (
 	"hull/internal/journal"
 	"hull/internal/vm"
 	"hull/internal/zone"
+	"hull/internal/zoneinit"
 )
 
 // Messages vmadm prints when there is nothing to do (exit 0).
@@ -491,12 +492,17 @@ func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Durati
 }
 
 // requestShutdown asks the zone's init to shut down the way that init
-// understands: hull's zoneinit and most inits take SIGTERM-like signals;
-// lx images are asked through their own shutdown command when they have
-// one, else by the signal their init uses for poweroff.
+// understands: hull's inits halt on zoneinit.HaltSignal, a docker zone's
+// dockerinit passes SIGTERM on to its program; lx images are asked
+// through their own shutdown command when they have one, else by the
+// signal their init uses for poweroff.
 func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
-	if v.Brand != "lx" {
+	switch {
+	case zone.IsDocker(v):
+		// dockerinit passes it on to the program, as docker stop does.
 		return n.Runtime.Kill(ctx, id, syscall.SIGTERM, false)
+	case v.Brand != "lx":
+		return n.Runtime.Kill(ctx, id, zoneinit.HaltSignal, false)
 	}
 	root := filepath.Join(n.Zonepath(v.UUID), "root")
 	target, _ := os.Readlink(filepath.Join(root, "sbin", "init"))

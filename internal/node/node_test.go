@@ -398,7 +398,7 @@ func TestInitExitRecorded(t *testing.T) {
 	n := newNode(t)
 	uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
 	// The shell may itself be ended by the shutdown it starts (143).
-	zexec(t, n, uuid, "kill -TERM 1")
+	zexec(t, n, uuid, "poweroff")
 	v := reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" })
 	if v.ExitStatus == nil || *v.ExitStatus != 0 || v.ExitTimestamp == "" {
 		t.Fatalf("after an in-zone halt: exit_status %v exit_timestamp %q", v.ExitStatus, v.ExitTimestamp)
@@ -459,5 +459,41 @@ func TestPoolFullDuringCreate(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(n.Root, "journal")); len(ents) > 0 {
 		t.Errorf("journal entries left: %v", ents)
+	}
+}
+
+// TestZoneShutdownTools: a zone's halt, poweroff, reboot and shutdown do
+// what they say, as in a SmartOS zone, and so do busybox's own halt and
+// poweroff; single-user has no meaning in a zone and is refused.
+func TestZoneShutdownTools(t *testing.T) {
+	n := newNode(t)
+	ctx := context.Background()
+	uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+	pid := func() int {
+		v, err := n.Get(uuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.PID
+	}
+	for _, cmd := range []string{"reboot", "shutdown -y -g0 -i6"} {
+		old := pid()
+		zexec(t, n, uuid, cmd) // the shell may be ended by the shutdown
+		reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool {
+			return v.State == "running" && v.PID != 0 && v.PID != old
+		})
+	}
+	for _, cmd := range []string{"halt", "poweroff", "shutdown -y -g 0 -i 5", "/bin/busybox halt", "/bin/busybox poweroff"} {
+		zexec(t, n, uuid, cmd)
+		reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" })
+		if err := n.Start(ctx, uuid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := zexec(t, n, uuid, "shutdown -y -g0"); err == nil || !strings.Contains(out, "has no meaning in a zone") {
+		t.Errorf("shutdown to single-user: %v %s", err, out)
+	}
+	if v, _ := n.Get(uuid); v.State != "running" {
+		t.Errorf("after a refused shutdown: %s", v.State)
 	}
 }

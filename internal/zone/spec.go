@@ -50,9 +50,10 @@ type Inputs struct {
 	// Zonecontrol is the host directory holding the zone's metadata
 	// socket, mounted at /.zonecontrol ("" for none).
 	Zonecontrol string
-	// ToolLinks is a host directory of symlinks named after MdataTools,
-	// each pointing at HullBin: in sparse zones it is laid over the
-	// host's /usr/sbin, so the tools are where SmartOS has them.
+	// ToolLinks is a host directory of symlinks named after MdataTools
+	// and ShutdownTools, each pointing at HullBin: in sparse zones it is
+	// laid over the host's /usr/sbin, so the tools are where SmartOS has
+	// them.
 	ToolLinks string
 	// HostConf is the host directory holding a docker zone's hosts,
 	// hostname and resolv.conf (DockerHostConf), mounted over the
@@ -260,6 +261,20 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 // their names.
 var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"}
 
+// ShutdownTools are SmartOS's in-zone halt, poweroff, reboot and
+// shutdown, the hull binary under their names, for zones whose init is
+// hull's (not lx zones, which have their distribution's, nor docker
+// zones).
+var ShutdownTools = []string{"halt", "poweroff", "reboot", "shutdown"}
+
+// zoneTools are the tools in v's /usr/sbin.
+func zoneTools(v *vm.VM) []string {
+	if v.Brand == "lx" || IsDocker(v) {
+		return MdataTools
+	}
+	return append(append([]string(nil), MdataTools...), ShutdownTools...)
+}
+
 // metadataMounts give the zone its metadata socket's directory where
 // SmartOS clients look (/native/... in lx zones) and the mdata tools in
 // /usr/sbin. A sparse zone's /usr/sbin is the host's, read-only, where no
@@ -283,7 +298,7 @@ func metadataMounts(v *vm.VM, in Inputs) []specs.Mount {
 		return append(ms, specs.Mount{Destination: "/usr/sbin", Type: "overlay", Source: "overlay",
 			Options: []string{"ro", "nosuid", "nodev", "lowerdir=" + in.ToolLinks + ":/usr/sbin"}})
 	}
-	for _, t := range MdataTools {
+	for _, t := range zoneTools(v) {
 		ms = append(ms, specs.Mount{Destination: prefix + "/usr/sbin/" + t, Type: "bind", Source: in.HullBinary,
 			Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}

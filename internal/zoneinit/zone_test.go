@@ -181,7 +181,7 @@ echo "S20orphans $1" >> "$LOG"
 
 	// A storm of signals PID 1 must shrug off.
 	for i := 0; i < 100; i++ {
-		for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTTOU} {
+		for _, s := range []syscall.Signal{syscall.SIGCHLD, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH, syscall.SIGPIPE, syscall.SIGALRM, syscall.SIGTTOU} {
 			_ = syscall.Kill(pid1, s)
 		}
 	}
@@ -191,7 +191,7 @@ echo "S20orphans $1" >> "$LOG"
 	}
 
 	start := time.Now()
-	if err := syscall.Kill(pid1, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(pid1, HaltSignal); err != nil {
 		t.Fatal(err)
 	}
 	code := z.wait()
@@ -222,7 +222,7 @@ func TestZoneReboot(t *testing.T) {
 		"rc.d/K10stop": "#!/bin/sh\necho \"K10stop $1\" >> \"$LOG\"\n",
 	})
 	z.waitLine("zoneinit: zone testzone is up")
-	if err := syscall.Kill(z.cmd.Process.Pid, syscall.SIGUSR1); err != nil {
+	if err := syscall.Kill(z.cmd.Process.Pid, RebootSignal); err != nil {
 		t.Fatal(err)
 	}
 	if code := z.wait(); code != ExitReboot {

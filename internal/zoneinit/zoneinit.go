@@ -3,8 +3,9 @@
 // the personality "zoneinit". It runs the zone's rc scripts, reaps every
 // orphan, and on a stop or reboot request shuts the zone down in order.
 //
-// Signals: SIGTERM, SIGINT and SIGPWR halt the zone (exit 0); SIGUSR1
-// reboots it (exit ExitReboot, which the host takes as "start it again").
+// Signals (ShutdownSignals, busybox's init's meanings): SIGTERM and
+// SIGINT reboot the zone (exit ExitReboot, which the host takes as "start
+// it again"); SIGPWR, SIGUSR1 and SIGUSR2 halt it (exit 0).
 // Every other signal is caught and ignored: a Go program's default for
 // many of them is to exit, and PID 1 exiting ends the zone.
 package zoneinit
@@ -56,7 +57,7 @@ func run(out io.Writer) int {
 	z := &zoneInit{out: out, rc: newRunner(), ctl: make(chan os.Signal, 4)}
 
 	// Signals first, before there is any child to lose.
-	signal.Notify(z.ctl, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1)
+	signal.Notify(z.ctl, ShutdownSignals...)
 	chld := make(chan os.Signal, 1)
 	signal.Notify(chld, syscall.SIGCHLD)
 	others := make(chan os.Signal, 1)
@@ -117,7 +118,7 @@ func (z *zoneInit) start() (os.Signal, bool) {
 // shutdown runs the stop scripts, ends every process, syncs, and returns
 // the exit code.
 func (z *zoneInit) shutdown(sig os.Signal) int {
-	reboot := sig == syscall.SIGUSR1
+	reboot := Reboots(sig)
 	what := "halt"
 	if reboot {
 		what = "reboot"

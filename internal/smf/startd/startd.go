@@ -4,8 +4,9 @@
 // on the control socket, and on a stop or reboot request shuts the zone
 // down in reverse dependency order within the grace period.
 //
-// Signals: SIGTERM, SIGINT and SIGPWR halt the zone (exit 0); SIGUSR1
-// reboots it (exit zoneinit.ExitReboot). Every other signal is caught
+// Signals (zoneinit.ShutdownSignals, busybox's init's meanings): SIGTERM
+// and SIGINT reboot the zone (exit zoneinit.ExitReboot); SIGPWR, SIGUSR1
+// and SIGUSR2 halt it (exit 0). Every other signal is caught
 // and ignored. Outside PID 1 (a host's restarter for node services) it
 // runs the same restarter without the zone duties.
 package startd
@@ -94,7 +95,7 @@ func (s *startd) logf(format string, args ...any) {
 func Run(o Options) int {
 	s := &startd{out: o.Out, pid1: os.Getpid() == 1, ctl: make(chan os.Signal, 4), start: time.Now(),
 		activity: make(chan struct{}, 1)}
-	signal.Notify(s.ctl, syscall.SIGTERM, syscall.SIGINT, syscall.SIGPWR, syscall.SIGUSR1)
+	signal.Notify(s.ctl, zoneinit.ShutdownSignals...)
 	if s.pid1 {
 		others := make(chan os.Signal, 1)
 		signal.Notify(others) // no Go default action (exit, dump) for PID 1
@@ -300,7 +301,7 @@ func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
 // shutdown stops the services in reverse dependency order, runs the K
 // scripts, ends every other process, and returns the exit code.
 func (s *startd) shutdown(sig os.Signal) int {
-	reboot := sig == syscall.SIGUSR1
+	reboot := zoneinit.Reboots(sig)
 	why := "halt"
 	if reboot {
 		why = "reboot"
