@@ -5,7 +5,6 @@ import (
 
 	"golang.org/x/term"
 
-	"hull/internal/zone"
 	"hull/internal/zoneinit"
 )
 
@@ -13,7 +12,7 @@ import (
 // /usr/sbin/<name> (the hull binary mounted under those names); they are
 // not installed on the host's PATH, and refuse to act outside a zone.
 func init() {
-	for _, name := range zone.ShutdownTools {
+	for _, name := range zoneinit.ShutdownTools {
 		register(name, func(args []string) int {
 			return zoneinit.ToolMain(name, args, os.Stdin, os.Stdout, os.Stderr, term.IsTerminal(int(os.Stdin.Fd())))
 		}, false)

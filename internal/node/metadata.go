@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"hull/internal/zone"
+	"hull/internal/zoneinit"
 )
 
 // ZonecontrolDir is the host directory that a zone sees at /.zonecontrol
@@ -105,7 +106,7 @@ func (n *Node) VMUUIDs() ([]string, error) { return n.uuids() }
 // in-zone hull binary, which picks the tool by the name it is run as.
 func (n *Node) ToolLinks() (string, error) {
 	d := filepath.Join(n.Root, "share", "sbin")
-	for _, t := range append(append([]string(nil), zone.MdataTools...), zone.ShutdownTools...) {
+	for _, t := range append(append([]string(nil), zone.MdataTools...), zoneinit.ShutdownTools...) {
 		p := filepath.Join(d, t)
 		if target, err := os.Readlink(p); err == nil && target == zone.HullBin {
 			continue

@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"hull/internal/vm"
+	"hull/internal/zoneinit"
 )
 
 // In-zone paths of what hull puts into every zone.
@@ -51,7 +52,7 @@ type Inputs struct {
 	// socket, mounted at /.zonecontrol ("" for none).
 	Zonecontrol string
 	// ToolLinks is a host directory of symlinks named after MdataTools
-	// and ShutdownTools, each pointing at HullBin: in sparse zones it is
+	// and zoneinit.ShutdownTools, each pointing at HullBin: in sparse zones it is
 	// laid over the host's /usr/sbin, so the tools are where SmartOS has
 	// them.
 	ToolLinks string
@@ -261,18 +262,12 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 // their names.
 var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"}
 
-// ShutdownTools are SmartOS's in-zone halt, poweroff, reboot and
-// shutdown, the hull binary under their names, for zones whose init is
-// hull's (not lx zones, which have their distribution's, nor docker
-// zones).
-var ShutdownTools = []string{"halt", "poweroff", "reboot", "shutdown"}
-
 // zoneTools are the tools in v's /usr/sbin.
 func zoneTools(v *vm.VM) []string {
 	if v.Brand == "lx" || IsDocker(v) {
 		return MdataTools
 	}
-	return append(append([]string(nil), MdataTools...), ShutdownTools...)
+	return append(append([]string(nil), MdataTools...), zoneinit.ShutdownTools...)
 }
 
 // metadataMounts give the zone its metadata socket's directory where

@@ -11,7 +11,7 @@ import (
 )
 
 // A zone's halt, poweroff, reboot and shutdown, as SmartOS zones have
-// them in /usr/sbin (zone.ShutdownTools): they ask the zone's init
+// them in /usr/sbin (ShutdownTools): they ask the zone's init
 // (hull's svc.startd or zoneinit, PID 1) to halt or reboot.
 
 // HaltSignal and RebootSignal are the requests the node and the zone's
@@ -31,8 +31,14 @@ var ShutdownSignals = []os.Signal{syscall.SIGPWR, syscall.SIGUSR1, syscall.SIGUS
 // Reboots reports whether sig asks the zone to reboot.
 func Reboots(sig os.Signal) bool { return sig == syscall.SIGTERM || sig == syscall.SIGINT }
 
-// initPath is where PID 1 runs from in a zone of hull's.
-const initPath = "/.hull/hull"
+// ShutdownTools are SmartOS's in-zone halt, poweroff, reboot and
+// shutdown: the hull binary under those names in /usr/sbin of zones whose
+// init is hull's (not lx zones, which have their distribution's, nor
+// docker zones).
+var ShutdownTools = []string{"halt", "poweroff", "reboot", "shutdown"}
+
+// InitPath is where PID 1 runs from in a zone of hull's.
+const InitPath = "/.hull/hull"
 
 // ToolMain runs the shutdown tool named name; isTTY says whether stdin
 // is a terminal (shutdown asks first there, unless -y).
@@ -74,7 +80,7 @@ func ToolMain(name string, args []string, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "%s: unknown tool\n", name)
 		return 2
 	}
-	if exe, err := os.Readlink("/proc/1/exe"); err != nil || exe != initPath {
+	if exe, err := os.Readlink("/proc/1/exe"); err != nil || exe != InitPath {
 		fmt.Fprintf(stderr, "%s: not in a zone of hull's (PID 1 is %s)\n", name, exe)
 		return 1
 	}

@@ -139,12 +139,10 @@ func Run(o Options) int {
 		LogDir: LogDir, Zonename: zonename, StateFile: StateFile, Tracker: tr, Reaper: s.reap,
 		Logf: s.logf,
 	})
-	if s.pid1 {
-		// A zone's metadata scripts run as on SmartOS.
-		if self, err := os.Executable(); err == nil {
-			if err := s.r.AddBuiltin("smartdc:mdata", []byte(mdata.ServicesManifest(self))); err != nil {
-				s.logf("svc.startd: %v", err)
-			}
+	// A zone's metadata scripts run as on SmartOS, by hull in the zone.
+	if self, err := os.Executable(); err == nil && s.pid1 && self == zoneinit.InitPath {
+		if err := s.r.AddBuiltin("smartdc:mdata", []byte(mdata.ServicesManifest(self))); err != nil {
+			s.logf("svc.startd: %v", err)
 		}
 	}
 	for _, d := range o.ManifestDirs {

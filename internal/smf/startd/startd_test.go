@@ -21,6 +21,7 @@ import (
 	"hull/internal/smf/svcadm"
 	"hull/internal/smf/svcs"
 	"hull/internal/testenv"
+	"hull/internal/zoneinit"
 	"hull/internal/zoneinit/zoneinittest"
 )
 
@@ -229,7 +230,7 @@ func TestPID1(t *testing.T) {
 		t.Errorf("zombies: %v", zs)
 	}
 	// Clean halt: app stops before db.
-	z.cmd.Process.Signal(syscall.SIGTERM)
+	z.cmd.Process.Signal(zoneinit.HaltSignal)
 	z.Drain()
 	err := z.cmd.Wait()
 	if err != nil {
@@ -305,7 +306,7 @@ func TestControlWhileNetworkWaits(t *testing.T) {
 		t.Errorf("site/db after disable: %q", got)
 	}
 	start := time.Now()
-	z.cmd.Process.Signal(syscall.SIGTERM)
+	z.cmd.Process.Signal(zoneinit.HaltSignal)
 	z.Drain()
 	if err := z.cmd.Wait(); err != nil {
 		t.Errorf("exit: %v; console %q", err, z.Out)
