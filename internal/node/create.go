@@ -319,6 +319,9 @@ func (n *Node) fillDataset(v *vm.VM) error {
 	} else if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
 		return err
 	}
+	if err := linkShutdownTools(v, root); err != nil {
+		return err
+	}
 	return n.applyStorage(v)
 }
 

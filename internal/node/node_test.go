@@ -463,8 +463,8 @@ func TestPoolFullDuringCreate(t *testing.T) {
 }
 
 // TestZoneShutdownTools: a zone's halt, poweroff, reboot and shutdown do
-// what they say, as in a SmartOS zone, and so do busybox's own halt and
-// poweroff; single-user has no meaning in a zone and is refused.
+// what they say, as in a SmartOS zone, and so do busybox's own;
+// single-user has no meaning in a zone and is refused.
 func TestZoneShutdownTools(t *testing.T) {
 	n := newNode(t)
 	ctx := context.Background()
@@ -476,14 +476,16 @@ func TestZoneShutdownTools(t *testing.T) {
 		}
 		return v.PID
 	}
-	for _, cmd := range []string{"reboot", "shutdown -y -g0 -i6"} {
+	// (busybox's shell runs its own halt, poweroff and reboot; the
+	// zone's, SmartOS's, are in /usr/sbin.)
+	for _, cmd := range []string{"reboot", "/usr/sbin/reboot", "shutdown -y -g0 -i6"} {
 		old := pid()
 		zexec(t, n, uuid, cmd) // the shell may be ended by the shutdown
 		reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool {
 			return v.State == "running" && v.PID != 0 && v.PID != old
 		})
 	}
-	for _, cmd := range []string{"halt", "poweroff", "shutdown -y -g 0 -i 5", "/bin/busybox halt", "/bin/busybox poweroff"} {
+	for _, cmd := range []string{"halt", "poweroff", "/usr/sbin/halt", "/usr/sbin/poweroff", "shutdown -y -g 0 -i 5"} {
 		zexec(t, n, uuid, cmd)
 		reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" })
 		if err := n.Start(ctx, uuid); err != nil {

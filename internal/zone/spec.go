@@ -12,7 +12,6 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"hull/internal/vm"
-	"hull/internal/zoneinit"
 )
 
 // In-zone paths of what hull puts into every zone.
@@ -262,14 +261,6 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 // their names.
 var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"}
 
-// zoneTools are the tools in v's /usr/sbin.
-func zoneTools(v *vm.VM) []string {
-	if v.Brand == "lx" || IsDocker(v) {
-		return MdataTools
-	}
-	return append(append([]string(nil), MdataTools...), zoneinit.ShutdownTools...)
-}
-
 // metadataMounts give the zone its metadata socket's directory where
 // SmartOS clients look (/native/... in lx zones) and the mdata tools in
 // /usr/sbin. A sparse zone's /usr/sbin is the host's, read-only, where no
@@ -293,7 +284,7 @@ func metadataMounts(v *vm.VM, in Inputs) []specs.Mount {
 		return append(ms, specs.Mount{Destination: "/usr/sbin", Type: "overlay", Source: "overlay",
 			Options: []string{"ro", "nosuid", "nodev", "lowerdir=" + in.ToolLinks + ":/usr/sbin"}})
 	}
-	for _, t := range zoneTools(v) {
+	for _, t := range MdataTools {
 		ms = append(ms, specs.Mount{Destination: prefix + "/usr/sbin/" + t, Type: "bind", Source: in.HullBinary,
 			Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	}
