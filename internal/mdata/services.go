@@ -191,8 +191,9 @@ func runScript(ctx context.Context, p string, log io.Writer) error {
 func FetchMain(args []string) int {
 	c, err := openServed()
 	if err != nil {
-		// No metadata service (hulld not running, after Open's wait):
-		// nothing is known to run, and no earlier boot's script runs.
+		// No metadata service (no socket within socketWait: hulld is
+		// not running): nothing is known to run, and no earlier boot's
+		// script runs.
 		fmt.Printf("mdata-fetch: metadata not reachable (%v): no scripts this boot\n", err)
 		for _, it := range fetchItems {
 			os.Remove(*it.path)
