@@ -204,7 +204,14 @@ func (c *cli) run(cmd string, args []string) error {
 	case "reprovision":
 		return c.reprovision(args)
 	case "install":
-		return fmt.Errorf("vmadm %s is not supported yet on this node", cmd)
+		// SmartOS's install finishes a receive that stopped before its
+		// zone was installed; hull's receive installs what it receives,
+		// or leaves nothing, so there is never one to finish.
+		uuid, err := oneUUID(cmd, args)
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("Unable to install VM %s: no receive of it awaits installation (vmadm receive installs the VM it receives, or leaves nothing)", uuid)
 	}
 	return usageError{fmt.Sprintf("Invalid command: %q.", cmd)}
 }

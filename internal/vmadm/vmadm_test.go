@@ -63,6 +63,8 @@ func TestUsageAndExitCodes(t *testing.T) {
 		{[]string{"boot"}, false, 2, "Invalid or missing UUID for start"},
 		{[]string{"start", testUUID, "order=cd"}, false, 2, "Invalid argument to start: order"},
 		{[]string{"stop"}, false, 2, "Invalid or missing UUID for stop"},
+		{[]string{"install"}, false, 2, "Invalid or missing UUID for install"},
+		{[]string{"install", testUUID}, false, 1, "Unable to install VM " + testUUID + ": no receive of it awaits installation"},
 		{[]string{"halt", "-F"}, false, 2, "Invalid or missing UUID for stop"},
 		{[]string{"reboot", "-F"}, false, 2, "Invalid or missing UUID for reboot"},
 		{[]string{"stop", "-t"}, false, 2, "-t requires"},
