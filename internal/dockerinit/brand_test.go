@@ -142,6 +142,15 @@ func TestDockerBrand(t *testing.T) {
 	if d := time.Since(start); d < 9*time.Second || d > 30*time.Second {
 		t.Errorf("stop of a program that ignores SIGTERM took %s, want about 10 s", d)
 	}
+	// docker:logdriver "none": no log is kept, as SmartOS keeps none.
+	uuid = nodetest.Create(t, n, payload(t, n, ua[1], map[string]string{"docker:logdriver": "none"}))
+	waitExit(t, n, uuid)
+	if log, _ := os.ReadFile(n.ConsoleLog(uuid)); strings.Contains(string(log), "greeting") {
+		t.Errorf("logdriver none kept the program's output: %q", log)
+	}
+	if v, _ := n.Get(uuid); v.ZlogMode != "---" {
+		t.Errorf("zlog_mode %q, want ---", v.ZlogMode)
+	}
 	// Image b's own command, the file of its top layer.
 	uuid = nodetest.Create(t, n, payload(t, n, ub[1], nil))
 	if st := waitExit(t, n, uuid); st == nil || *st != 0 {

@@ -182,7 +182,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	boots := vm.Bool(v.Autoboot, true)
 	var launched func() (*zone.Launch, error)
 	if boots {
-		launched = background(func() (*zone.Launch, error) { return n.launch(ctx, v.UUID) })
+		launched = background(func() (*zone.Launch, error) { return n.launch(ctx, v) })
 		defer func() {
 			if l, err := launched(); err == nil {
 				l.Abort() // nothing, once the zone runs

@@ -148,7 +148,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	if o.launch != nil {
 		l, err = o.launch()
 	} else {
-		l, err = n.launch(ctx, uuid)
+		l, err = n.launch(ctx, v)
 	}
 	if err != nil {
 		return err
@@ -271,11 +271,12 @@ func (n *Node) WarmNextUserns() {
 
 // launch starts the runtime for the zone's boot ahead of its spec (see
 // zone.Launch), with the zone's console as its stdio.
-func (n *Node) launch(ctx context.Context, uuid string) (*zone.Launch, error) {
+func (n *Node) launch(ctx context.Context, v *vm.VM) (*zone.Launch, error) {
+	uuid := v.UUID
 	// The runtime will move the zone's init into its cgroups: start the
 	// kernel's wait before such a move now, while the boot is prepared.
 	cgroup.PrimeMigration(n.Cgroups)
-	in, out, err := n.openConsole(uuid)
+	in, out, err := n.openConsole(uuid, keepsLog(v))
 	if err != nil {
 		return nil, err
 	}
@@ -362,10 +363,21 @@ func dataset(uuid string) string { return PoolName + "/" + uuid }
 
 func ptr[T any](v T) *T { return &v }
 
-// openConsole opens the zone's console log (appending) and its input FIFO
-// (read-write, so the zone never sees end-of-file while nobody types).
-func (n *Node) openConsole(uuid string) (in, out *os.File, err error) {
+// keepsLog reports whether the zone's output is kept in its console log:
+// always, but for a docker VM whose docker:logdriver is "none" (its
+// zlog_mode starts "-"), as SmartOS keeps no log for one.
+func keepsLog(v *vm.VM) bool {
+	return !zone.IsDocker(v) || vm.DockerZlogMode(v.InternalMetadata)[0] == 'g'
+}
+
+// openConsole opens the zone's console log (appending; /dev/null unless
+// keep) and its input FIFO (read-write, so the zone never sees
+// end-of-file while nobody types).
+func (n *Node) openConsole(uuid string, keep bool) (in, out *os.File, err error) {
 	logPath, fifo := n.ConsoleLog(uuid), n.ConsoleInput(uuid)
+	if !keep {
+		logPath = os.DevNull
+	}
 	out, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, nil, err

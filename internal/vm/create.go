@@ -290,6 +290,7 @@ func applyDocker(v *VM, cur *VM) {
 	if v.InternalMetadata[dockerIDKey] == "" {
 		v.InternalMetadata[dockerIDKey] = strings.ReplaceAll(v.UUID, "-", "") + strings.ReplaceAll(uuid.NewString(), "-", "")
 	}
+	v.ZlogMode = DockerZlogMode(v.InternalMetadata)
 }
 
 func containsString(l []string, s string) bool {

@@ -52,3 +52,22 @@ func checkDockerHosts(v *VM) error {
 	_, err := DockerExtraHosts(v.InternalMetadata)
 	return err
 }
+
+// DockerZlogMode is SmartOS's zlog_mode of a docker VM with internal
+// metadata im: "g" when the host keeps its stdout and stderr (every
+// docker:logdriver but "none"; json-file is the default), "t" with
+// docker:tty, "n" for a driver that logs from inside the zone.
+func DockerZlogMode(im map[string]string) string {
+	mode := []byte("---")
+	switch d := im["docker:logdriver"]; d {
+	case "none":
+	case "", "json-file":
+		mode[0] = 'g'
+	default:
+		mode[0], mode[2] = 'g', 'n'
+	}
+	if t := im["docker:tty"]; t != "" && t != "false" && t != "0" {
+		mode[1] = 't'
+	}
+	return string(mode)
+}

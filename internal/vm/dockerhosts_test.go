@@ -60,3 +60,36 @@ func TestDockerExtraHostsChecked(t *testing.T) {
 		t.Error("docker:true on a VM with bad extraHosts accepted")
 	}
 }
+
+func TestDockerZlogMode(t *testing.T) {
+	for _, tt := range []struct {
+		im   map[string]string
+		want string
+	}{
+		{nil, "g--"},
+		{map[string]string{"docker:logdriver": "json-file"}, "g--"},
+		{map[string]string{"docker:logdriver": "none"}, "---"},
+		{map[string]string{"docker:logdriver": "syslog"}, "g-n"},
+		{map[string]string{"docker:tty": "true"}, "gt-"},
+		{map[string]string{"docker:tty": "true", "docker:logdriver": "none"}, "-t-"},
+		{map[string]string{"docker:tty": "true", "docker:logdriver": "gelf"}, "gtn"},
+		{map[string]string{"docker:tty": "false"}, "g--"},
+	} {
+		if got := DockerZlogMode(tt.im); got != tt.want {
+			t.Errorf("%v: %q, want %q", tt.im, got, tt.want)
+		}
+	}
+	// Set at create, and kept in step by updates.
+	v, err := NormalizeCreate([]byte(`{"brand":"joyent-minimal","image_uuid":"`+ZeroUUID+`","docker":true}`), testNow)
+	if err != nil || v.ZlogMode != "g--" {
+		t.Fatalf("create: %q %v", v.ZlogMode, err)
+	}
+	next, _, err := ApplyUpdate(v, []byte(`{"set_internal_metadata":{"docker:logdriver":"none"}}`), testNow)
+	if err != nil || next.ZlogMode != "---" {
+		t.Errorf("update: %q %v", next.ZlogMode, err)
+	}
+	// It is read-only: a payload's is not taken.
+	if again, _, err := ApplyUpdate(next, []byte(`{"zlog_mode":"gt-"}`), testNow); err != nil || again.ZlogMode != "---" {
+		t.Errorf("zlog_mode from a payload: %v %v", again, err)
+	}
+}

@@ -203,6 +203,7 @@ var Properties = []Prop{
 	// zfs_storage_pool_name is the deprecated name of zpool.
 	{Name: "zfs_storage_pool_name", Kind: KindZpool, Create: brandsOS | BrandKVM, Transient: true},
 	{Name: "zlog_max_size", Kind: KindInt, Create: brandsOS, Update: brandsOS},
+	{Name: "zlog_mode", ReadOnly: true},
 	{Name: "zone_state", ReadOnly: true},
 	{Name: "zoneid", ReadOnly: true},
 	{Name: "zonename", Kind: KindString, Create: brandsAll, Valid: validZonename},

@@ -61,6 +61,9 @@ func ApplyUpdate(cur *VM, payload []byte, now time.Time) (*VM, []string, error) 
 	if next.Docker != nil && *next.Docker && p.has("docker") {
 		applyDocker(next, cur)
 	}
+	if next.Docker != nil && *next.Docker {
+		next.ZlogMode = DockerZlogMode(next.InternalMetadata)
+	}
 	if next.InternalMetadata[DockerExtraHostsKey] != cur.InternalMetadata[DockerExtraHostsKey] || p.has("docker") {
 		if err := checkDockerHosts(next); err != nil {
 			return nil, nil, err

@@ -290,7 +290,7 @@ func TestUpdateDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(changed, []string{"docker", "restart_init", "internal_metadata", "internal_metadata_namespaces"}) {
+	if !reflect.DeepEqual(changed, []string{"docker", "restart_init", "zlog_mode", "internal_metadata", "internal_metadata_namespaces"}) {
 		t.Errorf("changed %v", changed)
 	}
 	id := next.InternalMetadata["docker:id"]

@@ -65,6 +65,9 @@ type VM struct {
 	ZFSSnapshotLimit   int64  `json:"zfs_snapshot_limit,omitempty"`
 	MdataExecTimeout   *int64 `json:"mdata_exec_timeout,omitempty"`
 	ZlogMaxSize        int64  `json:"zlog_max_size,omitempty"`
+	// ZlogMode is a docker VM's log mode, from its docker:tty and
+	// docker:logdriver (DockerZlogMode).
+	ZlogMode string `json:"zlog_mode,omitempty"`
 
 	CustomerMetadata           map[string]string `json:"customer_metadata"`
 	InternalMetadata           map[string]string `json:"internal_metadata"`
