@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"hull/internal/image/registrytest"
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
+	"hull/internal/testenv"
 )
 
 // payload is a docker VM create payload from the image, with the
@@ -249,6 +251,23 @@ func TestDockerHostConf(t *testing.T) {
 	}
 	if got := inZone("/etc/hosts"); !strings.Contains(got, "10.4.4.4\tcache\n") {
 		t.Errorf("zone's /etc/hosts after a refused update: %q", got)
+	}
+	// vmadm update killed once the files are rewritten: the next open
+	// of the node puts back the object and the files with it.
+	c := exec.Command(testenv.HullBinary(t), "vmadm", "update", uuid)
+	c.Stdin = strings.NewReader(`{"set_internal_metadata":{"docker:extraHosts":"[\"lost:10.5.5.5\"]"}}`)
+	c.Env = append(os.Environ(), "HULL_FAILPOINT=update/after-hostconf", "HULL_DIRECT=1")
+	if out, err := c.CombinedOutput(); err == nil {
+		t.Fatalf("update survived its failpoint: %s", out)
+	}
+	if got := inZone("/etc/hosts"); !strings.Contains(got, "lost") {
+		t.Fatalf("the killed update did not get to the files: %q", got)
+	}
+	if _, err := node.Open(n.Root); err != nil {
+		t.Fatal(err)
+	}
+	if got := inZone("/etc/hosts"); !strings.Contains(got, "10.4.4.4\tcache\n") || strings.Contains(got, "lost") {
+		t.Errorf("zone's /etc/hosts after recovery: %q", got)
 	}
 	if err := n.Stop(context.Background(), uuid, true, 0); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,13 @@ func (n *Node) registerUndos() {
 	ctx := context.Background()
 	n.Journal.Handle("ids", func(a []string) error { return n.IDs.Free(a[0]) })
 	n.handlePrepare(ctx)
+	n.Journal.Handle("hostconf", func(a []string) error {
+		v, err := n.loadVM(a[0])
+		if err != nil || !zone.IsDocker(v) {
+			return nil // gone, or no longer docker: nothing to write
+		}
+		return n.rewriteHostConf(v)
+	})
 	n.Journal.Handle("dataset", func(a []string) error {
 		err := n.Pool.Destroy(a[0])
 		if errors.Is(err, pool.ErrNotFound) {

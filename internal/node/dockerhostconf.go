@@ -107,6 +107,15 @@ func mountTarget(root, target string) error {
 	return unix.Close(fd)
 }
 
+// rewriteHostConf writes the docker VM's name-service files again from
+// v, its dataset mounted first (a stopped zone's may not be).
+func (n *Node) rewriteHostConf(v *vm.VM) error {
+	if _, err := n.Pool.Mount(dataset(v.UUID)); err != nil {
+		return err
+	}
+	return n.writeHostConf(v, false)
+}
+
 // hostConfChanged reports whether an update changes what a docker zone's
 // name-service files say.
 func hostConfChanged(cur, next *vm.VM, changed []string) bool {

@@ -82,6 +82,13 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	if err := op.Undo("live", uuid); err != nil {
 		return nil, err
 	}
+	hostConf := hostConfChanged(cur, next, changed)
+	if hostConf {
+		// Undone after the object: the files follow the old one.
+		if err := op.Undo("hostconf", uuid); err != nil {
+			return nil, err
+		}
+	}
 	if err := op.Undo("vm", uuid, string(old)); err != nil {
 		return nil, err
 	}
@@ -113,17 +120,11 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	if err := n.maintainResolvers(next, changed); err != nil {
 		return nil, fmt.Errorf("update %s: %w", uuid, err)
 	}
-	if hostConfChanged(cur, next, changed) {
-		// (The files are in the dataset, which a stopped zone may not
-		// have mounted.)
-		if _, err := n.Pool.Mount(dataset(uuid)); err != nil {
+	if hostConf {
+		if err := n.rewriteHostConf(next); err != nil {
 			return nil, fmt.Errorf("update %s: %w", uuid, err)
 		}
-		if err := n.writeHostConf(next, false); err != nil {
-			// The files go back with the old object.
-			_ = n.writeHostConf(cur, false)
-			return nil, fmt.Errorf("update %s: %w", uuid, err)
-		}
+		failpoint("update/after-hostconf")
 	}
 	if err := op.Commit(); err != nil {
 		return nil, err
