@@ -15,6 +15,7 @@ import (
 
 	"hull/internal/atomicfile"
 	"hull/internal/vm"
+	"hull/internal/zone"
 )
 
 // ErrNoSuchVM is returned for a uuid the node does not have.
@@ -167,6 +168,10 @@ func (n *Node) fill(v *vm.VM) {
 // its record is gone).
 func (n *Node) fillFrom(v *vm.VM, r *runState) {
 	v.Zonepath = n.Zonepath(v.UUID)
+	if v.ZlogMode == "" && zone.IsDocker(v) {
+		// (A docker VM saved before hull kept its zlog_mode.)
+		v.ZlogMode = vm.DockerZlogMode(v.InternalMetadata)
+	}
 	switch {
 	case r.alive() && r.Stopping:
 		v.State, v.ZoneState = "shutting_down", "shutting_down"
