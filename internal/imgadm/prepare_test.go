@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"hull/internal/hulld"
 	"hull/internal/image"
 	"hull/internal/node"
@@ -75,6 +77,20 @@ func TestCreatePrepared(t *testing.T) {
 	}
 	md := hulld.StartMetadata(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(md.Close)
+
+	// One preparation at a time: another one's (here, a lock held as a
+	// running one holds it) keeps this one out, and nothing changes.
+	lock, err := os.OpenFile(filepath.Join(n.Root, "locks", uuid+".lock.prepare"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if out, code := run("create", "-s", good, uuid, "name=prepped", "version=1.0", "-o", dir); code != 1 || !strings.Contains(out, "is being prepared") {
+		t.Fatalf("create -s during another: %d %s", code, out)
+	}
+	lock.Close()
 
 	out, code := run("create", "-s", good, uuid, "name=prepped", "version=1.0", "-o", dir)
 	if code != 0 {

@@ -414,6 +414,7 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 		return err
 	}
 	os.Remove(n.lockFile(uuid))
+	os.Remove(n.lockFile(uuid) + ".prepare")
 	return nil
 }
 

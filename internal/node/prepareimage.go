@@ -6,8 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"hull/internal/vm"
 )
@@ -103,11 +107,19 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 	if !n.metadataServed(uuid) {
 		return nil, fmt.Errorf("VM %s has no metadata service (is hulld running?): a prepare-image script reports through it", uuid)
 	}
-	op, err := n.Journal.Begin("prepare-image", uuid)
+	unlock, err := n.prepareLock(uuid)
 	if err != nil {
 		return nil, err
 	}
-	restore := func() error { return op.Rollback() }
+	op, err := n.Journal.Begin("prepare-image", uuid)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	restore := func() error {
+		defer unlock()
+		return op.Rollback()
+	}
 	defer func() {
 		if err != nil {
 			if cerr := restore(); cerr != nil {
@@ -189,6 +201,36 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 	}
 	logf("Prepare script stopped VM %s", uuid)
 	return restore, nil
+}
+
+// prepareLock keeps a second preparation of the VM out while one runs
+// (its undo would roll the VM back under the first); the lock goes with
+// the process that holds it.
+func (n *Node) prepareLock(uuid string) (release func(), err error) {
+	p := n.lockFile(uuid) + ".prepare"
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	busy := fmt.Errorf("VM %s is being prepared by another imgadm create", uuid)
+	if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
+		f.Close()
+		return nil, busy
+	}
+	// The holder before may have removed the file as it let go: the
+	// lock is only ours if the path still names what we locked.
+	var held, now unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &held) != nil || unix.Stat(p, &now) != nil || held.Ino != now.Ino {
+		f.Close()
+		return nil, busy
+	}
+	return func() {
+		os.Remove(p)
+		f.Close()
+	}, nil
 }
 
 // metadataServed reports whether the VM's metadata socket answers,
