@@ -191,9 +191,8 @@ func runScript(ctx context.Context, p string, log io.Writer) error {
 func FetchMain(args []string) int {
 	c, err := openServed()
 	if err != nil {
-		// No metadata service (no socket within socketWait: hulld is
-		// not running): nothing is known to run, and no earlier boot's
-		// script runs.
+		// No metadata service (hulld is not running): nothing is known
+		// to run, and no earlier boot's script runs.
 		fmt.Printf("mdata-fetch: metadata not reachable (%v): no scripts this boot\n", err)
 		for _, it := range fetchItems {
 			os.Remove(*it.path)
@@ -219,26 +218,27 @@ func ExecuteMain(args []string) int {
 	return Execute(timeout, os.Stdout)
 }
 
-// socketWait is how long the services wait for a metadata socket to
-// appear: hulld makes a new VM's within a second. A zone booted while
-// no hulld runs gets none; its services do not wait Open's longer
-// while (for a socket that is there but not answering, as while hulld
-// restarts), which would keep the restarter polling all along.
-var socketWait = 2 * time.Second
+// expectedFile is what the host puts beside the socket when a metadata
+// service runs (node.MetadataExpected).
+const expectedFile = "metadata.expected"
 
+// openServed connects to the metadata service when the host said at the
+// zone's boot that one runs (hulld makes a new VM's socket within a
+// second, and may be restarting: Open waits for it). Otherwise it fails
+// at once: waiting would keep the restarter polling, and the zone's
+// processes in memory, for nothing.
 func openServed() (*protocol.Client, error) {
 	paths := Sockets
 	if p := os.Getenv(SocketEnv); p != "" {
 		paths = []string{p}
 	}
-	for deadline := time.Now().Add(socketWait); ; time.Sleep(100 * time.Millisecond) {
-		for _, p := range paths {
-			if _, err := os.Lstat(p); err == nil {
-				return Open()
-			}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return Open()
 		}
-		if time.Now().After(deadline) {
-			return nil, ErrNoSocket
+		if _, err := os.Stat(filepath.Join(filepath.Dir(p), expectedFile)); err == nil {
+			return Open()
 		}
 	}
+	return nil, ErrNoSocket
 }

@@ -192,6 +192,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 	if err != nil {
 		return err
 	}
+	n.noteMetadataService(zc)
 	links := ""
 	if v.Brand == "sparse" {
 		if links, err = n.ToolLinks(); err != nil {

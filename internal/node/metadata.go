@@ -2,9 +2,11 @@ package node
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"hull/internal/zone"
 	"hull/internal/zoneinit"
@@ -62,6 +64,26 @@ func (n *Node) PrepareZonecontrol(uuid string) (string, error) {
 		}
 	}
 	return d, nil
+}
+
+// MetadataExpected names the file in a zone's zonecontrol directory that
+// says, at its boot, that hulld runs and so serves its metadata: the
+// zone's metadata services wait for the socket only then.
+const MetadataExpected = "metadata.expected"
+
+// noteMetadataService writes or removes zc's MetadataExpected, by
+// whether hulld answers on its socket (a connect: no socket fails at
+// once).
+func (n *Node) noteMetadataService(zc string) {
+	p := filepath.Join(zc, MetadataExpected)
+	if c, err := net.DialTimeout("unix", n.Socket(), 100*time.Millisecond); err == nil {
+		c.Close()
+		if f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o444); err == nil {
+			f.Close()
+		}
+		return
+	}
+	os.Remove(p)
 }
 
 // ensureOwner makes uid (and the group of the same number) own path,

@@ -26,10 +26,17 @@ func TestMetadataScripts(t *testing.T) {
 	// hulld's metadata service, which the zones' scripts come from.
 	md := hulld.StartMetadata(ctx, n, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t.Cleanup(md.Close)
+	// Each zone boots once its socket is served: hulld, which says at
+	// the boot that it serves one, is not running here.
 	create := func(payload map[string]any) string {
-		payload["brand"], payload["image_uuid"] = "joyent-minimal", nodetest.BusyboxUUID
+		payload["brand"], payload["image_uuid"], payload["autoboot"] = "joyent-minimal", nodetest.BusyboxUUID, false
 		b, _ := json.Marshal(payload)
-		return nodetest.Create(t, n, string(b))
+		uuid := nodetest.Create(t, n, string(b))
+		md.Sync()
+		if err := n.Start(ctx, uuid); err != nil {
+			t.Fatal(err)
+		}
+		return uuid
 	}
 	state := func(uuid string) string {
 		out, _ := nodetest.Hull(t, "", "svcs", "-z", uuid, "-H", "-o", "state", "smartdc/mdata:execute")
