@@ -510,12 +510,8 @@ func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Durati
 // through their own shutdown command when they have one, else by the
 // signal their init uses for poweroff.
 func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
-	switch {
-	case zone.IsDocker(v):
-		// dockerinit passes it on to the program, as docker stop does.
-		return n.Runtime.Kill(ctx, id, syscall.SIGTERM, false)
-	case v.Brand != "lx":
-		return n.Runtime.Kill(ctx, id, zoneinit.HaltSignal, false)
+	if sig, ok := hullStopSignal(v); ok {
+		return n.Runtime.Kill(ctx, id, sig, false)
 	}
 	root := filepath.Join(n.Zonepath(v.UUID), "root")
 	target, _ := os.Readlink(filepath.Join(root, "sbin", "init"))
@@ -530,6 +526,21 @@ func (n *Node) requestShutdown(ctx context.Context, v *vm.VM, id string) error {
 		return n.Runtime.Kill(ctx, id, syscall.SIGPWR, false)
 	}
 	return nil
+}
+
+// hullStopSignal is the signal that asks v's init to stop when that init
+// is hull's: SIGTERM for dockerinit, which passes it on to the program
+// as docker stop does; zoneinit.HaltSignal for svc.startd. ok is false
+// for an init of the image's own.
+func hullStopSignal(v *vm.VM) (sig syscall.Signal, ok bool) {
+	argv := zone.Init(v)
+	switch {
+	case argv[0] != zone.HullBin:
+		return 0, false
+	case len(argv) > 1 && argv[1] == "dockerinit":
+		return syscall.SIGTERM, true
+	}
+	return zoneinit.HaltSignal, true
 }
 
 // sigRTMin4 is SIGRTMIN+4 as glibc numbers it: systemd's poweroff request.
