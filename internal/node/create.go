@@ -414,7 +414,7 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 		return err
 	}
 	os.Remove(n.lockFile(uuid))
-	os.Remove(n.lockFile(uuid) + ".prepare")
+	os.Remove(n.prepareLockFile(uuid))
 	return nil
 }
 

@@ -65,6 +65,9 @@ func (n *Node) vmFile(uuid string) string   { return filepath.Join(n.vmDir(), uu
 func (n *Node) lockFile(uuid string) string { return filepath.Join(n.Root, "locks", uuid+".lock") }
 func (n *Node) runDir() string              { return filepath.Join(n.Root, "run") }
 
+// prepareLockFile is held while imgadm create -s prepares the VM.
+func (n *Node) prepareLockFile(uuid string) string { return n.lockFile(uuid) + ".prepare" }
+
 // Zonepath is where a VM's dataset is mounted.
 func (n *Node) Zonepath(uuid string) string { return filepath.Join(n.Root, "zones", uuid) }
 

@@ -207,7 +207,7 @@ func (n *Node) PrepareImage(ctx context.Context, uuid, script string, logf func(
 // (its undo would roll the VM back under the first); the lock goes with
 // the process that holds it.
 func (n *Node) prepareLock(uuid string) (release func(), err error) {
-	p := n.lockFile(uuid) + ".prepare"
+	p := n.prepareLockFile(uuid)
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return nil, err
 	}
