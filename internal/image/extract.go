@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -244,7 +245,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return x.dir(n, hdr)
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
 		return x.file(n, hdr, r)
 	case tar.TypeSymlink:
 		return x.special(n, hdr, func(dfd int, base string) error {
@@ -387,6 +388,9 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("create %q: %w", n, err)
 	}
+	if sparseEntry(hdr) {
+		return x.sparseFile(fd, n, hdr, r)
+	}
 	// The contents go to a writer in big chunks (a decompressor returns
 	// little more than its window, 32 KiB, per read, and a write costs
 	// about the same for 32 KiB as for much more); the writer finishes
@@ -414,6 +418,81 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 			return nil
 		}
 	}
+}
+
+// sparseEntry tells whether hdr is a sparse file (GNU tar -S: an old
+// GNU sparse header, or PAX records of GNU's sparse formats 0.0 to 1.0).
+func sparseEntry(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for _, k := range []string{"GNU.sparse.major", "GNU.sparse.map", "GNU.sparse.numblocks", "GNU.sparse.size"} {
+		if _, ok := hdr.PAXRecords[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sparseFile writes a sparse entry's data to fd with holes where it has
+// them (as ZFS receives a dataset's holes, and GNU tar extracts them).
+// Go's tar reader reads holes as zeros and keeps the sparse map to
+// itself, so every page of zeros in the entry is left a hole: the same
+// contents. The write is made here, not by a writer; a writer finishes
+// the file after it.
+func (x *extractor) sparseFile(fd int, n string, hdr *tar.Header, r io.Reader) error {
+	f := os.NewFile(uintptr(fd), n)
+	pf := x.w.open(f, n, hdr)
+	if err := x.writeSparse(f, hdr.Size, r); err != nil {
+		x.w.drop(pf, nil)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the name is said below
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("write %q: %w", n, err)
+	}
+	x.w.write(pf, nil, true)
+	return nil
+}
+
+// sparsePage is the unit of a hole left in a sparse file.
+const sparsePage = 4096
+
+var zeroPage [sparsePage]byte
+
+func (x *extractor) writeSparse(f *os.File, size int64, r io.Reader) error {
+	if err := x.w.failure(); err != nil {
+		return err
+	}
+	buf := make([]byte, copyBuffer)
+	for off := int64(0); off < size; {
+		k := int(min(size-off, int64(len(buf))))
+		if _, err := io.ReadFull(r, buf[:k]); err != nil {
+			return err
+		}
+		// Each run of pages that are not all zeros is one write.
+		for i := 0; i < k; {
+			j := i
+			for j < k && !bytes.Equal(buf[j:min(j+sparsePage, k)], zeroPage[:min(sparsePage, k-j)]) {
+				j += sparsePage
+			}
+			j = min(j, k)
+			if j > i {
+				if _, err := f.WriteAt(buf[i:j], off+int64(i)); err != nil {
+					return err
+				}
+				if x.w.wrote != nil {
+					x.w.wrote(j - i)
+				}
+			}
+			i = j + sparsePage // past the zero page that ended the run
+		}
+		off += int64(k)
+	}
+	return f.Truncate(size) // a file that ends in a hole
 }
 
 // special creates a symlink or device node with mk, then sets owner,

@@ -20,6 +20,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
+
+	"hull/internal/testenv"
 )
 
 // ent is one tar entry for tests.
@@ -453,4 +455,75 @@ func openFDs(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestExtractSparse: files archived sparse by GNU tar, in each of its
+// sparse formats, come out with their contents and their holes.
+func TestExtractSparse(t *testing.T) {
+	testenv.RequireCommand(t, "tar")
+	src := t.TempDir()
+	type piece struct {
+		off  int64
+		data string
+	}
+	files := map[string]struct {
+		size   int64
+		pieces []piece
+	}{
+		"ends-in-hole": {8 << 20, []piece{{0, "head"}, {3 << 20, "middle"}}},
+		"ends-in-data": {6 << 20, []piece{{4096, "x"}, {6<<20 - 4, "tail"}}},
+		"all-hole":     {5 << 20, nil},
+	}
+	for name, f := range files {
+		fh, err := os.Create(filepath.Join(src, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range f.pieces {
+			fh.WriteAt([]byte(p.data), p.off)
+		}
+		fh.Truncate(f.size)
+		fh.Close()
+		os.Chtimes(filepath.Join(src, name), testTime, testTime)
+	}
+	for _, format := range [][]string{
+		{"--format=gnu"},
+		{"--format=posix", "--sparse-version=0.0"},
+		{"--format=posix", "--sparse-version=0.1"},
+		{"--format=posix", "--sparse-version=1.0"},
+	} {
+		args := append([]string{"-S", "-c", "-C", src}, format...)
+		out, err := exec.Command("tar", append(args, "ends-in-hole", "ends-in-data", "all-hole")...).Output()
+		if err != nil {
+			t.Fatalf("tar %v: %v", format, err)
+		}
+		// Cut short in its first entry's data: an error, the file named.
+		if _, err := extractTar(bytes.NewReader(out[:2560]), t.TempDir(), extractOptions{}); !errors.Is(err, io.ErrUnexpectedEOF) || !strings.Contains(err.Error(), `"ends-in-hole"`) {
+			t.Errorf("%v, cut short: %v", format, err)
+		}
+		for _, writers := range []int{-1, 2} {
+			dir := t.TempDir()
+			if _, err := extractTar(bytes.NewReader(out), dir, extractOptions{writers: writers}); err != nil {
+				t.Fatalf("%v, %d writers: %v", format, writers, err)
+			}
+			for name, f := range files {
+				p := filepath.Join(dir, name)
+				want, _ := os.ReadFile(filepath.Join(src, name))
+				got, err := os.ReadFile(p)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Errorf("%v, %d writers: %s: %d bytes differ from the %d archived (%v)", format, writers, name, len(got), len(want), err)
+				}
+				var st unix.Stat_t
+				if err := unix.Stat(p, &st); err != nil {
+					t.Fatal(err)
+				}
+				if st.Size != f.size || st.Blocks*512 > 1<<20 {
+					t.Errorf("%v, %d writers: %s: size %d with %d bytes allocated, want size %d with holes", format, writers, name, st.Size, st.Blocks*512, f.size)
+				}
+				if mt := time.Unix(st.Mtim.Unix()); !mt.Equal(testTime) {
+					t.Errorf("%v, %d writers: %s: mtime %v, want %v", format, writers, name, mt, testTime)
+				}
+			}
+		}
+	}
 }
