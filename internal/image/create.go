@@ -9,17 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sys/unix"
 )
 
 // CreateOptions describe an image made from a VM's files (imgadm create).
@@ -205,140 +201,3 @@ func (c *countWriter) Write(p []byte) (int, error) {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
-
-// treeWriter writes a directory tree as tar entries under "root/".
-type treeWriter struct {
-	ctx   context.Context
-	tw    *tar.Writer
-	links map[uint64]string // inode -> first name, for hard links
-}
-
-// all writes every entry of dir.
-func (t *treeWriter) all(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return t.entry(dir, p)
-	})
-}
-
-// diff writes what changed from base to dir: new or changed entries, and
-// a whiteout (.wh.NAME) for each entry of base that dir no longer has.
-// Unchanged means same type, mode, owner, size, mtime and link target.
-func (t *treeWriter) diff(dir, base string) error {
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if same(p, filepath.Join(base, rel)) {
-			return nil
-		}
-		return t.entry(dir, p)
-	})
-	if err != nil {
-		return err
-	}
-	return filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(base, p)
-		if rel == "." {
-			return nil
-		}
-		if _, err := os.Lstat(filepath.Join(dir, rel)); errors.Is(err, fs.ErrNotExist) {
-			wh := filepath.Join(filepath.Dir(rel), ".wh."+filepath.Base(rel))
-			if err := t.tw.WriteHeader(&tar.Header{Name: "root/" + filepath.ToSlash(wh), Typeflag: tar.TypeReg, Mode: 0o644}); err != nil {
-				return err
-			}
-			if d.IsDir() {
-				return filepath.SkipDir
-			}
-		}
-		return nil
-	})
-}
-
-func same(a, b string) bool {
-	var sa, sb unix.Stat_t
-	if unix.Lstat(a, &sa) != nil || unix.Lstat(b, &sb) != nil {
-		return false
-	}
-	if sa.Mode != sb.Mode || sa.Uid != sb.Uid || sa.Gid != sb.Gid || sa.Size != sb.Size ||
-		sa.Mtim != sb.Mtim || sa.Rdev != sb.Rdev {
-		return false
-	}
-	if sa.Mode&unix.S_IFMT == unix.S_IFLNK {
-		la, _ := os.Readlink(a)
-		lb, _ := os.Readlink(b)
-		return la == lb
-	}
-	return true
-}
-
-func (t *treeWriter) entry(dir, p string) error {
-	if err := t.ctx.Err(); err != nil {
-		return err
-	}
-	rel, err := filepath.Rel(dir, p)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return err
-	}
-	link := ""
-	if fi.Mode()&fs.ModeSymlink != 0 {
-		if link, err = os.Readlink(p); err != nil {
-			return err
-		}
-	}
-	if fi.Mode()&fs.ModeSocket != 0 {
-		return nil // sockets are not carried in images
-	}
-	hdr, err := tar.FileInfoHeader(fi, link)
-	if err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	hdr.Uname, hdr.Gname = "", ""
-	hdr.Format = tar.FormatPAX
-	name := "root"
-	if rel != "." {
-		name += "/" + filepath.ToSlash(rel)
-	}
-	if fi.IsDir() {
-		name += "/"
-	}
-	hdr.Name = name
-	// os.Lstat's Sys is syscall's Stat_t (x/sys/unix's is another type).
-	st, _ := fi.Sys().(*syscall.Stat_t)
-	if st == nil {
-		return fmt.Errorf("%s: no stat", p)
-	}
-	hdr.Uid, hdr.Gid = int(st.Uid), int(st.Gid)
-	if fi.Mode().IsRegular() && st.Nlink > 1 {
-		if first, ok := t.links[st.Ino]; ok {
-			hdr.Typeflag, hdr.Linkname, hdr.Size = tar.TypeLink, first, 0
-			return t.tw.WriteHeader(hdr)
-		}
-		t.links[st.Ino] = name
-	}
-	if err := t.tw.WriteHeader(hdr); err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil
-	}
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := io.Copy(t.tw, f); err != nil {
-		return fmt.Errorf("%s: %w", p, err)
-	}
-	return nil
-}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"hull/internal/image"
 )
 
@@ -38,6 +40,15 @@ func TestCreate(t *testing.T) {
 	os.Remove(filepath.Join(root, "etc/gone"))
 	os.MkdirAll(filepath.Join(root, "opt/app"), 0o755)
 	os.WriteFile(filepath.Join(root, "opt/app/run"), []byte("#!/bin/sh\n"), 0o755)
+	// Extended attributes go with the files: a user attribute on a new
+	// file, and a file capability (cap_net_raw+ep) set on a file that
+	// is otherwise unchanged (its mtime and size the image's).
+	if err := unix.Setxattr(filepath.Join(root, "opt/app/run"), "user.role", []byte("app"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(filepath.Join(root, "etc/kept"), "security.capability", netRawCap, 0); err != nil {
+		t.Fatal(err)
+	}
 	rm.env.VM = func(u string) (*VMSource, func(), error) {
 		if u != vmUUID {
 			t.Errorf("VM asked for: %s", u)
@@ -62,6 +73,13 @@ func TestCreate(t *testing.T) {
 		for p, want := range map[string]string{"etc/motd": "vm\n", "etc/kept": "k\n", "opt/app/run": "#!/bin/sh\n"} {
 			if b, err := os.ReadFile(filepath.Join(mp, "root", p)); err != nil || string(b) != want {
 				t.Errorf("%s of image %s: %q %v", p, m.Name, b, err)
+			}
+		}
+		for p, x := range map[string][2]string{"opt/app/run": {"user.role", "app"}, "etc/kept": {"security.capability", string(netRawCap)}} {
+			buf := make([]byte, 64)
+			n, err := unix.Getxattr(filepath.Join(mp, "root", p), x[0], buf)
+			if err != nil || string(buf[:max(n, 0)]) != x[1] {
+				t.Errorf("%s of image %s: xattr %s %q (%v), want %q", p, m.Name, x[0], buf[:max(n, 0)], err, x[1])
 			}
 		}
 		if _, err := os.Stat(filepath.Join(mp, "root/etc/gone")); !os.IsNotExist(err) {
@@ -96,7 +114,7 @@ func TestCreate(t *testing.T) {
 		}
 	}
 	slices.Sort(names)
-	if got := strings.Join(names, " "); got != "root/etc/.wh.gone root/etc/motd root/opt/app/run" {
+	if got := strings.Join(names, " "); got != "root/etc/.wh.gone root/etc/kept root/etc/motd root/opt/app/run" {
 		t.Errorf("incremental file's files: %s", got)
 	}
 	if code, lst, _ := rm.run("ancestry", "-H", "-o", "name", m.UUID); code != 0 || lst != "incr\nbase\n" {
@@ -131,6 +149,11 @@ func TestCreate(t *testing.T) {
 	}
 	rm.expect(1, "", "imgadm create: error (VmHasNoOrigin): cannot create an incremental image: vm \""+vmUUID+"\" has no origin\n", "create", "-i", vmUUID, "name=x", "version=1")
 }
+
+// netRawCap is security.capability for cap_net_raw+ep (a vfs_cap_data of
+// revision 2: magic with the effective bit, then permitted and
+// inheritable for the low and high 32 capabilities).
+var netRawCap = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
 // tarHeaders lists the entry names of a gzip'd tar.
 func tarHeaders(t *testing.T, path string) []string {
