@@ -148,7 +148,7 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 		zw = nopWriteCloser{cw}
 	}
 	tw := tar.NewWriter(zw)
-	tr := &treeWriter{ctx: ctx, tw: tw, links: map[uint64]string{}}
+	tr := &treeWriter{ctx: ctx, tw: tw, w: zw, links: map[uint64]string{}}
 	if o.Incremental {
 		err = tr.diff(o.Root, o.OriginRoot)
 	} else {

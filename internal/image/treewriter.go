@@ -20,6 +20,7 @@ import (
 type treeWriter struct {
 	ctx   context.Context
 	tw    *tar.Writer
+	w     io.Writer         // the stream under tw, for sparse entries
 	links map[uint64]string // inode -> first name, for hard links
 }
 
@@ -205,19 +206,58 @@ func (t *treeWriter) entry(dir, p string) error {
 		}
 		t.links[st.Ino] = name
 	}
-	if err := t.tw.WriteHeader(hdr); err != nil {
-		return err
-	}
 	if !fi.Mode().IsRegular() {
-		return nil
+		return t.tw.WriteHeader(hdr)
 	}
 	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if st.Blocks*512 < st.Size {
+		segs, holes, err := dataSegments(f, hdr.Size)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if holes {
+			if err := t.sparse(hdr, f, segs); err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			return nil
+		}
+	}
+	if err := t.tw.WriteHeader(hdr); err != nil {
+		return err
+	}
 	if _, err := io.Copy(t.tw, f); err != nil {
 		return fmt.Errorf("%s: %w", p, err)
 	}
 	return nil
+}
+
+// sparse writes the file f of hdr with only its data at segs, as a
+// sparse entry (sparsetar.go).
+func (t *treeWriter) sparse(hdr *tar.Header, f *os.File, segs []segment) error {
+	head, err := sparseHeaders(hdr, segs)
+	if err != nil {
+		return err
+	}
+	// The entry before is padded out; then the stream is this entry's.
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	if _, err := t.w.Write(head); err != nil {
+		return err
+	}
+	for _, s := range segs {
+		n, err := io.Copy(t.w, io.NewSectionReader(f, s.off, s.len))
+		if err != nil {
+			return err
+		}
+		if n != s.len {
+			return fmt.Errorf("file changed while read (%d bytes at %d, %d expected)", n, s.off, s.len)
+		}
+	}
+	_, err = t.w.Write(sparsePadding(segs))
+	return err
 }
