@@ -40,10 +40,10 @@ func TestTreeWriterSparse(t *testing.T) {
 		pieces map[int64]string
 	}
 	files := map[string]file{
-		"ends-in-hole":  {9 << 20, map[int64]string{0: "head", 3 << 20: "middle"}},
-		"ends-in-data":  {6 << 20, map[int64]string{4096: "x", 6<<20 - 4: "tail"}},
-		"all-hole":      {5 << 20, nil},
-		"dense":         {3, map[int64]string{0: "abc"}},
+		"ends-in-hole": {9 << 20, map[int64]string{0: "head", 3 << 20: "middle"}},
+		"ends-in-data": {6 << 20, map[int64]string{4096: "x", 6<<20 - 4: "tail"}},
+		"all-hole":     {5 << 20, nil},
+		"dense":        {3, map[int64]string{0: "abc"}},
 		"sub/long-name-" + strings.Repeat("n", 120): {1 << 20, map[int64]string{512 << 10: "deep"}},
 	}
 	os.Mkdir(filepath.Join(src, "sub"), 0o755)
