@@ -236,9 +236,17 @@ func OpenDockerArchive(path, want string) (img v1.Image, repo, tag string, err e
 	if err != nil {
 		return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
 	}
-	img, err = tarball.ImageFromPath(path, wantTag)
-	if err != nil {
-		return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
+	if d, ok := pickSaved(mf, want); ok {
+		img, ok, err = savedImage(path, d)
+		if err != nil {
+			return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
+		}
+	}
+	if img == nil {
+		// Compressed layers (not docker's own archives): as stored.
+		if img, err = tarball.ImageFromPath(path, wantTag); err != nil {
+			return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
+		}
 	}
 	if want != "" {
 		repo, tag = splitRepoTag(want)

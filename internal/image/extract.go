@@ -21,7 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Compression names an image file's compression, found by its magic
+// sniffCompression names an image file's compression, found by its magic
 // bytes rather than trusted from the manifest.
 func sniffCompression(head []byte) string {
 	switch {
