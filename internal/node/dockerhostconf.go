@@ -69,21 +69,10 @@ func writeInPlace(p, contents string, uid int) error {
 // when its directory exists (else the runtime makes both). Paths are
 // resolved inside the root.
 func mountTarget(root, target string) error {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("zone root %s: %w", root, err)
-	}
-	defer unix.Close(rfd)
 	dir, base := path.Split(path.Clean(target))
-	dfd, err := unix.Openat2(rfd, dir, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
-	if errors.Is(err, unix.ENOENT) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("zone's %s: %w", dir, err)
+	dfd, err := openZoneDir(root, dir, true)
+	if err != nil || dfd < 0 {
+		return err
 	}
 	defer unix.Close(dfd)
 	var st unix.Stat_t

@@ -114,24 +114,39 @@ func (n *Node) maintainResolvers(v *vm.VM, changed []string) error {
 	return nil
 }
 
+// openZoneDir opens dir, a directory in a zone's root, O_PATH, resolved
+// inside the root (a zone may have made any part of it a symlink: none
+// leads out). With missingOK, a dir that does not exist is fd -1 and no
+// error.
+func openZoneDir(root, dir string, missingOK bool) (int, error) {
+	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("zone root %s: %w", root, err)
+	}
+	defer unix.Close(rfd)
+	dfd, err := unix.Openat2(rfd, dir, &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	if missingOK && errors.Is(err, unix.ENOENT) {
+		return -1, nil
+	}
+	if err != nil {
+		return -1, fmt.Errorf("zone's /%s: %w", strings.TrimPrefix(dir, "/"), err)
+	}
+	return dfd, nil
+}
+
 // editZoneFile replaces the file rel under a zone's root with what edit
 // makes of its contents, keeping its owner and mode. The path is resolved
 // inside the root (a zone may have made any part of it a symlink: none
 // leads out), and the file is replaced by a rename, never written
 // through; a symlink in its place is replaced by a file.
 func editZoneFile(root, rel string, edit func([]byte) []byte) error {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("zone root %s: %w", root, err)
-	}
-	defer unix.Close(rfd)
 	dir, base := filepath.Split(rel)
-	dfd, err := unix.Openat2(rfd, dir, &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	})
+	dfd, err := openZoneDir(root, dir, false)
 	if err != nil {
-		return fmt.Errorf("zone's /%s: %w", dir, err)
+		return err
 	}
 	defer unix.Close(dfd)
 	var old []byte
