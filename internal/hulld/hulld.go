@@ -73,6 +73,14 @@ func Run(ctx context.Context, n *node.Node, log *slog.Logger) error {
 	md := StartMetadata(ctx, n, log)
 	defer md.Close()
 
+	// The hulld before this one has stopped: the binaries other versions
+	// of hull copied for their zones can go.
+	if k, err := n.PruneBinaries(); err != nil {
+		log.Warn("prune old hull binaries", "err", err)
+	} else if k > 0 {
+		log.Info("removed old hull binaries", "count", k)
+	}
+
 	n.WarmUserns = true
 	adopted := n.Reconcile(ctx, log)
 	// Managed networks' bridges, gateway addresses and NAT, made again

@@ -9,10 +9,13 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -213,6 +216,55 @@ func hullBinary(root string) (string, error) {
 		}
 	}
 	return dst, os.Rename(tmp, dst)
+}
+
+// PruneBinaries removes the copies hullBinary made for other versions of
+// hull (one is left by every upgrade or rebuild), and copies a crash left
+// half-made. Zones booted with one keep it through their bind mount,
+// which outlives the file's name; zones boot with this version's. hulld
+// calls it as it starts, once the hulld before it has stopped. It returns
+// how many it removed.
+func (n *Node) PruneBinaries() (int, error) {
+	dir := filepath.Join(n.Root, "bin")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	// Copies are named hull-<size>-<mtime of the binary>: one of a newer
+	// binary than this is left to it.
+	stamp := func(name string) (int64, bool) {
+		f := strings.Split(strings.TrimSuffix(name, ".tmp"), "-")
+		if len(f) != 3 || f[0] != "hull" {
+			return 0, false
+		}
+		t, err := strconv.ParseInt(f[2], 10, 64)
+		return t, err == nil
+	}
+	mine, ok := stamp(filepath.Base(n.HullBinary))
+	if !ok || filepath.Dir(n.HullBinary) != dir {
+		return 0, nil // a binary from elsewhere (HULL_BINARY): nothing to judge by
+	}
+	removed := 0
+	for _, e := range ents {
+		p := filepath.Join(dir, e.Name())
+		if t, ok := stamp(e.Name()); !ok || p == n.HullBinary || t > mine || e.IsDir() {
+			continue
+		}
+		// A copy being made right now (by a newer vmadm) is left alone.
+		if strings.HasSuffix(p, ".tmp") {
+			if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Minute {
+				continue
+			}
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // zoneBinary asks the hull binary self for its in-zone build and writes

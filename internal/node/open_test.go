@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"hull/internal/pool/mounts"
 	"hull/internal/testenv"
@@ -33,5 +34,48 @@ func TestOpenRefusedMountsNothing(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "pool.img")); err == nil {
 		t.Error("a pool was made by a refused open")
+	}
+}
+
+// TestPruneBinaries: the copies other (older) versions of hull made are
+// removed, with copies a crash left half-made; this version's, a newer
+// version's, one being made now and files that are not copies stay.
+func TestPruneBinaries(t *testing.T) {
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	os.MkdirAll(filepath.Join(bin, "hull-1-5"), 0o755) // not a file
+	old := time.Now().Add(-time.Hour)
+	files := map[string]bool{ // name: kept
+		"hull-100-2000":     true, // this one
+		"hull-90-1000":      false,
+		"hull-100-1999":     false,
+		"hull-90-1000.tmp":  false, // made an hour ago
+		"hull-120-1500.tmp": true,  // being made
+		"hull-120-3000":     true,  // a newer hull's
+		"notes":             true,
+	}
+	for name := range files {
+		p := filepath.Join(bin, name)
+		os.WriteFile(p, []byte("x"), 0o755)
+		if name == "hull-90-1000.tmp" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	n := &Node{Root: root, HullBinary: filepath.Join(bin, "hull-100-2000")}
+	k, err := n.PruneBinaries()
+	if err != nil || k != 3 {
+		t.Errorf("removed %d (%v), want 3", k, err)
+	}
+	for name, kept := range files {
+		if _, err := os.Stat(filepath.Join(bin, name)); (err == nil) != kept {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, kept)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(bin, "hull-1-5")); err != nil {
+		t.Errorf("directory removed: %v", err)
+	}
+	// No bin/ yet: nothing to do.
+	if k, err := (&Node{Root: t.TempDir(), HullBinary: "/x/bin/hull-1-1"}).PruneBinaries(); k != 0 || err != nil {
+		t.Errorf("without bin/: %d %v", k, err)
 	}
 }
