@@ -326,7 +326,7 @@ func (n *Node) fillDataset(v *vm.VM) error {
 	} else if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
 		return err
 	}
-	if err := linkShutdownTools(v, root); err != nil {
+	if err := linkZoneTools(v, root); err != nil {
 		return err
 	}
 	return n.applyStorage(v)

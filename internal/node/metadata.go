@@ -123,12 +123,16 @@ func (n *Node) ZonecontrolUUIDs() []string {
 // VMUUIDs lists the node's VMs, sorted.
 func (n *Node) VMUUIDs() ([]string, error) { return n.uuids() }
 
-// ToolLinks returns the directory of tool links (mdata and shutdown) that sparse zones
-// see over their /usr/sbin, making it on first use: symlinks to the
+// ToolLinks returns the directory of tool links (mdata, shutdown and SMF)
+// that sparse zones see over their /usr/sbin, making it on first use: symlinks to the
 // in-zone hull binary, which picks the tool by the name it is run as.
 func (n *Node) ToolLinks() (string, error) {
 	d := filepath.Join(n.Root, "share", "sbin")
-	for _, t := range append(append([]string(nil), zone.MdataTools...), zoneinit.ShutdownTools...) {
+	tools := append(append([]string(nil), zone.MdataTools...), zoneinit.ShutdownTools...)
+	for _, t := range zone.SMFTools {
+		tools = append(tools, t.Name) // all in the overlay of /usr/sbin
+	}
+	for _, t := range tools {
 		p := filepath.Join(d, t)
 		if target, err := os.Readlink(p); err == nil && target == zone.HullBin {
 			continue

@@ -175,6 +175,10 @@ func TestLifecycleEachBrand(t *testing.T) {
 			}
 			if brand != "lx" {
 				mustExec(t, n, uuid, "grep -q svc.startd /proc/1/cmdline")
+				// SMF's own commands, as in a SmartOS zone.
+				if st := mustExec(t, n, uuid, "svcs -H -o state milestone/multi-user"); st != "online" {
+					t.Errorf("svcs in the zone: %q", st)
+				}
 			}
 			if err := n.Stop(ctx, uuid, false, 0); err != nil {
 				t.Fatal(err)
@@ -497,5 +501,12 @@ func TestZoneShutdownTools(t *testing.T) {
 	}
 	if v, _ := n.Get(uuid); v.State != "running" {
 		t.Errorf("after a refused shutdown: %s", v.State)
+	}
+	// SMF's commands are where SmartOS has them, for the zone's users.
+	out, err := zexec(t, n, uuid, "svcs -H -o state milestone/multi-user; /usr/sbin/svcadm restart network/loopback && echo restarted; /usr/sbin/svccfg validate /dev/null; ls -l /usr/bin/svcs")
+	for _, want := range []string{"online\nrestarted\n", "svccfg: /dev/null: no <service_bundle> element", "/usr/bin/svcs -> /.hull/hull"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("svcs, svcadm and svccfg in the zone: %v, no %q in:\n%s", err, want, out)
+		}
 	}
 }

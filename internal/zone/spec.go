@@ -261,6 +261,13 @@ func mounts(v *vm.VM, in Inputs) []specs.Mount {
 // their names.
 var MdataTools = []string{"mdata-get", "mdata-put", "mdata-delete", "mdata-list"}
 
+// SMFTools are the service manager's commands, the hull binary under
+// their names, with the directory (under a zone's root) SmartOS has each
+// in.
+var SMFTools = []struct{ Dir, Name string }{
+	{"usr/bin", "svcs"}, {"usr/sbin", "svcadm"}, {"usr/sbin", "svccfg"},
+}
+
 // metadataMounts give the zone its metadata socket's directory where
 // SmartOS clients look (/native/... in lx zones) and the mdata tools in
 // /usr/sbin. A sparse zone's /usr/sbin is the host's, read-only, where no
