@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -186,13 +187,17 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 	x.w.wrote = opts.wrote
 	defer x.w.close(true) // after a failure; done below otherwise
 
-	tr := tar.NewReader(r)
-	for {
+	head := &headReader{r: r}
+	tr := tar.NewReader(head)
+	for first := true; ; first = false {
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
+			if first && head.zfsStream() {
+				return false, errors.New("the image file is a ZFS send stream (an image made for SmartOS): hull installs images whose file is a tar archive")
+			}
 			return false, fmt.Errorf("read tar: %w", err)
 		}
 		if err := x.entry(hdr, tr); err != nil {
@@ -213,6 +218,33 @@ func extractTar(r io.Reader, dir string, opts extractOptions) (allUnderRoot bool
 		}
 	}
 	return x.allUnderRoot && x.entries > 0, nil
+}
+
+// headReader keeps the first bytes read through it, to tell what a file
+// that is not a tar is.
+type headReader struct {
+	r    io.Reader
+	head [16]byte
+	n    int
+}
+
+func (h *headReader) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if h.n < len(h.head) {
+		h.n += copy(h.head[h.n:], p[:n])
+	}
+	return n, err
+}
+
+// zfsStream tells whether the bytes read began a ZFS send stream: a
+// BEGIN record (type 0) with the stream magic, in either byte order.
+func (h *headReader) zfsStream() bool {
+	if h.n < 16 {
+		return false
+	}
+	const magic = 0x2F5bacbac
+	return binary.LittleEndian.Uint32(h.head[:4]) == 0 && binary.LittleEndian.Uint64(h.head[8:]) == magic ||
+		binary.BigEndian.Uint32(h.head[:4]) == 0 && binary.BigEndian.Uint64(h.head[8:]) == magic
 }
 
 func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -524,6 +525,31 @@ func TestExtractSparse(t *testing.T) {
 					t.Errorf("%v, %d writers: %s: mtime %v, want %v", format, writers, name, mt, testTime)
 				}
 			}
+		}
+	}
+}
+
+// TestExtractZFSStream: a SmartOS image's file (a ZFS send stream, in
+// either byte order) is refused as such; other junk is a tar error.
+func TestExtractZFSStream(t *testing.T) {
+	begin := func(order binary.ByteOrder) []byte {
+		b := make([]byte, 1024)
+		order.PutUint32(b[0:], 0) // DRR_BEGIN
+		order.PutUint32(b[4:], 0)
+		order.PutUint64(b[8:], 0x2F5bacbac)
+		return b
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"little-endian": {gz(t, begin(binary.LittleEndian)), "ZFS send stream"},
+		"big-endian":    {begin(binary.BigEndian), "ZFS send stream"},
+		"junk":          {bytes.Repeat([]byte("junk"), 256), "read tar"},
+	} {
+		_, _, err := extractBytes(t, c.data, extractOptions{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
 }
