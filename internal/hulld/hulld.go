@@ -140,6 +140,7 @@ func API(n *node.Node) http.Handler {
 			fail(w, err)
 			return
 		}
+		n.ShowTransitions(vms...)
 		reply(w, http.StatusOK, vms)
 	})
 	mux.HandleFunc("GET /vms/{uuid}", func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +149,7 @@ func API(n *node.Node) http.Handler {
 			fail(w, err)
 			return
 		}
+		n.ShowTransitions(v)
 		reply(w, http.StatusOK, v)
 	})
 	mux.HandleFunc("POST /vms", func(w http.ResponseWriter, r *http.Request) {

@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -238,6 +240,40 @@ func (j *Journal) undo(rec Record) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// InFlight lists the operations recorded in dir, in flight or left by a
+// process that died and not yet recovered: subject → operation, the
+// newest where a subject has several. It reads the files' names only
+// (id: <nanoseconds>-<op>-<subject>), so it costs one directory read.
+func InFlight(dir string) (map[string]string, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	out := map[string]string{}
+	newest := map[string]int64{}
+	for _, e := range ents {
+		id, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || strings.HasPrefix(id, newPrefix) {
+			continue
+		}
+		// The subject is a uuid (36 characters); the op's name may
+		// hold dashes.
+		stamp, rest, ok := strings.Cut(id, "-")
+		t, err := strconv.ParseInt(stamp, 10, 64)
+		if !ok || err != nil || len(rest) < 38 || rest[len(rest)-37] != '-' {
+			continue
+		}
+		op, subject := rest[:len(rest)-37], rest[len(rest)-36:]
+		if _, seen := newest[subject]; !seen || t > newest[subject] {
+			out[subject], newest[subject] = op, t
+		}
+	}
+	return out, nil
 }
 
 // Recover finds operations whose owner died and undoes them (or, for

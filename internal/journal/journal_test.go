@@ -216,3 +216,38 @@ func TestRecoverRemovesUnborn(t *testing.T) {
 		}
 	}
 }
+
+func TestInFlight(t *testing.T) {
+	dir := t.TempDir()
+	const u1, u2 = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	for _, name := range []string{
+		"100-create-" + u1 + ".json",
+		"300-create-snapshot-" + u2 + ".json",
+		"200-update-" + u2 + ".json",
+		newPrefix + "400-delete-" + u1, // not yet begun
+		"notes.txt",
+		"500-update-short.json",
+	} {
+		os.WriteFile(filepath.Join(dir, name), nil, 0o600)
+	}
+	got, err := InFlight(dir)
+	if err != nil || len(got) != 2 || got[u1] != "create" || got[u2] != "create-snapshot" {
+		t.Errorf("InFlight: %v %v", got, err)
+	}
+	if got, err := InFlight(filepath.Join(dir, "none")); err != nil || len(got) != 0 {
+		t.Errorf("no journal: %v %v", got, err)
+	}
+	// A live operation is found by its own name.
+	j, _ := Open(t.TempDir())
+	op, err := j.Begin("reprovision", u1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := InFlight(j.dir); got[u1] != "reprovision" {
+		t.Errorf("live op: %v", got)
+	}
+	op.Commit()
+	if got, _ := InFlight(j.dir); len(got) != 0 {
+		t.Errorf("after commit: %v", got)
+	}
+}

@@ -49,6 +49,16 @@ func TestKillDuringCreate(t *testing.T) {
 			if err == nil {
 				t.Fatalf("vmadm create survived its failpoint: %s", out)
 			}
+			// Until it is undone, the half-made VM is seen as SmartOS
+			// shows one being made.
+			if fp == "create/after-config" || fp == "create/after-start" {
+				if out, err := hull(t, n, nil, "", "vmadm", "list", "-H", "-o", "uuid,state", "uuid="+uuid); err != nil || strings.Join(strings.Fields(out), " ") != uuid+" provisioning" {
+					t.Errorf("vmadm list: %v %q", err, out)
+				}
+				if out, err := hull(t, n, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "provisioning"`) {
+					t.Errorf("vmadm get: %v %s", err, out)
+				}
+			}
 			m := reopen(t, n)
 			if _, err := m.Get(uuid); err == nil {
 				t.Fatalf("VM exists after a crash at %s", fp)

@@ -142,7 +142,7 @@ func Open(root string) (*Node, error) {
 	if n.HullBinary, err = hullBinary(root); err != nil {
 		return nil, err
 	}
-	if n.Journal, err = journal.Open(filepath.Join(root, "journal")); err != nil {
+	if n.Journal, err = journal.Open(n.journalDir()); err != nil {
 		return nil, err
 	}
 	p, err := openPool(root)

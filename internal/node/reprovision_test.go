@@ -195,6 +195,9 @@ func TestKillDuringReprovision(t *testing.T) {
 			if err == nil {
 				t.Fatalf("vmadm reprovision survived %s: %s", fp, out)
 			}
+			if out, err := hull(t, n, nil, "", "vmadm", "list", "-H", "-o", "state", "uuid="+uuid); err != nil || strings.TrimSpace(out) != "provisioning" {
+				t.Errorf("vmadm list before recovery: %v %q", err, out)
+			}
 			m := reopen(t, n)
 			v := mustGet(t, m, uuid)
 			want, mine := otherUUID, "<open "

@@ -88,6 +88,7 @@ func (c *cli) matching(fs []vm.Filter) ([]*vm.VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.ShowTransitions(all...)
 	return vm.Lookup(all, fs), nil
 }
 

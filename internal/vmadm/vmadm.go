@@ -402,10 +402,15 @@ func (c *cli) get(args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := c.get1(uuid)
+	n, err := c.view()
 	if err != nil {
 		return err
 	}
+	v, err := n.Get(uuid)
+	if err != nil {
+		return err
+	}
+	n.ShowTransitions(v)
 	b, err := vm.JSON(v)
 	if err != nil {
 		return err
