@@ -50,6 +50,29 @@ func payload(t *testing.T, n *node.Node, uuid string, override map[string]string
 	return string(b)
 }
 
+// pushAndImport pushes img to reg as ref and imports it into the node,
+// deleting its layers when the test ends; it returns their uuids, base
+// first.
+func pushAndImport(t *testing.T, n *node.Node, reg *registrytest.Registry, ref string, img v1.Image) []string {
+	t.Helper()
+	reg.Push(t, ref, img)
+	src, err := image.NewDocker(reg.URL, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im := &image.Importer{Store: n.Images, Sources: []image.Source{src}}
+	if _, err := im.ImportDocker(context.Background(), ref); err != nil {
+		t.Fatal(err)
+	}
+	uuids := registrytest.LayerUUIDs(t, img)
+	t.Cleanup(func() {
+		for i := len(uuids) - 1; i >= 0; i-- {
+			n.Images.Delete(uuids[i])
+		}
+	})
+	return uuids
+}
+
 // waitExit reaps the zone (as hulld does) until it has stopped.
 func waitExit(t *testing.T, n *node.Node, uuid string) *int {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -173,21 +196,7 @@ func TestDockerHostConf(t *testing.T) {
 	// The image's /etc/resolv.conf is a symlink out of its tree.
 	img := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/sleep", "1000"}}, registrytest.BusyboxLayer(t),
 		registrytest.Layer(t, registrytest.File{Name: "etc/resolv.conf", Link: "/run/systemd/resolve/stub-resolv.conf"}))
-	reg.Push(t, "hull/hosts:1", img)
-	src, err := image.NewDocker(reg.URL, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	im := &image.Importer{Store: n.Images, Sources: []image.Source{src}}
-	if _, err := im.ImportDocker(context.Background(), "hull/hosts:1"); err != nil {
-		t.Fatal(err)
-	}
-	uuids := registrytest.LayerUUIDs(t, img)
-	t.Cleanup(func() {
-		for i := len(uuids) - 1; i >= 0; i-- {
-			n.Images.Delete(uuids[i])
-		}
-	})
+	uuids := pushAndImport(t, n, reg, "hull/hosts:1", img)
 
 	bad := map[string]any{"brand": "joyent-minimal", "docker": true, "image_uuid": uuids[1],
 		"internal_metadata": map[string]string{"docker:cmd": `["/bin/true"]`, "docker:extraHosts": `["nocolon"]`}}
@@ -271,5 +280,69 @@ func TestDockerHostConf(t *testing.T) {
 	}
 	if err := n.Stop(context.Background(), uuid, true, 0); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestDockerTerminal: docker:tty gives the program a terminal of its own
+// (its output, through it, in the zone's log) and docker:open_stdin the
+// zone's console input, which stays open; either way a program reading
+// stdin waits, as in a detached `docker run -t` or `-i`, where without
+// them it reads /dev/null and ends. What is written to the console
+// input (zlogin -C) reaches a program with -i, through its terminal with
+// -it.
+func TestDockerTerminal(t *testing.T) {
+	n := nodetest.New(t)
+	reg := registrytest.Start(t, false)
+	img := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/true"}}, registrytest.BusyboxLayer(t))
+	top := pushAndImport(t, n, reg, "hull/term:1", img)[0]
+	cmd := `["/bin/sh","-c","if [ -t 1 ]; then echo out-on-a-terminal; fi; tty; read x; echo read-ended $x"]`
+	for _, c := range []struct {
+		name  string
+		md    map[string]string
+		waits bool
+		log   []string
+	}{
+		{"tty", map[string]string{"docker:tty": "true"}, true, []string{"out-on-a-terminal\r\n", "/dev/pts/0\r\n"}},
+		{"open stdin", map[string]string{"docker:open_stdin": "true"}, true, []string{"not a tty\n"}},
+		{"neither", nil, false, []string{"not a tty\n", "read-ended\n"}},
+		{"tty, typed", map[string]string{"docker:tty": "true", "docker:open_stdin": "true"}, false, []string{"/dev/pts/0\r\n", "typed\r\n", "read-ended typed\r\n"}},
+		{"stdin, typed", map[string]string{"docker:open_stdin": "true"}, false, []string{"not a tty\n", "read-ended typed\n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			md := map[string]string{"docker:cmd": cmd}
+			for k, v := range c.md {
+				md[k] = v
+			}
+			uuid := nodetest.Create(t, n, payload(t, n, top, md))
+			if strings.HasSuffix(c.name, "typed") {
+				time.Sleep(500 * time.Millisecond)
+				f, err := os.OpenFile(n.ConsoleInput(uuid), os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString("typed\n")
+				f.Close()
+			}
+			if !c.waits {
+				waitExit(t, n, uuid)
+			} else {
+				time.Sleep(time.Second)
+				if v, _ := n.Get(uuid); v.State != "running" {
+					t.Fatalf("state %s: the program did not wait on its stdin", v.State)
+				}
+				if err := n.Stop(context.Background(), uuid, false, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log, _ := os.ReadFile(n.ConsoleLog(uuid))
+			for _, want := range c.log {
+				if !strings.Contains(string(log), want) {
+					t.Errorf("console log %q lacks %q", log, want)
+				}
+			}
+			if c.waits && strings.Contains(string(log), "read-ended") {
+				t.Errorf("the read ended: %q", log)
+			}
+		})
 	}
 }

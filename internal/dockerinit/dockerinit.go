@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,21 +23,33 @@ import (
 // ExitMarker is where the node reads the zone's exit status.
 const ExitMarker = "/run/.hull-exit"
 
-// Main runs `dockerinit [-u USER] -- ARGV...`.
+// options are how the child runs.
+type options struct {
+	user      string // docker:user
+	tty       bool   // a terminal of its own (docker -t)
+	openStdin bool   // a stdin that stays open (docker -i)
+}
+
+// Main runs `dockerinit [-u USER] [-t] [-i] -- ARGV...`.
 func Main(args []string) int {
-	user := ""
+	var o options
 	for len(args) > 0 && args[0] != "--" {
-		if args[0] == "-u" && len(args) > 1 {
-			user, args = args[1], args[2:]
-			continue
+		switch {
+		case args[0] == "-u" && len(args) > 1:
+			o.user, args = args[1], args[2:]
+		case args[0] == "-t":
+			o.tty, args = true, args[1:]
+		case args[0] == "-i":
+			o.openStdin, args = true, args[1:]
+		default:
+			fmt.Fprintf(os.Stderr, "dockerinit: unknown argument %q\n", args[0])
+			return finish(2)
 		}
-		fmt.Fprintf(os.Stderr, "dockerinit: unknown argument %q\n", args[0])
-		return finish(2)
 	}
 	if len(args) > 0 {
 		args = args[1:]
 	}
-	status, err := run(args, user, os.Stderr)
+	status, err := run(args, o, os.Stderr)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dockerinit: %v\n", err)
 	}
@@ -59,7 +72,7 @@ var stopSignals = map[os.Signal]bool{
 
 // run starts argv and waits for it, reaping any other child on the way.
 // The status is docker's: the exit code, or 128+signal.
-func run(argv []string, user string, errw io.Writer) (int, error) {
+func run(argv []string, o options, errw io.Writer) (int, error) {
 	if len(argv) == 0 {
 		return 127, fmt.Errorf("no command: set docker:cmd or docker:entrypoint")
 	}
@@ -72,8 +85,8 @@ func run(argv []string, user string, errw io.Writer) (int, error) {
 		path = p
 	}
 	attr := &syscall.SysProcAttr{}
-	if user != "" {
-		cred, err := lookupUser(user)
+	if o.user != "" {
+		cred, err := lookupUser(o.user)
 		if err != nil {
 			return 126, err
 		}
@@ -85,9 +98,53 @@ func run(argv []string, user string, errw io.Writer) (int, error) {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs)
 	defer signal.Stop(sigs)
-	proc, err := os.StartProcess(path, argv, &os.ProcAttr{
-		Env: os.Environ(), Files: []*os.File{os.Stdin, os.Stdout, os.Stderr}, Sys: attr,
-	})
+	files := []*os.File{os.Stdin, os.Stdout, os.Stderr}
+	var child []*os.File // the child's ends, closed here once it runs
+	drained := func() {}
+	// The zone's stdin is its console input (what `zlogin -C` types):
+	// the program reads it with docker:open_stdin (docker -i), and
+	// /dev/null without, as docker gives it.
+	switch {
+	case o.tty:
+		// The program's session has a terminal of its own: what it
+		// writes there is copied to the zone's console (the log), as
+		// docker logs a tty, and the console's input is typed on it
+		// with -i. Without -i nothing is: reads wait, as in a detached
+		// docker -t.
+		master, slave, err := openPTY()
+		if err != nil {
+			return 126, fmt.Errorf("terminal: %w", err)
+		}
+		defer master.Close()
+		files, child = []*os.File{slave, slave, slave}, []*os.File{slave}
+		attr.Setsid, attr.Setctty, attr.Ctty = true, true, 0
+		if o.openStdin {
+			go io.Copy(master, os.Stdin)
+		}
+		done := make(chan struct{})
+		go func() {
+			io.Copy(os.Stdout, master) // ends with EIO when no one has the terminal
+			close(done)
+		}()
+		// At the program's end its output is drained, but not waited
+		// for past a second: a process it left may hold the terminal.
+		drained = func() {
+			select {
+			case <-done:
+			case <-time.After(time.Second):
+			}
+		}
+	case !o.openStdin:
+		null, err := os.Open(os.DevNull)
+		if err != nil {
+			return 126, err
+		}
+		files[0], child = null, []*os.File{null}
+	}
+	proc, err := os.StartProcess(path, argv, &os.ProcAttr{Env: os.Environ(), Files: files, Sys: attr})
+	for _, f := range child {
+		f.Close()
+	}
 	if err != nil {
 		if os.IsPermission(err) {
 			return 126, err
@@ -108,6 +165,7 @@ func run(argv []string, user string, errw io.Writer) (int, error) {
 					break
 				}
 				if p == pid {
+					drained()
 					if ws.Signaled() {
 						return 128 + int(ws.Signal()), nil
 					}
@@ -125,6 +183,32 @@ func run(argv []string, user string, errw io.Writer) (int, error) {
 		}
 	}
 	return 1, nil
+}
+
+// openPTY opens a new terminal: its master, and its slave (not this
+// process's controlling terminal), 80x24.
+func openPTY() (master, slave *os.File, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("unlock: %w", err)
+	}
+	n, err := unix.IoctlGetUint32(fd, unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, nil, fmt.Errorf("pty number: %w", err)
+	}
+	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(int(n)), os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	_ = unix.IoctlSetWinsize(int(s.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 80})
+	return m, s, nil
 }
 
 // lookupUser resolves docker's user forms, "name", "uid", "name:group",

@@ -66,8 +66,15 @@ func DockerZlogMode(im map[string]string) string {
 	default:
 		mode[0], mode[2] = 'g', 'n'
 	}
-	if t := im["docker:tty"]; t != "" && t != "false" && t != "0" {
+	if DockerFlag(im, "docker:tty") {
 		mode[1] = 't'
 	}
 	return string(mode)
+}
+
+// DockerFlag reads a boolean docker key of internal metadata im
+// (docker:tty, docker:open_stdin): set, and not "false" or "0".
+func DockerFlag(im map[string]string, key string) bool {
+	t := im[key]
+	return t != "" && t != "false" && t != "0"
 }

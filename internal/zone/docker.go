@@ -26,11 +26,19 @@ func dockerArray(v *vm.VM, key string) []string {
 }
 
 // DockerInit is the argv of a docker zone's PID 1: hull's dockerinit
-// running docker:entrypoint followed by docker:cmd, as docker:user.
+// running docker:entrypoint followed by docker:cmd, as docker:user, on a
+// terminal of its own with docker:tty (docker's -t), with a stdin that
+// stays open with docker:open_stdin (-i).
 func DockerInit(v *vm.VM) []string {
 	argv := []string{HullBin, "dockerinit"}
 	if u := v.InternalMetadata["docker:user"]; u != "" {
 		argv = append(argv, "-u", u)
+	}
+	if vm.DockerFlag(v.InternalMetadata, "docker:tty") {
+		argv = append(argv, "-t")
+	}
+	if vm.DockerFlag(v.InternalMetadata, "docker:open_stdin") {
+		argv = append(argv, "-i")
 	}
 	argv = append(argv, "--")
 	argv = append(argv, dockerArray(v, "docker:entrypoint")...)

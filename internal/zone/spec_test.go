@@ -215,6 +215,10 @@ func TestRenderDocker(t *testing.T) {
 			envNot: []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
 		{name: "cmd only, user", md: map[string]string{"docker:cmd": `["sh"]`, "docker:user": "nobody:nogroup", "docker:workdir": "relative"},
 			argv: []string{HullBin, "dockerinit", "-u", "nobody:nogroup", "--", "sh"}, cwd: "/"},
+		{name: "tty, open stdin", md: map[string]string{"docker:cmd": `["sh"]`, "docker:tty": "true", "docker:open_stdin": "true"},
+			argv: []string{HullBin, "dockerinit", "-t", "-i", "--", "sh"}, cwd: "/"},
+		{name: "tty false", md: map[string]string{"docker:cmd": `["sh"]`, "docker:tty": "false"},
+			argv: []string{HullBin, "dockerinit", "--", "sh"}, cwd: "/"},
 		{name: "init_name wins", md: map[string]string{"docker:cmd": `["sh"]`}, init: "/bin/other",
 			argv: []string{HullBin, "svc.startd"}, cwd: "/"},
 	}
