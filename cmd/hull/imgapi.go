@@ -18,11 +18,13 @@ import (
 
 func init() { register("imgapi", runIMGAPI, false) }
 
-const imgapiUsage = `Usage: hull imgapi serve --dir DIR --listen ADDR [--token TOKEN]
+const imgapiUsage = `Usage: hull imgapi serve --dir DIR --listen ADDR [--token TOKEN] [--channels FILE]
 
 Serves the images in DIR over the IMGAPI protocol (GET /ping, /images,
 /images/:uuid, /images/:uuid/file). With a token (or HULL_IMGAPI_TOKEN),
 publishing (imgadm publish) is allowed to clients that present it.
+With --channels (a JSON array of {"name", "description", "default"}),
+the images are kept in those channels (GET /channels, ?channel=NAME).
 `
 
 func runIMGAPI(args []string) int {
@@ -37,6 +39,7 @@ func runIMGAPI(args []string) int {
 	dir := fs.String("dir", "", "directory holding the images")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	token := fs.String("token", os.Getenv("HULL_IMGAPI_TOKEN"), "token that publishing clients present")
+	channelsFile := fs.String("channels", "", "JSON file of the server's channels")
 	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
 		return 0
 	} else if err != nil {
@@ -51,13 +54,20 @@ func runIMGAPI(args []string) int {
 		fmt.Fprintln(os.Stderr, "hull imgapi:", err)
 		return 1
 	}
+	var channels []imgapi.Channel
+	if *channelsFile != "" {
+		if channels, err = imgapi.LoadChannels(*channelsFile); err != nil {
+			fmt.Fprintln(os.Stderr, "hull imgapi:", err)
+			return 1
+		}
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hull imgapi:", err)
 		return 1
 	}
 	srv := &http.Server{
-		Handler:           &imgapi.Server{Repo: repo, Token: *token},
+		Handler:           &imgapi.Server{Repo: repo, Token: *token, Channels: channels},
 		ReadHeaderTimeout: imgapi.ReadHeaderTimeout,
 	}
 	fmt.Fprintf(os.Stderr, "hull imgapi: serving %s on http://%s\n", *dir, ln.Addr())

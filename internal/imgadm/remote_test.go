@@ -41,6 +41,7 @@ type remote struct {
 	pool  *dir.Driver
 	store *image.Store
 	repo  *imgapi.Repo
+	api   *imgapi.Server // its Channels may be set before the first call
 	srv   *httptest.Server
 	env   Env
 
@@ -76,8 +77,8 @@ func newRemoteWith(t *testing.T, setup func(base string)) *remote {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm := &remote{t: t, base: base, pool: p, store: s, repo: repo}
 	api := &imgapi.Server{Repo: repo, Token: token}
+	rm := &remote{t: t, base: base, pool: p, store: s, repo: repo, api: api}
 	rm.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rm.mu.Lock()
 		f := rm.fault
@@ -644,11 +645,34 @@ func mustSource(t *testing.T, url string) []image.Source {
 }
 
 // TestImportChannel: -C asks every IMGAPI source for that channel, as
-// SmartOS's import -C does, and says so.
+// SmartOS's import -C does, and says so; against a server with channels
+// an image is found in its own channel only.
 func TestImportChannel(t *testing.T) {
 	rm := newRemote(t)
+	rm.api.Channels = []imgapi.Channel{{Name: "dev", Description: "d", Default: true}, {Name: "staging", Description: "s"}}
 	rm.useSource()
 	rm.publish(baseUUID, "base", "", "2024-01-01T00:00:00.000Z", tgz(map[string]string{"a": "a\n"}, "a"))
+	// A second image, published into staging.
+	other := "0e7e0000-0000-4000-8000-00000000c4a1"
+	file := tgz(map[string]string{"b": "b\n"}, "b")
+	sum := sha1.Sum(file)
+	mb, _ := json.Marshal(map[string]any{"v": 2, "uuid": other, "name": "other", "version": "2.0", "type": "zone-dataset", "os": "linux",
+		"public": true, "files": []any{map[string]any{"sha1": hex.EncodeToString(sum[:]), "size": len(file), "compression": "gzip"}}})
+	os.WriteFile(filepath.Join(rm.base, "other.json"), mb, 0o644)
+	os.WriteFile(filepath.Join(rm.base, "other.tgz"), file, 0o644)
+	rm.ok("publish", "-q", "-m", filepath.Join(rm.base, "other.json"), "-f", filepath.Join(rm.base, "other.tgz"), rm.srv.URL+"?channel=staging")
+	if out := rm.ok("avail", "-H", "-o", "name"); out != "base\n" {
+		t.Errorf("avail in the default channel: %q", out)
+	}
+	if code, _, errOut := rm.run("import", "-q", other); code != 1 || !strings.Contains(errOut, "ActiveImageNotFound") {
+		t.Errorf("import of staging's image from the default channel: %d %s", code, errOut)
+	}
+	rm.ok("import", "-q", "-C", "staging", other)
+	if img, err := rm.store.Get(other); err != nil || img.Manifest.Version != "2.0" {
+		t.Errorf("staging's image: %+v %v", img, err)
+	}
+	rm.ok("delete", other)
+
 	var mu sync.Mutex
 	var asked []string
 	rm.setFault(func(w http.ResponseWriter, r *http.Request) bool {

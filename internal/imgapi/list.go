@@ -58,6 +58,10 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	ch, err := s.channelOf(r, true)
+	if err != nil {
+		return err
+	}
 	marker := ""
 	if v := q.Get("marker"); v != "" {
 		if image.ValidUUID(v) {
@@ -80,7 +84,7 @@ func (s *Server) listImages(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := []*image.Manifest{}
 	for _, m := range all {
-		if !match(m) {
+		if !match(m) || !inChannel(m, ch) {
 			continue
 		}
 		if marker != "" {

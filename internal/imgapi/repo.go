@@ -1,7 +1,7 @@
 // Package imgapi is an IMGAPI server: SmartOS's image repository protocol
-// (ListImages, GetImage, GetImageFile, and the publish flow
-// AdminImportImage, AddImageFile, ActivateImage) over images kept in one
-// directory. imgadm's sources speak to it as to any IMGAPI.
+// (ListImages, GetImage, GetImageFile, the publish flow AdminImportImage,
+// AddImageFile, ActivateImage, DeleteImage, and channels) over images
+// kept in one directory. imgadm's sources speak to it as to any IMGAPI.
 package imgapi
 
 import (
@@ -258,6 +258,27 @@ func (r *Repo) activate(uuid string) (*image.Manifest, error) {
 	if m.PublishedAt == "" {
 		m.PublishedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
 	}
+	nrec := *cur
+	nrec.Manifest = &m
+	if err := r.save(&nrec); err != nil {
+		return nil, err
+	}
+	r.recs[uuid] = &nrec
+	c := m
+	return &c, nil
+}
+
+// setChannels replaces an image's channels with what change makes of
+// them (ChannelAddImage, or DeleteImage from one of several channels).
+func (r *Repo) setChannels(uuid string, change func([]string) []string) (*image.Manifest, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, ok := r.recs[uuid]
+	if !ok {
+		return nil, errorf(404, "ResourceNotFound", "image not found")
+	}
+	m := *cur.Manifest
+	m.Channels = change(append([]string(nil), m.Channels...))
 	nrec := *cur
 	nrec.Manifest = &m
 	if err := r.save(&nrec); err != nil {

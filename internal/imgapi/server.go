@@ -25,6 +25,8 @@ type Server struct {
 	// delete) and listing non-active images. Without one the server is
 	// read-only.
 	Token string
+	// Channels, if any, are the server's channels (channels.go).
+	Channels []Channel
 }
 
 // ServeHTTP routes IMGAPI's endpoints.
@@ -38,6 +40,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = s.only(w, r, http.MethodGet, s.ping)
 	case path == "/images":
 		err = s.only(w, r, http.MethodGet, s.listImages)
+	case path == "/channels":
+		err = s.only(w, r, http.MethodGet, s.listChannels)
 	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "file") && parts[0] == "images" && !image.ValidUUID(parts[1]):
 		// IMGAPI's answer to a malformed uuid: the resource does not exist.
 		err = errorf(404, "ResourceNotFound", "%s does not exist", r.URL.Path)
@@ -151,9 +155,9 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) error {
 // whatever its state: ListImages hides what is not active, but an active
 // image's origin may have been disabled since, and must still be fetched.
 func (s *Server) getImage(w http.ResponseWriter, r *http.Request, uuid string) error {
-	rec, ok := s.Repo.get(uuid)
-	if !ok {
-		return errorf(404, "ResourceNotFound", "image not found")
+	rec, _, err := s.imageIn(r, uuid, true)
+	if err != nil {
+		return err
 	}
 	writeJSON(w, 200, rec.Manifest)
 	return nil
@@ -162,9 +166,9 @@ func (s *Server) getImage(w http.ResponseWriter, r *http.Request, uuid string) e
 // getFile is GetImageFile, with IMGAPI's headers: Etag (the sha1),
 // Last-Modified, Content-Length, Content-Type and Content-MD5 (base64).
 func (s *Server) getFile(w http.ResponseWriter, r *http.Request, uuid string) error {
-	rec, ok := s.Repo.get(uuid)
-	if !ok {
-		return errorf(404, "ResourceNotFound", "image not found")
+	rec, _, err := s.imageIn(r, uuid, true)
+	if err != nil {
+		return err
 	}
 	if len(rec.Manifest.Files) == 0 {
 		return errorf(404, "ResourceNotFound", "image %q has no file", uuid)
@@ -198,9 +202,16 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) err
 	var err error
 	switch a := r.URL.Query().Get("action"); a {
 	case "import":
-		m, err = s.importImage(r, uuid)
+		var c *Channel
+		if c, err = s.channelOf(r, false); err == nil {
+			m, err = s.importImage(r, uuid, c)
+		}
 	case "activate":
-		m, err = s.Repo.activate(uuid)
+		if _, _, err = s.imageIn(r, uuid, false); err == nil {
+			m, err = s.Repo.activate(uuid)
+		}
+	case "channel-add":
+		m, err = s.channelAdd(r, uuid)
 	case "":
 		return errorf(422, "InvalidParameter", `missing "action" parameter`)
 	default:
@@ -213,7 +224,7 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) err
 	return nil
 }
 
-func (s *Server) importImage(r *http.Request, uuid string) (*image.Manifest, error) {
+func (s *Server) importImage(r *http.Request, uuid string, c *Channel) (*image.Manifest, error) {
 	if r.URL.Query().Get("account") != "" {
 		return nil, errorf(403, "OperatorOnly", "this endpoint may only be called by an operator")
 	}
@@ -226,8 +237,11 @@ func (s *Server) importImage(r *http.Request, uuid string) (*image.Manifest, err
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, errorf(400, "BadRequestError", "manifest is not a JSON object: %v", err)
 	}
-	for _, f := range []string{"state", "activated", "files", "error"} {
+	for _, f := range []string{"state", "activated", "files", "error", "channels"} {
 		delete(raw, f)
+	}
+	if c != nil {
+		raw["channels"], _ = json.Marshal([]string{c.Name})
 	}
 	// A server without a user database owns what it is given, as
 	// IMGAPI outside "dc" mode does (an import into a DC later makes the
@@ -260,6 +274,9 @@ func (s *Server) importImage(r *http.Request, uuid string) (*image.Manifest, err
 
 func (s *Server) addFile(w http.ResponseWriter, r *http.Request, uuid string) error {
 	if err := s.requireAuth(r); err != nil {
+		return err
+	}
+	if _, _, err := s.imageIn(r, uuid, false); err != nil {
 		return err
 	}
 	q := r.URL.Query()
@@ -298,8 +315,14 @@ func (s *Server) deleteImage(w http.ResponseWriter, r *http.Request, uuid string
 	if err := s.requireAuth(r); err != nil {
 		return err
 	}
-	if err := s.Repo.remove(uuid); err != nil {
+	left, err := s.removeFrom(r, uuid)
+	if err != nil {
 		return err
+	}
+	if !left {
+		if err := s.Repo.remove(uuid); err != nil {
+			return err
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
