@@ -236,27 +236,18 @@ func (r *Repo) addFile(uuid string, body io.Reader, compression, wantSHA1, datas
 	return &c, nil
 }
 
-// activate is ActivateImage.
-func (r *Repo) activate(uuid string) (*image.Manifest, error) {
+// modify changes an image's manifest with change (an error from it
+// changes nothing) and saves it.
+func (r *Repo) modify(uuid string, change func(m *image.Manifest) error) (*image.Manifest, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur, ok := r.recs[uuid]
 	if !ok {
 		return nil, errorf(404, "ResourceNotFound", "image not found")
 	}
-	if cur.Manifest.State != "unactivated" {
-		return nil, errorf(422, "ImageAlreadyActivated", "image %q is already activated", uuid)
-	}
-	if len(cur.Manifest.Files) == 0 {
-		return nil, errorf(422, "NoActivationNoFile", "image %q cannot be activated: it has no file", uuid)
-	}
 	m := *cur.Manifest
-	m.State = "active"
-	if m.Disabled != nil && *m.Disabled {
-		m.State = "disabled"
-	}
-	if m.PublishedAt == "" {
-		m.PublishedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	if err := change(&m); err != nil {
+		return nil, err
 	}
 	nrec := *cur
 	nrec.Manifest = &m
@@ -268,25 +259,48 @@ func (r *Repo) activate(uuid string) (*image.Manifest, error) {
 	return &c, nil
 }
 
+// activate is ActivateImage.
+func (r *Repo) activate(uuid string) (*image.Manifest, error) {
+	return r.modify(uuid, func(m *image.Manifest) error {
+		if m.State != "unactivated" {
+			return errorf(422, "ImageAlreadyActivated", "image %q is already activated", uuid)
+		}
+		if len(m.Files) == 0 {
+			return errorf(422, "NoActivationNoFile", "image %q cannot be activated: it has no file", uuid)
+		}
+		m.State = "active"
+		if m.Disabled != nil && *m.Disabled {
+			m.State = "disabled"
+		}
+		if m.PublishedAt == "" {
+			m.PublishedAt = time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+		}
+		return nil
+	})
+}
+
+// setDisabled is DisableImage and EnableImage: the disabled flag, and
+// the state it makes of an activated image ("disabled" or "active").
+func (r *Repo) setDisabled(uuid string, disabled bool) (*image.Manifest, error) {
+	return r.modify(uuid, func(m *image.Manifest) error {
+		m.Disabled = &disabled
+		if m.State != "unactivated" {
+			m.State = "active"
+			if disabled {
+				m.State = "disabled"
+			}
+		}
+		return nil
+	})
+}
+
 // setChannels replaces an image's channels with what change makes of
 // them (ChannelAddImage, or DeleteImage from one of several channels).
 func (r *Repo) setChannels(uuid string, change func([]string) []string) (*image.Manifest, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	cur, ok := r.recs[uuid]
-	if !ok {
-		return nil, errorf(404, "ResourceNotFound", "image not found")
-	}
-	m := *cur.Manifest
-	m.Channels = change(append([]string(nil), m.Channels...))
-	nrec := *cur
-	nrec.Manifest = &m
-	if err := r.save(&nrec); err != nil {
-		return nil, err
-	}
-	r.recs[uuid] = &nrec
-	c := m
-	return &c, nil
+	return r.modify(uuid, func(m *image.Manifest) error {
+		m.Channels = change(append([]string(nil), m.Channels...))
+		return nil
+	})
 }
 
 // remove is DeleteImage.

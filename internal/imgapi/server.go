@@ -212,6 +212,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) err
 		}
 	case "channel-add":
 		m, err = s.channelAdd(r, uuid)
+	case "enable", "disable":
+		if _, _, err = s.imageIn(r, uuid, false); err == nil {
+			m, err = s.Repo.setDisabled(uuid, a == "disable")
+		}
 	case "":
 		return errorf(422, "InvalidParameter", `missing "action" parameter`)
 	default:

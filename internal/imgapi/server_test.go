@@ -411,3 +411,35 @@ func TestServeCommand(t *testing.T) {
 		t.Errorf("serve after SIGTERM: %v", err)
 	}
 }
+
+// TestEnableDisable: DisableImage hides an image from ListImages (as
+// imgadm avail sees it) without deleting it; EnableImage brings it back.
+func TestEnableDisable(t *testing.T) {
+	a := newAPI(t, testToken)
+	u := uuidN(1)
+	a.publish(u, "one", "", "", []byte("file"))
+	st, _, b := a.call("POST", "/images/"+u+"?action=disable", nil, false)
+	a.errorIs("disable without the token", 401, b, st, "Unauthorized", "")
+	st, _, b = a.call("POST", "/images/"+u+"?action=disable", nil, true)
+	if st != 200 || !strings.Contains(string(b), `"state":"disabled"`) || !strings.Contains(string(b), `"disabled":true`) {
+		t.Fatalf("disable: %d %s", st, b)
+	}
+	if st, _, b := a.call("GET", "/images", nil, false); st != 200 || string(b) != "[]" {
+		t.Errorf("list with the image disabled: %d %s", st, b)
+	}
+	if st, _, b := a.call("GET", "/images?state=disabled", nil, true); st != 200 || !strings.Contains(string(b), u) {
+		t.Errorf("list of disabled images: %d %s", st, b)
+	}
+	if st, _, b := a.call("GET", "/images/"+u+"/file", nil, false); st != 200 || string(b) != "file" {
+		t.Errorf("file of a disabled image: %d %s", st, b)
+	}
+	st, _, b = a.call("POST", "/images/"+u+"?action=enable", nil, true)
+	if st != 200 || !strings.Contains(string(b), `"state":"active"`) || !strings.Contains(string(b), `"disabled":false`) {
+		t.Fatalf("enable: %d %s", st, b)
+	}
+	if st, _, b := a.call("GET", "/images", nil, false); st != 200 || !strings.Contains(string(b), u) {
+		t.Errorf("list with the image enabled: %d %s", st, b)
+	}
+	st, _, b = a.call("POST", "/images/"+uuidN(2)+"?action=disable", nil, true)
+	a.errorIs("disable of a missing image", 404, b, st, "ResourceNotFound", "image not found")
+}
