@@ -212,6 +212,8 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, uuid string) err
 		}
 	case "channel-add":
 		m, err = s.channelAdd(r, uuid)
+	case "update":
+		m, err = s.updateImage(r, uuid)
 	case "enable", "disable":
 		if _, _, err = s.imageIn(r, uuid, false); err == nil {
 			m, err = s.Repo.setDisabled(uuid, a == "disable")
@@ -263,15 +265,7 @@ func (s *Server) importImage(r *http.Request, uuid string, c *Channel) (*image.M
 	b, _ = json.Marshal(raw)
 	m, err := image.ParseManifest(b)
 	if err != nil {
-		var ve *image.ValidationError
-		if errors.As(err, &ve) {
-			ae := errorf(422, "ValidationFailed", "%s", err.Error())
-			for _, fe := range ve.Errors {
-				ae.Errors = append(ae.Errors, fieldError{Field: fe.Field, Code: fe.Code, Message: fe.Message})
-			}
-			return nil, ae
-		}
-		return nil, errorf(422, "ValidationFailed", "%s", err.Error())
+		return nil, validationFailed(err)
 	}
 	return s.Repo.importImage(m)
 }

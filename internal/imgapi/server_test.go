@@ -443,3 +443,38 @@ func TestEnableDisable(t *testing.T) {
 	st, _, b = a.call("POST", "/images/"+uuidN(2)+"?action=disable", nil, true)
 	a.errorIs("disable of a missing image", 404, b, st, "ResourceNotFound", "image not found")
 }
+
+// TestUpdateImage: UpdateImage changes the fields IMGAPI lets it change,
+// removes those given as null, and refuses the others and a manifest it
+// would not import, changing nothing.
+func TestUpdateImage(t *testing.T) {
+	a := newAPI(t, testToken)
+	u := uuidN(1)
+	a.publish(u, "one", "", "", []byte("file"))
+	path := "/images/" + u + "?action=update"
+	st, _, b := a.call("POST", path, []byte(`{"description":"x"}`), false)
+	a.errorIs("update without the token", 401, b, st, "Unauthorized", "")
+	st, _, b = a.call("POST", path, []byte(`{"description":"the first","tags":{"role":"db"},"billing_tags":null}`), true)
+	var m image.Manifest
+	if json.Unmarshal(b, &m) != nil || st != 200 || m.Description != "the first" || m.Tags["role"] != "db" || m.BillingTags != nil || m.Name != "one" || m.State != "active" {
+		t.Fatalf("update: %d %s", st, b)
+	}
+	if st, _, b := a.call("GET", "/images/"+u, nil, false); st != 200 || !strings.Contains(string(b), `"description":"the first"`) {
+		t.Errorf("image after update: %d %s", st, b)
+	}
+	st, _, b = a.call("POST", path, []byte(`{"name":"two","state":"failed","description":"y"}`), true)
+	a.errorIs("update of fields that cannot be", 422, b, st, "ValidationFailed", "invalid image update data: name, state")
+	st, _, b = a.call("POST", path, []byte(`{"type":"bogus"}`), true)
+	if st != 422 || !strings.Contains(string(b), `"field":"type"`) {
+		t.Errorf("update to an invalid type: %d %s", st, b)
+	}
+	st, _, b = a.call("POST", path, []byte(`{}`), true)
+	a.errorIs("empty update", 422, b, st, "ValidationFailed", "invalid image update data: no parameters provided")
+	st, _, b = a.call("POST", path, []byte(`[1]`), true)
+	a.errorIs("update with no object", 422, b, st, "ValidationFailed", "missing request body")
+	if st, _, b := a.call("GET", "/images/"+u, nil, false); st != 200 || !strings.Contains(string(b), `"description":"the first"`) || strings.Contains(string(b), "bogus") {
+		t.Errorf("image after refused updates: %d %s", st, b)
+	}
+	st, _, b = a.call("POST", "/images/"+uuidN(2)+"?action=update", []byte(`{"description":"x"}`), true)
+	a.errorIs("update of a missing image", 404, b, st, "ResourceNotFound", "image not found")
+}
