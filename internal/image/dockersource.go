@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -94,11 +95,21 @@ func (d *DockerSource) Reference(ref string) (name.Reference, error) {
 // ~/.docker/config.json), anonymous otherwise.
 func (d *DockerSource) Image(ctx context.Context, ref name.Reference) (v1.Image, error) {
 	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithTransport(d.tr),
-		remote.WithAuthFromKeychain(authn.DefaultKeychain))
+		remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithPlatform(HostPlatform()))
 	if err != nil {
 		return nil, explainRegistry(d.url, ref, err)
 	}
 	return img, nil
+}
+
+// HostPlatform is the platform picked from a multi-platform image (an
+// index or manifest list): linux on this machine's architecture.
+func HostPlatform() v1.Platform {
+	p := v1.Platform{OS: "linux", Architecture: runtime.GOARCH}
+	if runtime.GOARCH == "arm" {
+		p.Variant = "v7"
+	}
+	return p
 }
 
 // ErrDockerNotFound: no docker source has the repo:tag.
@@ -272,8 +283,9 @@ func openOCILayout(dir, want string) (v1.Image, string, string, error) {
 	}
 	wantRepo, wantTag := splitRepoTag(want)
 	var picked []v1.Descriptor
+	host := HostPlatform()
 	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
+		if !d.MediaType.IsImage() && !d.MediaType.IsIndex() || d.Platform != nil && !d.Platform.Satisfies(host) {
 			continue
 		}
 		refName := d.Annotations["org.opencontainers.image.ref.name"]
@@ -284,7 +296,7 @@ func openOCILayout(dir, want string) (v1.Image, string, string, error) {
 	if len(picked) != 1 {
 		return nil, "", "", fmt.Errorf("OCI layout %s: %d images match %q (name one with repo:tag)", dir, len(picked), want)
 	}
-	img, err := idx.Image(picked[0].Digest)
+	img, err := platformImage(idx, picked[0])
 	if err != nil {
 		return nil, "", "", fmt.Errorf("OCI layout %s: %w", dir, err)
 	}
@@ -299,6 +311,40 @@ func openOCILayout(dir, want string) (v1.Image, string, string, error) {
 		}
 	}
 	return img, repo, tag, nil
+}
+
+// platformImage is the image d names in idx, or, where d is a
+// multi-platform index, its image for this machine (HostPlatform).
+func platformImage(idx v1.ImageIndex, d v1.Descriptor) (v1.Image, error) {
+	for depth := 0; d.MediaType.IsIndex(); depth++ {
+		child, err := idx.ImageIndex(d.Digest)
+		if err == nil && depth > 3 {
+			err = errors.New("indexes nested too deep")
+		}
+		if err != nil {
+			return nil, err
+		}
+		im, err := child.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		host := HostPlatform()
+		var have []string
+		found := false
+		for _, c := range im.Manifests {
+			if c.Platform != nil && c.Platform.Satisfies(host) {
+				idx, d, found = child, c, true
+				break
+			}
+			if c.Platform != nil {
+				have = append(have, c.Platform.String())
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("no image for %s in the index (it has %s)", host.String(), strings.Join(have, ", "))
+		}
+	}
+	return idx.Image(d.Digest)
 }
 
 // splitRepoTag splits "repo:tag" (a registry host may have a port).

@@ -136,13 +136,25 @@ func (r *Registry) Ref(t testing.TB, repoTag string) name.Reference {
 // Push writes img as repo:tag.
 func (r *Registry) Push(t testing.TB, repoTag string, img v1.Image) {
 	t.Helper()
-	opts := []remote.Option{}
-	if r.User != "" {
-		opts = append(opts, remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass}))
-	}
-	if err := remote.Write(r.Ref(t, repoTag), img, opts...); err != nil {
+	if err := remote.Write(r.Ref(t, repoTag), img, r.auth()...); err != nil {
 		t.Fatalf("push %s: %v", repoTag, err)
 	}
+}
+
+// PushIndex pushes a multi-platform image index as repoTag.
+func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) {
+	t.Helper()
+	if err := remote.WriteIndex(r.Ref(t, repoTag), idx, r.auth()...); err != nil {
+		t.Fatalf("push index %s: %v", repoTag, err)
+	}
+}
+
+// auth is how the test pushes: as the registry's user, if it has one.
+func (r *Registry) auth() []remote.Option {
+	if r.User == "" {
+		return nil
+	}
+	return []remote.Option{remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass})}
 }
 
 // BusyboxLayer is hull's busybox test image file as a docker layer.
