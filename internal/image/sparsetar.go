@@ -9,6 +9,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -159,7 +160,7 @@ func ustarHeader(name string, mode, size int64, mtime time.Time, typ byte) []byt
 		if v < 0 || len(s) > len(field)-1 {
 			s = "0"
 		}
-		copy(field, fmt.Sprintf("%0*s", len(field)-1, s))
+		copy(field, strings.Repeat("0", len(field)-1-len(s))+s)
 	}
 	copy(b[0:100], name)
 	octal(b[100:108], mode&0o7777)
