@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/xattr"
 )
 
 // treeWriter writes a directory tree as tar entries under "root/".
@@ -99,53 +101,7 @@ func same(a, b string) bool {
 // target): file capabilities, ACLs, user attributes, as ZFS sends them
 // with a dataset. overlayfs's own are not the file's.
 func fileXattrs(p string) (map[string]string, error) {
-	size, err := unix.Llistxattr(p, nil)
-	if err != nil || size == 0 {
-		if errors.Is(err, unix.ENOTSUP) {
-			err = nil
-		}
-		return nil, err
-	}
-	buf := make([]byte, size)
-	if size, err = unix.Llistxattr(p, buf); err != nil {
-		return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
-	}
-	var out map[string]string
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
-		if name == "" || strings.HasPrefix(name, "trusted.overlay.") {
-			continue
-		}
-		val, err := lgetxattr(p, name)
-		if errors.Is(err, unix.ENODATA) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read xattr %s of %s: %w", name, p, err)
-		}
-		if out == nil {
-			out = map[string]string{}
-		}
-		out[name] = string(val)
-	}
-	return out, nil
-}
-
-func lgetxattr(p, name string) ([]byte, error) {
-	for {
-		size, err := unix.Lgetxattr(p, name, nil)
-		if err != nil {
-			return nil, err
-		}
-		buf := make([]byte, size)
-		n, err := unix.Lgetxattr(p, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue // grew meanwhile
-		}
-		if err != nil {
-			return nil, err
-		}
-		return buf[:n], nil
-	}
+	return xattr.All(p, func(name string) bool { return strings.HasPrefix(name, "trusted.overlay.") })
 }
 
 func (t *treeWriter) entry(dir, p string) error {

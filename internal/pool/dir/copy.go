@@ -1,7 +1,6 @@
 package dir
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/xattr"
 )
 
 const opaqueXattr = "trusted.overlay.opaque"
@@ -244,7 +245,7 @@ func (c *copier) meta(src, dst string, st *unix.Stat_t) error {
 }
 
 func (c *copier) xattrs(src, dst string) error {
-	names, err := listXattrs(src)
+	names, err := xattr.List(src)
 	if err != nil {
 		return err
 	}
@@ -254,7 +255,7 @@ func (c *copier) xattrs(src, dst string) error {
 		if strings.HasPrefix(n, "trusted.overlay.") && !(c.raw && n == opaqueXattr) {
 			continue
 		}
-		v, err := getXattr(src, n)
+		v, err := xattr.Get(src, n)
 		if err != nil {
 			return err
 		}
@@ -263,52 +264,4 @@ func (c *copier) xattrs(src, dst string) error {
 		}
 	}
 	return nil
-}
-
-func listXattrs(p string) ([]string, error) {
-	for {
-		n, err := unix.Llistxattr(p, nil)
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		if err != nil || n == 0 {
-			if err != nil {
-				err = fmt.Errorf("list xattrs of %s: %w", p, err)
-			}
-			return nil, err
-		}
-		buf := make([]byte, n)
-		n, err = unix.Llistxattr(p, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue // grew in between
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list xattrs of %s: %w", p, err)
-		}
-		var out []string
-		for _, b := range bytes.Split(buf[:n], []byte{0}) {
-			if len(b) > 0 {
-				out = append(out, string(b))
-			}
-		}
-		return out, nil
-	}
-}
-
-func getXattr(p, name string) ([]byte, error) {
-	for {
-		n, err := unix.Lgetxattr(p, name, nil)
-		if err != nil {
-			return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err)
-		}
-		buf := make([]byte, n)
-		n, err = unix.Lgetxattr(p, name, buf)
-		if errors.Is(err, unix.ERANGE) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("get xattr %s of %s: %w", name, p, err)
-		}
-		return buf[:n], nil
-	}
 }

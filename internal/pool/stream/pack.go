@@ -2,17 +2,17 @@ package stream
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/xattr"
 )
 
 // xattrPrefix is how PAX tar carries extended attributes.
@@ -58,7 +58,7 @@ func (p *packer) walk(rel string) error {
 		ModTime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec),
 		Format:  tar.FormatPAX,
 	}
-	xa, err := readXattrs(full)
+	xa, err := xattr.All(full, nil)
 	if err != nil {
 		return fmt.Errorf("pack %s: %w", full, err)
 	}
@@ -148,52 +148,4 @@ func (p *packer) copyFile(full string, size int64) error {
 		return fmt.Errorf("pack %s: file shrank while it was read", full)
 	}
 	return nil
-}
-
-// readXattrs returns a file's extended attributes (without following a
-// symlink).
-func readXattrs(p string) (map[string]string, error) {
-	size, err := unix.Llistxattr(p, nil)
-	if err != nil {
-		if errors.Is(err, unix.ENOTSUP) {
-			return nil, nil
-		}
-		return nil, err
-	}
-	if size == 0 {
-		return nil, nil
-	}
-	buf := make([]byte, size)
-	size, err = unix.Llistxattr(p, buf)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]string{}
-	for _, name := range strings.Split(strings.TrimRight(string(buf[:size]), "\x00"), "\x00") {
-		if name == "" {
-			continue
-		}
-		v, err := getXattr(p, name)
-		if errors.Is(err, unix.ENODATA) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("xattr %s: %w", name, err)
-		}
-		out[name] = string(v)
-	}
-	return out, nil
-}
-
-func getXattr(p, name string) ([]byte, error) {
-	size, err := unix.Lgetxattr(p, name, nil)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, size)
-	size, err = unix.Lgetxattr(p, name, buf)
-	if err != nil {
-		return nil, err
-	}
-	return buf[:size], nil
 }

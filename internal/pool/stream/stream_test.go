@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/testenv"
+	"hull/internal/xattr"
 )
 
 // bundle makes a stream with a VM object and two datasets of the given
@@ -204,7 +205,7 @@ func TestPackUnpack(t *testing.T) {
 	}
 	for p, want := range map[string]string{"root/etc/passwd:user.note": "kept", "root/etc:trusted.dirnote": "dir"} {
 		f, name, _ := strings.Cut(p, ":")
-		v, err := getXattr(filepath.Join(dst, f), name)
+		v, err := xattr.Get(filepath.Join(dst, f), name)
 		if err != nil || string(v) != want {
 			t.Errorf("xattr %s: %q %v", p, v, err)
 		}
