@@ -39,6 +39,7 @@ Options:
                               sources are not supported).
     -k, --insecure            Allow insecure (no server certificate checking)
                               access to the added HTTPS source URL.
+    --add-docker-hub          A shortcut for "imgadm sources -t docker -a https://docker.io".
     -f, --force               Do not ping the source URL to check it is valid.
     -d <source>               Delete a source.
     -e                        Edit sources in an editor.

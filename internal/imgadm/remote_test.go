@@ -335,6 +335,9 @@ func TestSourcesCommand(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &conf) != nil || len(conf.Sources) != 3 || conf.Sources[0].URL != u {
 		t.Errorf("imgadm.conf: %v %s", err, b)
 	}
+	// --add-docker-hub is -t docker -a https://docker.io.
+	rm.expect(0, "Added \"docker\" image source \"https://docker.io\"\n", "", "sources", "--add-docker-hub", "-f")
+	rm.expect(2, "", "*", "sources", "--add-docker-hub", "-d", u)
 }
 
 // TestExitCodes: an image that is not installed is exit 3 for get,

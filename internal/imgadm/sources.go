@@ -24,13 +24,13 @@ func (c *cli) config() (*image.Store, *image.Config, error) {
 
 func (c *cli) sources(args []string) error {
 	var o struct {
-		add, del, typ                          string
-		verbose, json, edit, check, help, k, f bool
+		add, del, typ                                     string
+		verbose, json, edit, check, help, k, f, dockerHub bool
 	}
 	rest, err := parseFlags(args,
 		map[string]*bool{"v": &o.verbose, "verbose": &o.verbose, "j": &o.json, "json": &o.json,
 			"e": &o.edit, "c": &o.check, "check": &o.check, "h": &o.help, "help": &o.help,
-			"k": &o.k, "insecure": &o.k, "f": &o.f, "force": &o.f},
+			"k": &o.k, "insecure": &o.k, "f": &o.f, "force": &o.f, "add-docker-hub": &o.dockerHub},
 		map[string]*string{"a": &o.add, "d": &o.del, "t": &o.typ, "type": &o.typ})
 	if err != nil {
 		return err
@@ -41,6 +41,9 @@ func (c *cli) sources(args []string) error {
 	}
 	if len(rest) != 0 {
 		return usageErr("unexpected args: %s", strings.Join(rest, " "))
+	}
+	if o.dockerHub {
+		o.add, o.typ = "https://docker.io", "docker"
 	}
 	actions := 0
 	for _, b := range []bool{o.add != "", o.del != "", o.edit, o.check} {
