@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
 )
 
 // CreateOptions describe an image made from a VM's files (imgadm create).
@@ -31,7 +32,7 @@ type CreateOptions struct {
 	// whose files are at OriginRoot (with whiteouts for removed paths).
 	Incremental bool
 	OriginRoot  string
-	// Compression of the file: "gzip" (default), "zstd" or "none".
+	// Compression of the file: "gzip" (default), "xz", "zstd" or "none".
 	Compression string
 	// Manifest holds the fields the user gave (name and version at least).
 	Manifest map[string]any
@@ -111,10 +112,10 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	if comp == "" {
 		comp = "gzip"
 	}
-	ext := map[string]string{"gzip": ".gz", "zstd": ".zst", "none": ""}
+	ext := map[string]string{"gzip": ".gz", "zstd": ".zst", "xz": ".xz", "none": ""}
 	e, ok := ext[comp]
 	if !ok {
-		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, zstd)", comp)
+		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, xz, zstd)", comp)
 	}
 	// Check the user's fields before the long part.
 	fields["files"] = []any{map[string]any{"sha1": strings.Repeat("0", 40), "size": 1, "compression": comp}}
@@ -142,6 +143,10 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 		zw = gzip.NewWriter(cw)
 	case "zstd":
 		if zw, err = zstd.NewWriter(cw); err != nil {
+			return nil, err
+		}
+	case "xz":
+		if zw, err = xz.NewWriter(cw); err != nil {
 			return nil, err
 		}
 	default:

@@ -97,6 +97,13 @@ func TestCreate(t *testing.T) {
 		t.Errorf("full image's manifest: %+v", m)
 	}
 
+	// -c xz, as SmartOS's create offers it.
+	rm.ok("create", "-q", "-c", "xz", "-o", filepath.Join(out, "xz"), vmUUID, "name=xz", "version=1")
+	if b, err := os.ReadFile(filepath.Join(out, "xz.imgmanifest")); err != nil || !strings.Contains(string(b), `"compression": "xz"`) {
+		t.Errorf("xz image's manifest: %v %s", err, b)
+	}
+	rm.ok("install", "-q", "-m", filepath.Join(out, "xz.imgmanifest"), "-f", filepath.Join(out, "xz.tar.xz"))
+
 	// -i: only what changed, on top of the origin.
 	rm.ok("create", "-q", "-i", "-o", filepath.Join(out, "incr"), vmUUID, "name=incr", "version=2.1")
 	m = installed(filepath.Join(out, "incr"))

@@ -151,7 +151,7 @@ Options:
     -m <manifest>     Path to image manifest data (JSON) to use for the new
                       image; "-" reads it from stdin.
     -o <prefix>       Output path prefix, or a directory.
-    -c <comp>         File compression: gzip (default), zstd or none.
+    -c <comp>         File compression: gzip (default), xz, zstd or none.
     -i                Build an incremental image (based on the VM's origin image).
     --max-origin-depth <num>
                       Maximum origin depth to allow when creating

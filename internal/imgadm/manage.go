@@ -246,9 +246,8 @@ func (c *cli) create(args []string) error {
 		}
 		fields[k] = jv
 	}
-	switch o.comp {
-	case "bzip2", "xz":
-		return usageErr("compression %q is not supported for writing (use none, gzip or zstd)", o.comp)
+	if o.comp == "bzip2" {
+		return usageErr("compression %q is not supported for writing (use none, gzip, xz or zstd)", o.comp)
 	}
 	s, err := c.open("")
 	if err != nil {
