@@ -43,7 +43,7 @@ func NewDocker(rawURL string, insecure bool) (*DockerSource, error) {
 	if insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
-	return &DockerSource{url: rawURL, host: u.Host, insecure: insecure || u.Scheme == "http", tr: tr}, nil
+	return &DockerSource{url: rawURL, host: u.Host, insecure: insecure || u.Scheme == "http", tr: traced{tr}}, nil
 }
 
 func (d *DockerSource) URL() string  { return d.url }

@@ -70,7 +70,7 @@ func NewIMGAPI(rawURL string, insecure bool) (*IMGAPI, error) {
 	if insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
 	}
-	c.Client = &http.Client{Transport: tr}
+	c.Client = &http.Client{Transport: traced{tr}}
 	return c, nil
 }
 

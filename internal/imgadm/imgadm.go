@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -192,6 +193,8 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 			fmt.Fprintln(stdout, "imgadm "+version())
 			return 0
 		case "-v", "--verbose":
+			// Trace logging on stderr: the requests to sources, at least.
+			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))
 			args = args[1:]
 		case "-E":
 			structured = true

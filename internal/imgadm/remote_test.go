@@ -8,6 +8,7 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -645,6 +646,18 @@ func mustSource(t *testing.T, url string) []image.Source {
 		t.Fatal(err)
 	}
 	return []image.Source{src}
+}
+
+// TestVerbose: -v traces the requests made to sources on stderr.
+func TestVerbose(t *testing.T) {
+	rm := newRemote(t)
+	rm.useSource()
+	prev := slog.Default()
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	code, _, errOut := rm.run("-v", "avail")
+	if code != 0 || !strings.Contains(errOut, `msg=request method=GET url="`+rm.srv.URL+`/images?limit=1000"`) || !strings.Contains(errOut, "status=200") {
+		t.Errorf("imgadm -v avail: %d\n%s", code, errOut)
+	}
 }
 
 // TestImportChannel: -C asks every IMGAPI source for that channel, as
