@@ -17,12 +17,14 @@ import (
 	"hull/internal/node"
 	"hull/internal/vmadm"
 	"hull/internal/zlogin"
+	"hull/internal/zoneadm"
 )
 
 // The global zone's commands.
 func init() {
 	register("vmadm", runVmadm, true)
 	register("zlogin", runZlogin, true)
+	register("zoneadm", runZoneadm, true)
 	register("imgadm", runImgadm, true)
 	register("hulld", func(args []string) int { return hulld.Main(args, openNode, os.Stdout, os.Stderr) }, true)
 	register("install", install, false)
@@ -38,6 +40,20 @@ func runVmadm(args []string) int {
 		View:       func() (*node.Node, error) { return node.OpenView(node.RootFromEnv()) },
 		Daemon:     daemon,
 		StdinIsTTY: term.IsTerminal(int(os.Stdin.Fd())),
+	})
+}
+
+func runZoneadm(args []string) int {
+	return zoneadm.Main(args, zoneadm.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr,
+		Open: openNode,
+		View: func() (*node.Node, error) { return node.OpenView(node.RootFromEnv()) },
+		Daemon: func() zoneadm.Daemon {
+			if d := daemon(); d != nil {
+				return d
+			}
+			return nil
+		},
 	})
 }
 

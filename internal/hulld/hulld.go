@@ -176,6 +176,10 @@ func API(n *node.Node) http.Handler {
 			err = n.Stop(r.Context(), uuid, r.URL.Query().Get("force") == "true", time.Duration(secs)*time.Second)
 		case "reboot":
 			err = n.Reboot(r.Context(), uuid, r.URL.Query().Get("force") == "true")
+		case "boot": // zoneadm's: autoboot left as it is
+			err = n.Boot(r.Context(), uuid)
+		case "halt":
+			err = n.Halt(r.Context(), uuid, r.URL.Query().Get("force") == "true")
 		case "update":
 			b, rerr := io.ReadAll(io.LimitReader(r.Body, 8<<20))
 			if rerr != nil {

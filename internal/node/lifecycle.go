@@ -446,29 +446,22 @@ func (n *Node) mayHaveContainer(uuid string) bool {
 // (vmadm stop -t) is for docker and hardware VMs only, as in SmartOS; 0
 // is the VM's default. It clears autoboot, as vmadm stop does.
 func (n *Node) Stop(ctx context.Context, uuid string, force bool, grace time.Duration) error {
-	v, unlock, err := n.lockedVM(uuid)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	// SmartOS takes a timeout only where it can wait for the guest: a
-	// zone's shutdown has its own (forced stops ignore it).
-	if grace > 0 && !force && !vm.StopTimeoutSupported(v) {
-		if r, _ := n.loadRun(uuid); r.alive() {
-			return ErrStopTimeout
+	return n.changeState(uuid, "running", "stopped", func(v *vm.VM) error {
+		// SmartOS takes a timeout only where it can wait for the guest:
+		// a zone's shutdown has its own (forced stops ignore it).
+		if grace > 0 && !force && !vm.StopTimeoutSupported(v) {
+			if r, _ := n.loadRun(uuid); r.alive() {
+				return ErrStopTimeout
+			}
 		}
-	}
-	if vm.Bool(v.Autoboot, true) {
-		v.Autoboot = ptr(false)
-		if err := n.saveVM(v); err != nil {
-			return err
+		if vm.Bool(v.Autoboot, true) {
+			v.Autoboot = ptr(false)
+			if err := n.saveVM(v); err != nil {
+				return err
+			}
 		}
-	}
-	if err := n.stop(ctx, v, force, grace); err != nil {
-		return err
-	}
-	n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: "running", New: "stopped"}})
-	return nil
+		return n.stop(ctx, v, force, grace)
+	})
 }
 
 // stop halts the zone: unless force, it asks the zone's init to shut down
@@ -551,6 +544,34 @@ func waitGone(r *runState, d time.Duration) {
 	for time.Now().Before(deadline) && r.alive() {
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Boot boots a stopped VM and leaves autoboot as it is, as zoneadm boot
+// does (vmadm start sets it).
+func (n *Node) Boot(ctx context.Context, uuid string) error {
+	return n.changeState(uuid, "stopped", "running", func(v *vm.VM) error { return n.boot(ctx, v) })
+}
+
+// Halt stops a running VM, at once with force (zoneadm halt), else by a
+// shutdown inside the zone first (zoneadm shutdown), and leaves autoboot
+// as it is (vmadm stop clears it).
+func (n *Node) Halt(ctx context.Context, uuid string, force bool) error {
+	return n.changeState(uuid, "running", "stopped", func(v *vm.VM) error { return n.stop(ctx, v, force, 0) })
+}
+
+// changeState runs change on the VM under its lock and, when it succeeds,
+// tells of the VM's new state.
+func (n *Node) changeState(uuid, from, to string, change func(v *vm.VM) error) error {
+	v, unlock, err := n.lockedVM(uuid)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := change(v); err != nil {
+		return err
+	}
+	n.emit("modify", v, []Change{{Path: "state", Action: "changed", Old: from, New: to}})
+	return nil
 }
 
 // Reboot stops the VM (gracefully unless force) and boots it again.
