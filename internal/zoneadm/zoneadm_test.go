@@ -2,9 +2,13 @@ package zoneadm
 
 import (
 	"bytes"
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"hull/internal/hulld"
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
 	"hull/internal/vm"
@@ -105,5 +109,40 @@ func TestZoneadm(t *testing.T) {
 		if code != c.code || c.errOut != "*" && errOut != c.errOut {
 			t.Errorf("zoneadm %s: exit %d %q, want %d %q", strings.Join(c.args, " "), code, errOut, c.code, c.errOut)
 		}
+	}
+}
+
+// TestZoneadmThroughHulld: with a hulld answering, zoneadm's actions are
+// its; autoboot stays as it was.
+func TestZoneadmThroughHulld(t *testing.T) {
+	n := nodetest.New(t)
+	uuid := nodetest.Create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+nodetest.BusyboxUUID+`"}`)
+	sock := filepath.Join(t.TempDir(), "hulld.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: hulld.API(n)}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	d := hulld.Dial(sock)
+	if d == nil {
+		t.Fatal("no hulld on the socket")
+	}
+	opened := false
+	env := Env{View: func() (*node.Node, error) { return n, nil }, Daemon: func() Daemon { return d },
+		Open: func() (*node.Node, error) { opened = true; return n, nil }}
+	for _, step := range []struct{ sub, state string }{{"halt", "stopped"}, {"boot", "running"}, {"reboot", "running"}} {
+		var o, e bytes.Buffer
+		env.Stdout, env.Stderr = &o, &e
+		if code := Main([]string{"-z", uuid, step.sub}, env); code != 0 {
+			t.Fatalf("zoneadm %s: %d %s", step.sub, code, e.String())
+		}
+		if v, _ := n.Get(uuid); v.State != step.state || !vm.Bool(v.Autoboot, true) {
+			t.Fatalf("after %s: %s, autoboot %v", step.sub, v.State, v.Autoboot)
+		}
+	}
+	if opened {
+		t.Error("zoneadm acted on the node itself with a hulld running")
 	}
 }
