@@ -303,6 +303,7 @@ func TestDockerTerminal(t *testing.T) {
 		log   []string
 	}{
 		{"tty", map[string]string{"docker:tty": "true"}, true, []string{"out-on-a-terminal\r\n", "/dev/pts/0\r\n"}},
+		{"tty, lx brand", map[string]string{"docker:tty": "true", "brand": "lx"}, true, []string{"out-on-a-terminal\r\n", "/dev/pts/0\r\n"}},
 		{"open stdin", map[string]string{"docker:open_stdin": "true"}, true, []string{"not a tty\n"}},
 		{"neither", nil, false, []string{"not a tty\n", "read-ended\n"}},
 		{"tty, typed", map[string]string{"docker:tty": "true", "docker:open_stdin": "true"}, false, []string{"/dev/pts/0\r\n", "typed\r\n", "read-ended typed\r\n"}},
