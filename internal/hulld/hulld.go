@@ -135,21 +135,19 @@ func API(n *node.Node) http.Handler {
 		reply(w, http.StatusOK, map[string]string{"ping": "pong"})
 	})
 	mux.HandleFunc("GET /vms", func(w http.ResponseWriter, r *http.Request) {
-		vms, err := n.List()
+		vms, err := n.ListShown()
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		n.ShowTransitions(vms...)
 		reply(w, http.StatusOK, vms)
 	})
 	mux.HandleFunc("GET /vms/{uuid}", func(w http.ResponseWriter, r *http.Request) {
-		v, err := n.Get(r.PathValue("uuid"))
+		v, err := n.GetShown(r.PathValue("uuid"))
 		if err != nil {
 			fail(w, err)
 			return
 		}
-		n.ShowTransitions(v)
 		reply(w, http.StatusOK, v)
 	})
 	mux.HandleFunc("POST /vms", func(w http.ResponseWriter, r *http.Request) {

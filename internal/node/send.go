@@ -110,6 +110,15 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 	if err := op.Undo("dataset", dataset(uuid)); err != nil {
 		return nil, err
 	}
+	// Until it is in, the VM is listed "receiving" (shown.go).
+	shown := n.receivingFile(uuid)
+	if err := op.Undo("file", shown); err != nil {
+		return nil, err
+	}
+	defer os.Remove(shown)
+	if err := n.showReceiving(v); err != nil {
+		return nil, err
+	}
 	received := 0
 	for {
 		name, dr, err := sr.Next()

@@ -224,8 +224,22 @@ func TestKillDuringSendAndReceive(t *testing.T) {
 		if out, err := c.CombinedOutput(); err == nil || err.Error() != "signal: killed" {
 			t.Fatalf("receive was not killed at %s: %v %s", fp, err, out)
 		}
+		// Until it is undone, the VM is listed as SmartOS lists one being
+		// received, before its object is written as after.
+		if out, err := hull(t, dst, nil, "", "vmadm", "list", "-H", "-o", "uuid,state,alias"); err != nil || strings.Join(strings.Fields(out), " ") != uuid+" receiving -" {
+			t.Errorf("vmadm list after a crash at %s: %v %q", fp, err, out)
+		}
+		if out, err := hull(t, dst, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "receiving"`) {
+			t.Errorf("vmadm get after a crash at %s: %v %s", fp, err, out)
+		}
 		dst = reopen(t, dst)
 		checkNoLeaks(t, dst, uuid)
+		if _, err := os.Stat(dst.receivingFile(uuid)); !os.IsNotExist(err) {
+			t.Errorf("display copy left after recovery from %s: %v", fp, err)
+		}
+		if out, err := hull(t, dst, nil, "", "vmadm", "list", "-H"); err != nil || out != "" {
+			t.Errorf("vmadm list after recovery from %s: %v %q", fp, err, out)
+		}
 	}
 	// Through the command line, as in the manual.
 	c := exec.Command("sh", "-c", `"$0" vmadm send "$1" | HULL_ROOT="$2" "$0" vmadm receive`, testenv.HullBinary(t), uuid, dst.Root)
@@ -235,5 +249,11 @@ func TestKillDuringSendAndReceive(t *testing.T) {
 	}
 	if got := readRoot(t, dst, uuid, "data.txt"); got != "keep" {
 		t.Fatalf("received %q", got)
+	}
+	if _, err := os.Stat(dst.receivingFile(uuid)); !os.IsNotExist(err) {
+		t.Errorf("display copy left after a receive: %v", err)
+	}
+	if v, err := dst.GetShown(uuid); err != nil || v.State != "stopped" {
+		t.Errorf("after a receive: %+v %v", v, err)
 	}
 }

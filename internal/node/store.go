@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"hull/internal/atomicfile"
-	"hull/internal/journal"
 	"hull/internal/vm"
 	"hull/internal/zone"
 )
@@ -185,27 +184,6 @@ func (n *Node) fillFrom(v *vm.VM, r *runState) {
 		v.ExitStatus, v.ExitTimestamp = nil, ""
 	default:
 		v.State, v.ZoneState = "stopped", "installed"
-	}
-}
-
-// transitionStates are the states SmartOS shows for a VM while an
-// operation makes it: hull's create and reprovision, journaled, are
-// SmartOS's provisioning.
-var transitionStates = map[string]string{"create": "provisioning", "reprovision": "provisioning"}
-
-// ShowTransitions sets the state of each of vms that a create or
-// reprovision is making (or that one left half-made, until it is undone)
-// to "provisioning", as vmadm shows it. It is for what operators see: the
-// node's own decisions go by the state derived from the kernel.
-func (n *Node) ShowTransitions(vms ...*vm.VM) {
-	ops, err := journal.InFlight(n.journalDir())
-	if err != nil || len(ops) == 0 {
-		return
-	}
-	for _, v := range vms {
-		if s, ok := transitionStates[ops[v.UUID]]; ok && v != nil {
-			v.State = s
-		}
 	}
 }
 

@@ -84,11 +84,10 @@ func (c *cli) matching(fs []vm.Filter) ([]*vm.VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := n.List()
+	all, err := n.ListShown()
 	if err != nil {
 		return nil, err
 	}
-	n.ShowTransitions(all...)
 	return vm.Lookup(all, fs), nil
 }
 

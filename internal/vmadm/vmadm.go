@@ -406,11 +406,10 @@ func (c *cli) get(args []string) error {
 	if err != nil {
 		return err
 	}
-	v, err := n.Get(uuid)
+	v, err := n.GetShown(uuid)
 	if err != nil {
 		return err
 	}
-	n.ShowTransitions(v)
 	b, err := vm.JSON(v)
 	if err != nil {
 		return err
