@@ -176,6 +176,12 @@ func TestDockerBrand(t *testing.T) {
 	if v, _ := n.Get(uuid); v.ZlogMode != "---" {
 		t.Errorf("zlog_mode %q, want ---", v.ZlogMode)
 	}
+	// A program killed by a signal: SmartOS's exit_status, minus the
+	// signal number.
+	uuid = nodetest.Create(t, n, payload(t, n, ub[1], map[string]string{"docker:cmd": `["/bin/sh","-c","kill -KILL $$"]`}))
+	if st := waitExit(t, n, uuid); st == nil || *st != -9 {
+		t.Errorf("exit_status of a program killed by SIGKILL: %v, want -9", st)
+	}
 	// Image b's own command, the file of its top layer.
 	uuid = nodetest.Create(t, n, payload(t, n, ub[1], nil))
 	if st := waitExit(t, n, uuid); st == nil || *st != 0 {

@@ -56,11 +56,17 @@ func Main(args []string) int {
 	return finish(status)
 }
 
-// finish writes the exit marker; the zone halts when PID 1 exits.
+// finish writes the exit marker; the zone halts when PID 1 exits. The
+// marker has SmartOS's exit_status (a program killed by a signal is the
+// negative signal number); dockerinit itself exits as a shell would, with
+// 128 + the signal for one.
 func finish(status int) int {
 	_ = os.MkdirAll("/run", 0o755)
 	_ = os.WriteFile(ExitMarker, []byte("exit "+strconv.Itoa(status)+"\n"), 0o644)
 	unix.Sync()
+	if status < 0 {
+		return 128 + (-status)&0x7f
+	}
 	return status
 }
 
@@ -71,7 +77,9 @@ var stopSignals = map[os.Signal]bool{
 }
 
 // run starts argv and waits for it, reaping any other child on the way.
-// The status is docker's: the exit code, or 128+signal.
+// The status is SmartOS's exit_status: the exit code, or for a program
+// killed by a signal minus the signal number (with 0x80 for a core dump),
+// as SmartOS derives it from the zone init's wait status.
 func run(argv []string, o options, errw io.Writer) (int, error) {
 	if len(argv) == 0 {
 		return 127, fmt.Errorf("no command: set docker:cmd or docker:entrypoint")
@@ -167,7 +175,11 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 				if p == pid {
 					drained()
 					if ws.Signaled() {
-						return 128 + int(ws.Signal()), nil
+						sig := int(ws.Signal())
+						if ws.CoreDump() {
+							sig |= 0x80
+						}
+						return -sig, nil
 					}
 					return ws.ExitStatus(), nil
 				}
