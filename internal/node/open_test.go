@@ -79,3 +79,30 @@ func TestPruneBinaries(t *testing.T) {
 		t.Errorf("without bin/: %d %v", k, err)
 	}
 }
+
+// TestTakeExitMarker: the zone's exit marker is read and removed inside
+// its root; a /run the zone made a symlink out of it reaches nothing.
+func TestTakeExitMarker(t *testing.T) {
+	n := &Node{Root: t.TempDir()}
+	const uuid = "5a1e0000-0000-4000-8000-00000000e417"
+	root := filepath.Join(n.Zonepath(uuid), "root")
+	os.MkdirAll(filepath.Join(root, "run"), 0o755)
+	os.WriteFile(filepath.Join(root, "run", ".hull-exit"), []byte("exit 3\n"), 0o644)
+	if got := n.takeExitMarker(uuid); got != "exit 3\n" {
+		t.Errorf("marker: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(root, "run", ".hull-exit")); !os.IsNotExist(err) {
+		t.Errorf("marker left: %v", err)
+	}
+	// /run made a link to a host directory holding a file of that name.
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, ".hull-exit"), []byte("halt\n"), 0o644)
+	os.RemoveAll(filepath.Join(root, "run"))
+	os.Symlink(outside, filepath.Join(root, "run"))
+	if got := n.takeExitMarker(uuid); got != "" {
+		t.Errorf("marker read through a symlink out of the zone: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(outside, ".hull-exit")); err != nil {
+		t.Errorf("the host's file was removed: %v", err)
+	}
+}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"hull/internal/idmap"
 	"hull/internal/vm"
@@ -75,16 +78,7 @@ func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.
 	if err != nil {
 		return false
 	}
-	// Read the marker through the zone's view while it is mounted: the
-	// dataset's own path may not see the zone's last writes yet.
-	marker := filepath.Join(n.rootFS(uuid), "root", ExitMarker)
-	why, err := os.ReadFile(marker)
-	if err != nil {
-		marker = filepath.Join(n.Zonepath(uuid), "root", ExitMarker)
-		why, _ = os.ReadFile(marker)
-	}
-	os.Remove(marker)
-	reason, status := parseExit(string(why))
+	reason, status := parseExit(n.takeExitMarker(uuid))
 	_ = n.cleanupContainer(ctx, uuid)
 	restart := reason != "halt" && reason != "reboot" && !r.Reboot &&
 		vm.Bool(v.RestartInit, v.Docker == nil || !*v.Docker)
@@ -135,6 +129,45 @@ const (
 	maxRestarts   = 5
 	restartWindow = 60
 )
+
+// takeExitMarker reads and removes the zone's exit marker, resolved
+// inside the zone's root (the zone may have made /run a symlink: none
+// leads out). It is read through the zone's view while that is mounted:
+// the dataset's own path may not see the zone's last writes yet.
+func (n *Node) takeExitMarker(uuid string) string {
+	dir, base := path.Split(ExitMarker)
+	for _, root := range []string{filepath.Join(n.rootFS(uuid), "root"), filepath.Join(n.Zonepath(uuid), "root")} {
+		dfd, err := openZoneDir(root, dir, true)
+		if err != nil || dfd < 0 {
+			continue
+		}
+		why, err := readAt(dfd, base)
+		if err == nil {
+			_ = unix.Unlinkat(dfd, base, 0)
+		}
+		unix.Close(dfd)
+		if err == nil {
+			return why
+		}
+	}
+	return ""
+}
+
+// readAt reads the regular file name in the directory dfd, not following
+// a symlink.
+func readAt(dfd int, name string) (string, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return "", errors.New("not a regular file")
+	}
+	b, err := readAll(f)
+	return string(b), err
+}
 
 // parseExit reads the exit marker: "halt", "reboot", or "exit <status>"
 // (an init that saw its main process end). A clean halt is status 0; an
