@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -323,13 +324,30 @@ func (n *Node) fillDataset(v *vm.VM) error {
 		if err := n.writeHostConf(v, true); err != nil {
 			return err
 		}
-	} else if err := zone.WriteIdentity(root, zone.Hostname(v), v.DNSDomain, v.Resolvers); err != nil {
+	} else if err := writeIdentity(root, v); err != nil {
 		return err
 	}
 	if err := linkZoneTools(v, root); err != nil {
 		return err
 	}
 	return n.applyStorage(v)
+}
+
+// writeIdentity writes the zone's /etc/hostname, hosts and resolv.conf
+// (zone.IdentityFiles) into its root, resolved inside it: an image's
+// /etc, or the files, may be symlinks, and none may lead the host out of
+// the zone. A symlink in a file's place is replaced; an image without
+// /etc gets one.
+func writeIdentity(root string, v *vm.VM) error {
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	for name, content := range zone.IdentityFiles(zone.Hostname(v), v.DNSDomain, v.Resolvers) {
+		if err := editZoneFile(root, "etc/"+name, func([]byte) []byte { return []byte(content) }); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyStorage sets the dataset properties the VM object carries: quota

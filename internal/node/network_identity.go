@@ -24,7 +24,7 @@ import (
 // with the primary IP"), and with maintain_resolvers the nameservers of
 // /etc/resolv.conf follow the VM's resolvers when they change.
 
-// loopbackHost is the address zone.WriteIdentity gives the hostname, the
+// loopbackHost is the address zone.IdentityFiles give the hostname, the
 // Debian way, for a zone without a static primary address.
 const loopbackHost = "127.0.1.1"
 

@@ -9,6 +9,7 @@ import (
 
 	"hull/internal/pool/mounts"
 	"hull/internal/testenv"
+	"hull/internal/vm"
 )
 
 // TestOpenRefusedMountsNothing: an open refused for want of a static hull
@@ -104,5 +105,48 @@ func TestTakeExitMarker(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, ".hull-exit")); err != nil {
 		t.Errorf("the host's file was removed: %v", err)
+	}
+}
+
+// TestWriteIdentity: the zone's hostname, hosts and resolv.conf are
+// written inside its root: a symlink in a file's place is replaced, and
+// an /etc that is a symlink out of the zone reaches nothing of the host.
+func TestWriteIdentity(t *testing.T) {
+	v := &vm.VM{UUID: "5a1e0000-0000-4000-8000-00000000e418", Hostname: "web", DNSDomain: "example.org", Resolvers: []string{"10.0.0.53"}}
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "etc"), 0o755)
+	os.Symlink("/run/systemd/resolve/stub-resolv.conf", filepath.Join(root, "etc", "resolv.conf"))
+	if err := writeIdentity(root, v); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"hostname": "web\n", "resolv.conf": "search example.org\nnameserver 10.0.0.53\n"} {
+		p := filepath.Join(root, "etc", name)
+		if st, err := os.Lstat(p); err != nil || !st.Mode().IsRegular() {
+			t.Errorf("%s: %v %v", name, st, err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != want {
+			t.Errorf("%s: %q, want %q", name, b, want)
+		}
+	}
+	// No /etc: one is made.
+	bare := t.TempDir()
+	if err := writeIdentity(bare, v); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(bare, "etc", "hostname")); string(b) != "web\n" {
+		t.Errorf("hostname in a root without /etc: %q", b)
+	}
+	// /etc a link to a host directory: refused, the host's files untouched.
+	evil, hostEtc := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(hostEtc, "hostname"), []byte("host\n"), 0o644)
+	os.Symlink(hostEtc, filepath.Join(evil, "etc"))
+	if err := writeIdentity(evil, v); err == nil {
+		t.Error("identity written through an /etc that leads out of the zone")
+	}
+	if b, _ := os.ReadFile(filepath.Join(hostEtc, "hostname")); string(b) != "host\n" {
+		t.Errorf("the host's file became %q", b)
+	}
+	if ents, _ := os.ReadDir(hostEtc); len(ents) != 1 {
+		t.Errorf("files made in the host's directory: %v", ents)
 	}
 }

@@ -79,13 +79,10 @@ func Skeleton(root string) error {
 	return nil
 }
 
-// WriteIdentity writes the zone's hostname, hosts and resolver files, as
-// SmartOS does when it installs a zone. Images without /etc get one.
-func WriteIdentity(root, hostname, domain string, resolvers []string) error {
-	etc := filepath.Join(root, "etc")
-	if err := os.MkdirAll(etc, 0o755); err != nil {
-		return err
-	}
+// IdentityFiles are the zone's hostname, hosts and resolver files (names
+// under /etc, with their contents), as SmartOS writes them when it
+// installs a zone.
+func IdentityFiles(hostname, domain string, resolvers []string) map[string]string {
 	fqdn := hostname
 	if domain != "" && domain != "local" {
 		fqdn = hostname + "." + domain
@@ -98,22 +95,11 @@ func WriteIdentity(root, hostname, domain string, resolvers []string) error {
 	for _, r := range resolvers {
 		fmt.Fprintf(&rc, "nameserver %s\n", r)
 	}
-	for name, content := range map[string]string{
+	return map[string]string{
 		"hostname":    hostname + "\n",
 		"hosts":       hosts,
 		"resolv.conf": rc.String(),
-	} {
-		p := filepath.Join(etc, name)
-		// An image may ship these as symlinks (to /run, say): replace
-		// the link, never write through it to a path outside the zone.
-		if st, err := os.Lstat(p); err == nil && st.Mode()&os.ModeSymlink != 0 {
-			os.Remove(p)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", name, err)
-		}
 	}
-	return nil
 }
 
 // CopyTree copies a file, symlink or directory tree, keeping modes.
