@@ -155,19 +155,13 @@ func editZoneFile(root, rel string, edit func([]byte) []byte) error {
 	if err := unix.Fstat(dfd, &st); err == nil {
 		uid, gid = int(st.Uid), int(st.Gid)
 	}
-	if fd, err := unix.Openat(dfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0); err == nil {
-		f := os.NewFile(uintptr(fd), base)
-		var s unix.Stat_t
-		if unix.Fstat(fd, &s) == nil && s.Mode&unix.S_IFMT == unix.S_IFREG {
-			mode, uid, gid = s.Mode&0o7777, int(s.Uid), int(s.Gid)
-			old, err = readAll(f)
-			if err != nil {
-				f.Close()
-				return fmt.Errorf("zone's /%s: %w", rel, err)
-			}
-		}
-		f.Close()
-	} else if !errors.Is(err, unix.ENOENT) && !errors.Is(err, unix.ELOOP) {
+	old, s, err := readRegularAt(dfd, base)
+	switch {
+	case err == nil:
+		mode, uid, gid = s.Mode&0o7777, int(s.Uid), int(s.Gid)
+	case errors.Is(err, errNotRegular), errors.Is(err, unix.ENOENT), errors.Is(err, unix.ELOOP):
+		old = nil // replaced by a file
+	default:
 		return fmt.Errorf("zone's /%s: %w", rel, err)
 	}
 	next := edit(old)
@@ -200,6 +194,29 @@ func editZoneFile(root, rel string, edit func([]byte) []byte) error {
 		return fmt.Errorf("zone's /%s: %w", rel, err)
 	}
 	return nil
+}
+
+// errNotRegular: a zone file is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// readRegularAt reads name in the directory dfd, with its stat, when it
+// is a regular file (a symlink is not followed, a FIFO not waited on).
+func readRegularAt(dfd int, name string) ([]byte, *unix.Stat_t, error) {
+	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	f := os.NewFile(uintptr(fd), name)
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, nil, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, nil, errNotRegular
+	}
+	b, err := readAll(f)
+	return b, &st, err
 }
 
 // readAll reads a zone file, at most 1 MiB of it: a name-service file

@@ -141,32 +141,16 @@ func (n *Node) takeExitMarker(uuid string) string {
 		if err != nil || dfd < 0 {
 			continue
 		}
-		why, err := readAt(dfd, base)
+		why, _, err := readRegularAt(dfd, base)
 		if err == nil {
 			_ = unix.Unlinkat(dfd, base, 0)
 		}
 		unix.Close(dfd)
 		if err == nil {
-			return why
+			return string(why)
 		}
 	}
 	return ""
-}
-
-// readAt reads the regular file name in the directory dfd, not following
-// a symlink.
-func readAt(dfd int, name string) (string, error) {
-	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	b, err := readAll(f)
-	return string(b), err
 }
 
 // parseExit reads the exit marker: "halt", "reboot", or "exit <status>"
