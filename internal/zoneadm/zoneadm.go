@@ -188,12 +188,15 @@ func zoneOf(n *node.Node, ref string) (*vm.VM, error) {
 		return nil, err
 	}
 	for _, v := range vms {
-		if v.UUID == ref || zonename(v) == ref {
+		if named(v, ref) {
 			return v, nil
 		}
 	}
 	return nil, node.NoSuchZone(ref)
 }
+
+// named tells whether ref is v's zonename or uuid (-z or -u).
+func named(v *vm.VM, ref string) bool { return ref == v.UUID || ref == zonename(v) }
 
 func zonename(v *vm.VM) string {
 	if v.Zonename != "" {
@@ -264,10 +267,10 @@ func (c *cli) list(args []string) int {
 func listEntries(vms []*vm.VM, zone string, all, noGlobal bool) []entry {
 	var running, others []entry
 	for _, v := range vms {
-		name := zonename(v)
-		if zone != "" && zone != name && zone != v.UUID {
+		if zone != "" && !named(v, zone) {
 			continue
 		}
+		name := zonename(v)
 		e := entry{id: "-", name: name, state: v.ZoneState, path: v.Zonepath, uuid: v.UUID, brand: v.Brand, ip: "excl"}
 		if e.state == "" {
 			e.state = "installed"
