@@ -214,28 +214,46 @@ func (c *ancContract) Add(pid int) {
 // Pids scans for new processes if there may be any; otherwise it only
 // checks that the known members still live (exits do not move the
 // pid clock, and a reused pid does).
+//
+// A contract that had members and finds none scans before it says so:
+// the clock moves when the kernel allocates a pid, a moment before the
+// process shows in /proc, so a scan may have missed a child forked then
+// and the clock not move again. A member's child is in /proc before
+// its fork returns, so once the member is gone this scan finds it.
 func (c *ancContract) Pids() []int {
 	t := c.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if scan, _ := t.clock.due(); scan {
+	scan, _ := t.clock.due()
+	if scan {
 		t.scanLocked()
 	}
-	var out []int
-	for p, m := range t.members {
+	out, had := c.liveLocked()
+	if len(out) == 0 && had && !scan {
+		t.scanLocked()
+		out, _ = c.liveLocked()
+	}
+	return out
+}
+
+// liveLocked lists the contract's live members, forgetting those gone,
+// and says whether it knew of any (a zombie too) before it looked.
+func (c *ancContract) liveLocked() (out []int, had bool) {
+	for p, m := range c.t.members {
 		if m.c != c {
 			continue
 		}
+		had = true
 		st, ok := readStat(p)
 		if !ok || st.start != m.start {
-			delete(t.members, p)
+			delete(c.t.members, p)
 			continue
 		}
 		if !st.zombie {
 			out = append(out, p)
 		}
 	}
-	return out
+	return out, had
 }
 
 // Owner is the contract of a member, a zombie one too.

@@ -164,3 +164,28 @@ func TestOwnerOfDeadMember(t *testing.T) {
 		})
 	}
 }
+
+// The pid clock moves when a pid is allocated, a moment before the
+// process shows in /proc: a scan in between misses the new child and
+// the clock then stands still. When its leader exits, the contract must
+// still find the child rather than report itself empty.
+func TestChildForkedDuringScan(t *testing.T) {
+	testenv.RequireRoot(t)
+	tr := NewAncestry()
+	c, attr := newContract(t, tr, "svc:/test/race:default")
+	_, done, err := testReaper().Start("/bin/sh", []string{"sh", "-c", "sleep 300 & exit 0"}, attr, c.Add)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	// As if the last scan had read the clock after the sleep's pid was
+	// allocated and listed /proc before the sleep was in it.
+	tr.mu.Lock()
+	tr.clock.due()
+	tr.mu.Unlock()
+	pids := c.Pids()
+	defer c.Signal(syscall.SIGKILL)
+	if len(pids) != 1 {
+		t.Fatalf("members %v, want the sleep", pids)
+	}
+}
