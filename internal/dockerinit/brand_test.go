@@ -156,6 +156,9 @@ func TestDockerBrand(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("stop took %s", d)
 	}
+	if v, _ := n.Get(uuid); v.ExitStatus == nil || *v.ExitStatus != -15 || v.ExitTimestamp == "" {
+		t.Errorf("after stop: exit_status %v exit_timestamp %q, want -15 (SIGTERM)", v.ExitStatus, v.ExitTimestamp)
+	}
 	// A program that ignores SIGTERM is killed after docker's 10 s, the
 	// default grace of a docker VM's stop (an OS VM's is 60 s).
 	uuid = nodetest.Create(t, n, payload(t, n, ub[1], map[string]string{"docker:cmd": `["/bin/sh","-c","trap '' TERM; while :; do sleep 1; done"]`}))
@@ -166,6 +169,9 @@ func TestDockerBrand(t *testing.T) {
 	}
 	if d := time.Since(start); d < 9*time.Second || d > 30*time.Second {
 		t.Errorf("stop of a program that ignores SIGTERM took %s, want about 10 s", d)
+	}
+	if v, _ := n.Get(uuid); v.ExitStatus == nil || *v.ExitStatus != -9 {
+		t.Errorf("after a stop that killed: exit_status %v, want -9", v.ExitStatus)
 	}
 	// docker:logdriver "none": no log is kept, as SmartOS keeps none.
 	uuid = nodetest.Create(t, n, payload(t, n, ua[1], map[string]string{"docker:logdriver": "none"}))

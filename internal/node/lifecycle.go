@@ -486,15 +486,34 @@ func (n *Node) stop(ctx context.Context, v *vm.VM, force bool, grace time.Durati
 			waitGone(r, grace)
 		}
 	}
-	if r.alive() {
+	killed := r.alive()
+	if killed {
 		_ = n.Runtime.Kill(ctx, id, syscall.SIGKILL, true)
 		waitGone(r, 10*time.Second)
 	}
 	if r.alive() {
 		return fmt.Errorf("zone %s did not halt", uuid)
 	}
+	status := stoppedStatus(n.takeExitMarker(uuid), killed, zone.IsDocker(v))
 	failpoint("stop/before-cleanup")
-	return n.cleanupContainer(ctx, uuid)
+	if err := n.cleanupContainer(ctx, uuid); err != nil {
+		return err
+	}
+	v.ExitStatus, v.ExitTimestamp = status, stamp(time.Now())
+	return n.saveVM(v)
+}
+
+// stoppedStatus is the exit_status a stop leaves, as SmartOS records one
+// at every halt: init's own when it noted one, else 0 (a normal halt)
+// but -9 for a docker program that had to be killed, its own init.
+func stoppedStatus(marker string, killed, docker bool) *int {
+	if _, st := parseExit(marker); st != nil {
+		return st
+	}
+	if killed && docker {
+		return ptr(-9)
+	}
+	return ptr(0)
 }
 
 // requestShutdown asks the zone's init to shut down the way that init

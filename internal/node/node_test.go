@@ -221,8 +221,15 @@ func TestDataSurvivesStopStart(t *testing.T) {
 	if err := n.Stop(ctx, uuid, false, 0); err != nil {
 		t.Fatal(err)
 	}
+	// A stop records the halt as SmartOS does: exit_status 0 and when.
+	if v := mustGet(t, n, uuid); v.ExitStatus == nil || *v.ExitStatus != 0 || v.ExitTimestamp == "" {
+		t.Errorf("after stop: exit_status %v exit_timestamp %q", v.ExitStatus, v.ExitTimestamp)
+	}
 	if err := n.Start(ctx, uuid); err != nil {
 		t.Fatal(err)
+	}
+	if v := mustGet(t, n, uuid); v.ExitStatus != nil || v.ExitTimestamp != "" {
+		t.Errorf("running: exit_status %v exit_timestamp %q", v.ExitStatus, v.ExitTimestamp)
 	}
 	if got := mustExec(t, n, uuid, "cat /root/data"); got != "kept" {
 		t.Fatalf("data %q", got)
