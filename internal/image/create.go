@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dsnet/compress/bzip2"
 	"github.com/google/uuid"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -32,12 +33,13 @@ type CreateOptions struct {
 	// whose files are at OriginRoot (with whiteouts for removed paths).
 	Incremental bool
 	OriginRoot  string
-	// Compression of the file: "gzip" (default), "xz", "zstd" or "none".
+	// Compression of the file: "none" (default, as SmartOS's), "gzip",
+	// "bzip2", "xz" or "zstd".
 	Compression string
 	// Manifest holds the fields the user gave (name and version at least).
 	Manifest map[string]any
 	// OutPrefix names the output: OutPrefix+".imgmanifest" and
-	// OutPrefix+".tar"+(".gz"|".zst"|"").
+	// OutPrefix+".tar"+(""|".gz"|".bz2"|".xz"|".zst").
 	OutPrefix string
 }
 
@@ -110,12 +112,12 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	}
 	comp := o.Compression
 	if comp == "" {
-		comp = "gzip"
+		comp = "none"
 	}
-	ext := map[string]string{"gzip": ".gz", "zstd": ".zst", "xz": ".xz", "none": ""}
+	ext := map[string]string{"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst", "xz": ".xz", "none": ""}
 	e, ok := ext[comp]
 	if !ok {
-		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, xz, zstd)", comp)
+		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, bzip2, xz, zstd)", comp)
 	}
 	// Check the user's fields before the long part.
 	fields["files"] = []any{map[string]any{"sha1": strings.Repeat("0", 40), "size": 1, "compression": comp}}
@@ -141,6 +143,10 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	switch comp {
 	case "gzip":
 		zw = gzip.NewWriter(cw)
+	case "bzip2":
+		if zw, err = bzip2.NewWriter(cw, nil); err != nil {
+			return nil, err
+		}
 	case "zstd":
 		if zw, err = zstd.NewWriter(cw); err != nil {
 			return nil, err

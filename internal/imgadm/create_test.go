@@ -58,7 +58,7 @@ func TestCreate(t *testing.T) {
 	out := t.TempDir()
 
 	// installed checks that an image made of the VM has the VM's files.
-	installed := func(prefix string) *image.Manifest {
+	installed := func(prefix, file string) *image.Manifest {
 		t.Helper()
 		b, err := os.ReadFile(prefix + ".imgmanifest")
 		if err != nil {
@@ -68,7 +68,7 @@ func TestCreate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rm.ok("install", "-q", "-m", prefix+".imgmanifest", "-f", prefix+".tar.gz")
+		rm.ok("install", "-q", "-m", prefix+".imgmanifest", "-f", prefix+file)
 		mp, _ := rm.store.Mountpoint(m.UUID)
 		for p, want := range map[string]string{"etc/motd": "vm\n", "etc/kept": "k\n", "opt/app/run": "#!/bin/sh\n"} {
 			if b, err := os.ReadFile(filepath.Join(mp, "root", p)); err != nil || string(b) != want {
@@ -92,8 +92,9 @@ func TestCreate(t *testing.T) {
 	if !strings.HasPrefix(full, "Created image ") || !strings.Contains(full, filepath.Join(out, "full-2.0.imgmanifest")) {
 		t.Errorf("create: %q", full)
 	}
-	m := installed(filepath.Join(out, "full-2.0"))
-	if m.Origin != "" || m.Type != "zone-dataset" || m.OS != "linux" || m.Tags["role"] != "web" || m.Files[0].Compression != "gzip" {
+	// The file is not compressed unless -c says so, as SmartOS's.
+	m := installed(filepath.Join(out, "full-2.0"), ".tar")
+	if m.Origin != "" || m.Type != "zone-dataset" || m.OS != "linux" || m.Tags["role"] != "web" || m.Files[0].Compression != "none" {
 		t.Errorf("full image's manifest: %+v", m)
 	}
 
@@ -103,10 +104,15 @@ func TestCreate(t *testing.T) {
 		t.Errorf("xz image's manifest: %v %s", err, b)
 	}
 	rm.ok("install", "-q", "-m", filepath.Join(out, "xz.imgmanifest"), "-f", filepath.Join(out, "xz.tar.xz"))
+	// and -c bzip2.
+	rm.ok("create", "-q", "-c", "bzip2", "-o", filepath.Join(out, "bz"), vmUUID, "name=bz", "version=1")
+	if m := installed(filepath.Join(out, "bz"), ".tar.bz2"); m.Files[0].Compression != "bzip2" {
+		t.Errorf("bzip2 image's compression: %q", m.Files[0].Compression)
+	}
 
 	// -i: only what changed, on top of the origin.
-	rm.ok("create", "-q", "-i", "-o", filepath.Join(out, "incr"), vmUUID, "name=incr", "version=2.1")
-	m = installed(filepath.Join(out, "incr"))
+	rm.ok("create", "-q", "-i", "-c", "gzip", "-o", filepath.Join(out, "incr"), vmUUID, "name=incr", "version=2.1")
+	m = installed(filepath.Join(out, "incr"), ".tar.gz")
 	if m.Origin != baseUUID {
 		t.Errorf("incremental image's origin: %q", m.Origin)
 	}
@@ -151,6 +157,10 @@ func TestCreate(t *testing.T) {
 	// Mistakes.
 	rm.expect(2, "", "*", "create", vmUUID, "version=1")
 	rm.expect(2, "", "*", "create", "-o", out, "-p", rm.srv.URL, vmUUID, "name=x", "version=1")
+	if code, _, errOut := rm.run("create", "-c", "lz4", "-o", out, vmUUID, "name=x", "version=1"); code != 2 ||
+		!strings.HasPrefix(errOut, `imgadm create: error (Usage): invalid -c,--compression "lz4": must be one of "none", "bzip2", "gzip", "xz", "zstd"`+"\n") {
+		t.Errorf("create -c lz4: exit %d, %q", code, errOut)
+	}
 	rm.env.VM = func(string) (*VMSource, func(), error) {
 		return &VMSource{Root: root, Brand: "joyent-minimal"}, func() {}, nil
 	}
@@ -162,19 +172,21 @@ func TestCreate(t *testing.T) {
 // inheritable for the low and high 32 capabilities).
 var netRawCap = []byte{1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}
 
-// tarHeaders lists the entry names of a gzip'd tar.
+// tarHeaders lists the entry names of a tar, gzip'd when its name says.
 func tarHeaders(t *testing.T, path string) []string {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
+	var r io.Reader = f
+	if strings.HasSuffix(path, ".gz") {
+		if r, err = gzip.NewReader(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var out []string
-	tr := tar.NewReader(zr)
+	tr := tar.NewReader(r)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {

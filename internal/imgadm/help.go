@@ -140,7 +140,8 @@ metadata key "prepare-image:state" to "running", then to "success" or
 "error" (with "prepare-image:error"), and then halt the zone (halt).
 
 Two files are written: the manifest (PREFIX.imgmanifest) and the image
-file (PREFIX.tar.gz, a tar of the VM's root filesystem under root/).
+file (PREFIX.tar, a tar of the VM's root filesystem under root/, with
+.gz, .bz2, .xz or .zst added when compressed).
 PREFIX is NAME-VERSION in the current directory unless -o says otherwise.
 
 Usage:
@@ -151,7 +152,8 @@ Options:
     -m <manifest>     Path to image manifest data (JSON) to use for the new
                       image; "-" reads it from stdin.
     -o <prefix>       Output path prefix, or a directory.
-    -c <comp>         File compression: gzip (default), xz, zstd or none.
+    -c <comp>         File compression: none (default), gzip, bzip2, xz or
+                      zstd.
     -i                Build an incremental image (based on the VM's origin image).
     --max-origin-depth <num>
                       Maximum origin depth to allow when creating

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,6 +184,9 @@ func (c *cli) vmSource(uuid string) (*VMSource, func(), error) {
 	return &VMSource{Root: src.Root, Brand: src.Brand, ImageUUID: src.ImageUUID}, release, nil
 }
 
+// createCompressions are what create writes: SmartOS's, and zstd.
+var createCompressions = []string{"none", "bzip2", "gzip", "xz", "zstd"}
+
 func (c *cli) create(args []string) error {
 	var o struct {
 		m, out, comp, script, publish, maxDepth string
@@ -218,6 +222,9 @@ func (c *cli) create(args []string) error {
 	if err := checkUUID(vmUUID); err != nil {
 		return err
 	}
+	if o.comp != "" && !slices.Contains(createCompressions, o.comp) {
+		return usageErr("invalid -c,--compression %q: must be one of \"%s\"", o.comp, strings.Join(createCompressions, `", "`))
+	}
 	fields := map[string]any{}
 	if o.m != "" {
 		var b []byte
@@ -245,9 +252,6 @@ func (c *cli) create(args []string) error {
 			jv = v
 		}
 		fields[k] = jv
-	}
-	if o.comp == "bzip2" {
-		return usageErr("compression %q is not supported for writing (use none, gzip, xz or zstd)", o.comp)
 	}
 	s, err := c.open("")
 	if err != nil {

@@ -121,7 +121,7 @@ func TestCreatePrepared(t *testing.T) {
 	}
 	restored("running")
 	// The image is the prepared VM.
-	files := tarHeaders(t, filepath.Join(dir, "prepped-1.0.tar.gz"))
+	files := tarHeaders(t, filepath.Join(dir, "prepped-1.0.tar"))
 	if !slices.Contains(files, "root/root/prepared") || slices.Contains(files, "root/root/keep") {
 		t.Errorf("image files: %v", files)
 	}
