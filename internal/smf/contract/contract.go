@@ -167,6 +167,8 @@ func (t *Ancestry) scanLocked() {
 			stats[p] = st
 		}
 	}
+	_, found := stats[t.clock.last]
+	t.clock.listed(found)
 	// A zombie stays a member (not a live one) until it is reaped, so
 	// that the reaper can still name its contract.
 	for p, m := range t.members {

@@ -109,16 +109,24 @@ const fullScanEvery = 10 * time.Second
 // since it last looked: the last field of /proc/loadavg is the most
 // recently allocated pid of the reader's namespace. Scanning all of
 // /proc only then keeps an idle zone's init idle.
+//
+// A pid is allocated a moment before its process shows in /proc, so a
+// scan may miss the process that moved the clock; the caller tells
+// (listed), and scans go on for missingFor while it stays missing (a
+// process that already ended, or a thread, is never listed).
 type pidClock struct {
-	last     int
-	lastFull time.Time
+	last         int
+	lastFull     time.Time
+	missingUntil time.Time // zero: the last pid was listed, or no scan yet
 }
 
+const missingFor = time.Second
+
 // due reports whether a full scan is needed (scan: a new pid, an
-// unreadable clock, or fullScanEvery passed; moved: a new pid or an
-// unreadable clock) and, if so, records it as done now: the caller
-// scans after the clock is read, so a process made during the scan
-// moves the clock for the next call.
+// unreadable clock, the last pid still missing, or fullScanEvery
+// passed; moved: a new pid or an unreadable clock) and, if so, records
+// it as done now: the caller scans after the clock is read, so a
+// process made during the scan moves the clock for the next call.
 func (c *pidClock) due() (scan, moved bool) {
 	var buf [128]byte
 	now := time.Now()
@@ -130,9 +138,23 @@ func (c *pidClock) due() (scan, moved bool) {
 		}
 	}
 	moved = p < 0 || p != c.last
-	if !moved && now.Sub(c.lastFull) < fullScanEvery {
+	if !moved && now.Sub(c.lastFull) < fullScanEvery && !now.Before(c.missingUntil) {
 		return false, false
+	}
+	if moved {
+		c.missingUntil = time.Time{}
 	}
 	c.last, c.lastFull = p, now
 	return true, moved
+}
+
+// listed tells the clock whether the scan that followed due found the
+// last pid's process.
+func (c *pidClock) listed(found bool) {
+	switch {
+	case found:
+		c.missingUntil = time.Time{}
+	case c.missingUntil.IsZero():
+		c.missingUntil = time.Now().Add(missingFor)
+	}
 }

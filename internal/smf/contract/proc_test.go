@@ -3,6 +3,7 @@ package contract
 import (
 	"os/exec"
 	"testing"
+	"time"
 )
 
 func TestParseStat(t *testing.T) {
@@ -52,12 +53,28 @@ func TestPidClock(t *testing.T) {
 	for range 10 {
 		last := c.last
 		scan, moved := c.due()
-		if c.last == last {
-			if scan || moved {
-				t.Errorf("unmoved clock: scan %v moved %v", scan, moved)
-			}
-			return
+		if c.last != last {
+			continue
 		}
+		if scan || moved {
+			t.Errorf("unmoved clock: scan %v moved %v", scan, moved)
+		}
+		// A scan that did not find the last pid's process (it was
+		// still being made) asks for more scans, for a while.
+		c.listed(false)
+		if scan, moved := c.due(); c.last == last && (!scan || moved) {
+			t.Errorf("last pid missing: scan %v moved %v, want a scan", scan, moved)
+		}
+		c.listed(true)
+		if scan, _ := c.due(); c.last == last && scan {
+			t.Error("last pid found: scanned again")
+		}
+		c.listed(false)
+		c.missingUntil = time.Now().Add(-time.Millisecond)
+		if scan, _ := c.due(); c.last == last && scan {
+			t.Error("missing for longer than missingFor: still scanning")
+		}
+		return
 	}
 	t.Log("the machine never stood still for the clock; not checked")
 }
