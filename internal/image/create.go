@@ -13,11 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/dsnet/compress/bzip2"
 	"github.com/google/uuid"
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // CreateOptions describe an image made from a VM's files (imgadm create).
@@ -114,8 +110,7 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	if comp == "" {
 		comp = "none"
 	}
-	ext := map[string]string{"gzip": ".gz", "bzip2": ".bz2", "zstd": ".zst", "xz": ".xz", "none": ""}
-	e, ok := ext[comp]
+	e, ok := compressionExt[comp]
 	if !ok {
 		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, bzip2, xz, zstd)", comp)
 	}
@@ -139,24 +134,9 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	defer f.Close()
 	h := sha1.New()
 	cw := &countWriter{w: io.MultiWriter(f, h)}
-	var zw io.WriteCloser
-	switch comp {
-	case "gzip":
-		zw = gzip.NewWriter(cw)
-	case "bzip2":
-		if zw, err = bzip2.NewWriter(cw, nil); err != nil {
-			return nil, err
-		}
-	case "zstd":
-		if zw, err = zstd.NewWriter(cw); err != nil {
-			return nil, err
-		}
-	case "xz":
-		if zw, err = xz.NewWriter(cw); err != nil {
-			return nil, err
-		}
-	default:
-		zw = nopWriteCloser{cw}
+	zw, err := compressor(cw, comp)
+	if err != nil {
+		return nil, err
 	}
 	tw := tar.NewWriter(zw)
 	tr := &treeWriter{ctx: ctx, tw: tw, w: zw, links: map[uint64]string{}}
@@ -208,7 +188,3 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }

@@ -2,9 +2,6 @@ package image
 
 import (
 	"archive/tar"
-	"bufio"
-	"bytes"
-	"compress/bzip2"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,60 +13,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 	"golang.org/x/sys/unix"
 )
-
-// sniffCompression names an image file's compression, found by its magic
-// bytes rather than trusted from the manifest.
-func sniffCompression(head []byte) string {
-	switch {
-	case bytes.HasPrefix(head, []byte{0x1f, 0x8b}):
-		return "gzip"
-	case bytes.HasPrefix(head, []byte{0x28, 0xb5, 0x2f, 0xfd}):
-		return "zstd"
-	case bytes.HasPrefix(head, []byte("BZh")):
-		return "bzip2"
-	case bytes.HasPrefix(head, []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}):
-		return "xz"
-	}
-	return "none"
-}
-
-// decompress wraps r in the decompressor its first bytes call for.
-func decompress(r io.Reader) (io.ReadCloser, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	head, err := br.Peek(6)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("read image file: %w", err)
-	}
-	switch c := sniffCompression(head); c {
-	case "gzip":
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip: %w", err)
-		}
-		return zr, nil
-	case "zstd":
-		zr, err := zstd.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("zstd: %w", err)
-		}
-		return zr.IOReadCloser(), nil
-	case "bzip2":
-		return io.NopCloser(bzip2.NewReader(br)), nil
-	case "xz":
-		zr, err := xz.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("xz: %w", err)
-		}
-		return io.NopCloser(zr), nil
-	default:
-		return io.NopCloser(br), nil
-	}
-}
 
 // tarName cleans an entry name and rejects one that could leave the
 // extraction root. Leading "/" and "./" are dropped, as tar does.
@@ -450,81 +395,6 @@ func (x *extractor) file(n string, hdr *tar.Header, r io.Reader) error {
 			return nil
 		}
 	}
-}
-
-// sparseEntry tells whether hdr is a sparse file (GNU tar -S: an old
-// GNU sparse header, or PAX records of GNU's sparse formats 0.0 to 1.0).
-func sparseEntry(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for _, k := range []string{"GNU.sparse.major", "GNU.sparse.map", "GNU.sparse.numblocks", "GNU.sparse.size"} {
-		if _, ok := hdr.PAXRecords[k]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// sparseFile writes a sparse entry's data to fd with holes where it has
-// them (as ZFS receives a dataset's holes, and GNU tar extracts them).
-// Go's tar reader reads holes as zeros and keeps the sparse map to
-// itself, so every page of zeros in the entry is left a hole: the same
-// contents. The write is made here, not by a writer; a writer finishes
-// the file after it.
-func (x *extractor) sparseFile(fd int, n string, hdr *tar.Header, r io.Reader) error {
-	f := os.NewFile(uintptr(fd), n)
-	pf := x.w.open(f, n, hdr)
-	if err := x.writeSparse(f, hdr.Size, r); err != nil {
-		x.w.drop(pf, nil)
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the name is said below
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return fmt.Errorf("write %q: %w", n, err)
-	}
-	x.w.write(pf, nil, true)
-	return nil
-}
-
-// sparsePage is the unit of a hole left in a sparse file.
-const sparsePage = 4096
-
-var zeroPage [sparsePage]byte
-
-func (x *extractor) writeSparse(f *os.File, size int64, r io.Reader) error {
-	if err := x.w.failure(); err != nil {
-		return err
-	}
-	buf := make([]byte, copyBuffer)
-	for off := int64(0); off < size; {
-		k := int(min(size-off, int64(len(buf))))
-		if _, err := io.ReadFull(r, buf[:k]); err != nil {
-			return err
-		}
-		// Each run of pages that are not all zeros is one write.
-		for i := 0; i < k; {
-			j := i
-			for j < k && !bytes.Equal(buf[j:min(j+sparsePage, k)], zeroPage[:min(sparsePage, k-j)]) {
-				j += sparsePage
-			}
-			j = min(j, k)
-			if j > i {
-				if _, err := f.WriteAt(buf[i:j], off+int64(i)); err != nil {
-					return err
-				}
-				if x.w.wrote != nil {
-					x.w.wrote(j - i)
-				}
-			}
-			i = j + sparsePage // past the zero page that ended the run
-		}
-		off += int64(k)
-	}
-	return f.Truncate(size) // a file that ends in a hole
 }
 
 // special creates a symlink or device node with mk, then sets owner,

@@ -19,7 +19,8 @@ import (
 // holes is written as a sparse entry of GNU's PAX format 1.0 (what
 // `tar -S --format=posix --sparse-version=1.0` writes, and GNU tar,
 // libarchive and Go read). Go's tar writer cannot write one, so the
-// entry's headers are made here.
+// entry's headers are made here. Extraction keeps the holes of sparse
+// entries of every GNU format, below.
 
 // segment is a region of a file: its data, or in a map, where data is.
 type segment struct{ off, len int64 }
@@ -179,4 +180,79 @@ func ustarHeader(name string, mode, size int64, mtime time.Time, typ byte) []byt
 	}
 	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
 	return b
+}
+
+// sparseEntry tells whether hdr is a sparse file (GNU tar -S: an old
+// GNU sparse header, or PAX records of GNU's sparse formats 0.0 to 1.0).
+func sparseEntry(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for _, k := range []string{"GNU.sparse.major", "GNU.sparse.map", "GNU.sparse.numblocks", "GNU.sparse.size"} {
+		if _, ok := hdr.PAXRecords[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// sparseFile writes a sparse entry's data to fd with holes where it has
+// them (as ZFS receives a dataset's holes, and GNU tar extracts them).
+// Go's tar reader reads holes as zeros and keeps the sparse map to
+// itself, so every page of zeros in the entry is left a hole: the same
+// contents. The write is made here, not by a writer; a writer finishes
+// the file after it.
+func (x *extractor) sparseFile(fd int, n string, hdr *tar.Header, r io.Reader) error {
+	f := os.NewFile(uintptr(fd), n)
+	pf := x.w.open(f, n, hdr)
+	if err := x.writeSparse(f, hdr.Size, r); err != nil {
+		x.w.drop(pf, nil)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the name is said below
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("write %q: %w", n, err)
+	}
+	x.w.write(pf, nil, true)
+	return nil
+}
+
+// sparsePage is the unit of a hole left in a sparse file.
+const sparsePage = 4096
+
+var zeroPage [sparsePage]byte
+
+func (x *extractor) writeSparse(f *os.File, size int64, r io.Reader) error {
+	if err := x.w.failure(); err != nil {
+		return err
+	}
+	buf := make([]byte, copyBuffer)
+	for off := int64(0); off < size; {
+		k := int(min(size-off, int64(len(buf))))
+		if _, err := io.ReadFull(r, buf[:k]); err != nil {
+			return err
+		}
+		// Each run of pages that are not all zeros is one write.
+		for i := 0; i < k; {
+			j := i
+			for j < k && !bytes.Equal(buf[j:min(j+sparsePage, k)], zeroPage[:min(sparsePage, k-j)]) {
+				j += sparsePage
+			}
+			j = min(j, k)
+			if j > i {
+				if _, err := f.WriteAt(buf[i:j], off+int64(i)); err != nil {
+					return err
+				}
+				if x.w.wrote != nil {
+					x.w.wrote(j - i)
+				}
+			}
+			i = j + sparsePage // past the zero page that ended the run
+		}
+		off += int64(k)
+	}
+	return f.Truncate(size) // a file that ends in a hole
 }
