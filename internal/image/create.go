@@ -37,6 +37,8 @@ type CreateOptions struct {
 	// OutPrefix names the output: OutPrefix+".imgmanifest" and
 	// OutPrefix+".tar"+(""|".gz"|".bz2"|".xz"|".zst").
 	OutPrefix string
+	// Logf tells of the steps as SmartOS's imgadm create does (nil: not).
+	Logf func(format string, args ...any)
 }
 
 // Created is what Create wrote.
@@ -55,8 +57,13 @@ var inheritedFields = []string{"type", "os", "requirements", "users", "billing_t
 // Create writes an image file of o.Root and its manifest. Nothing is left
 // on failure.
 func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	fields := map[string]any{}
 	if o.Origin != nil {
+		logf("Inheriting from origin image %s (%s %s)", o.Origin.UUID, o.Origin.Name, o.Origin.Version)
 		b, _ := json.Marshal(o.Origin)
 		var om map[string]any
 		json.Unmarshal(b, &om)
@@ -114,6 +121,9 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	if !ok {
 		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, bzip2, xz, zstd)", comp)
 	}
+	if b, err := json.MarshalIndent(fields, "    ", "  "); err == nil {
+		logf("Manifest:\n    %s", b)
+	}
 	// Check the user's fields before the long part.
 	fields["files"] = []any{map[string]any{"sha1": strings.Repeat("0", 40), "size": 1, "compression": comp}}
 	if _, err := manifestOf(fields); err != nil {
@@ -127,6 +137,7 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 			os.Remove(out.ManifestPath)
 		}
 	}()
+	logf("Sending image file to \"%s\"", out.FilePath)
 	f, err := os.OpenFile(out.FilePath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("image create: %w", err)
@@ -163,6 +174,7 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 		return nil, err
 	}
 	out.Manifest = m
+	logf("Saving manifest to \"%s\"", out.ManifestPath)
 	b, _ := json.MarshalIndent(m, "", "  ")
 	if err := writeFileAtomic(out.ManifestPath, append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("image create: %w", err)

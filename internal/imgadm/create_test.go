@@ -89,11 +89,18 @@ func TestCreate(t *testing.T) {
 	}
 
 	full := rm.ok("create", "-q", "-o", out, vmUUID, "name=full", "version=2.0", `tags={"role":"web"}`)
-	if !strings.HasPrefix(full, "Created image ") || !strings.Contains(full, filepath.Join(out, "full-2.0.imgmanifest")) {
-		t.Errorf("create: %q", full)
-	}
 	// The file is not compressed unless -c says so, as SmartOS's.
 	m := installed(filepath.Join(out, "full-2.0"), ".tar")
+	// The steps, told as SmartOS's create tells them.
+	for _, want := range []string{
+		"Inheriting from origin image " + baseUUID + " (base 1.0.0)\nManifest:\n    {\n      \"name\": \"full\",\n",
+		"\n    }\nSending image file to \"" + filepath.Join(out, "full-2.0.tar") + "\"\nSaving manifest to \"" + filepath.Join(out, "full-2.0.imgmanifest") + "\"\n",
+		"\n      \"uuid\": \"" + m.UUID + "\",\n",
+	} {
+		if !strings.Contains(full, want) {
+			t.Errorf("create's output lacks %q:\n%s", want, full)
+		}
+	}
 	if m.Origin != "" || m.Type != "zone-dataset" || m.OS != "linux" || m.Tags["role"] != "web" || m.Files[0].Compression != "none" {
 		t.Errorf("full image's manifest: %+v", m)
 	}

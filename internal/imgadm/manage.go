@@ -329,15 +329,15 @@ func (c *cli) create(args []string) error {
 		prefix = filepath.Join(prefix, name+"-"+version)
 	}
 	opts.OutPrefix = prefix
+	// SmartOS's create tells of its steps, -q or not (-q only silences
+	// the progress bar).
+	opts.Logf = func(format string, args ...any) { fmt.Fprintf(c.stdout, format+"\n", args...) }
 	ctx, cancel := signalContext()
 	defer cancel()
 	out, err := image.Create(ctx, opts)
 	if err != nil {
 		return err
 	}
-	m := out.Manifest
-	fmt.Fprintf(c.stdout, "Created image %s (%s@%s)\n", m.UUID, m.Name, m.Version)
-	fmt.Fprintf(c.stdout, "    manifest: %s\n    file:     %s\n", out.ManifestPath, out.FilePath)
 	if o.publish != "" {
 		// The files were only the way to the server.
 		defer os.Remove(out.ManifestPath)

@@ -96,7 +96,7 @@ func TestCreatePrepared(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("create -s: %d %s", code, out)
 	}
-	for _, want := range []string{"Stopping VM", "Preparing VM", "Prepare script succeeded", "Created image"} {
+	for _, want := range []string{"Stopping VM", "Preparing VM", "Prepare script succeeded", "Saving manifest to"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
