@@ -39,6 +39,9 @@ type CreateOptions struct {
 	OutPrefix string
 	// Logf tells of the steps as SmartOS's imgadm create does (nil: not).
 	Logf func(format string, args ...any)
+	// Progress, when set, is given the image file's bytes as they are
+	// written, and closed when the file is complete.
+	Progress io.WriteCloser
 }
 
 // Created is what Create wrote.
@@ -144,7 +147,18 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	}
 	defer f.Close()
 	h := sha1.New()
-	cw := &countWriter{w: io.MultiWriter(f, h)}
+	ws := []io.Writer{f, h}
+	if o.Progress != nil {
+		ws = append(ws, o.Progress)
+		// Finished when the file is, or at a failure: what follows
+		// starts on a line of its own.
+		defer func() {
+			if o.Progress != nil {
+				o.Progress.Close()
+			}
+		}()
+	}
+	cw := &countWriter{w: io.MultiWriter(ws...)}
 	zw, err := compressor(cw, comp)
 	if err != nil {
 		return nil, err
@@ -164,6 +178,10 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
+	}
+	if o.Progress != nil {
+		o.Progress.Close()
+		o.Progress = nil
 	}
 	if err := f.Sync(); err != nil {
 		return nil, err

@@ -2,12 +2,14 @@ package imgadm
 
 import (
 	"archive/tar"
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,6 +24,10 @@ const vmUUID = "7e1a0000-0000-4000-8000-0000000000e1"
 // changed since: a full one, an incremental one (only the changes, its
 // origin the VM's image) and one published straight to a source; each
 // installs to the VM's files.
+// barUUID is the uuid given to the images TestCreate makes with a
+// progress bar.
+const barUUID = "7e1a0000-0000-4000-8000-0000000000ba"
+
 func TestCreate(t *testing.T) {
 	rm := newRemote(t)
 	rm.useSource()
@@ -111,6 +117,26 @@ func TestCreate(t *testing.T) {
 		t.Errorf("xz image's manifest: %v %s", err, b)
 	}
 	rm.ok("install", "-q", "-m", filepath.Join(out, "xz.imgmanifest"), "-f", filepath.Join(out, "xz.tar.xz"))
+	// A progress bar of the bytes written, on a terminal (stderr) unless -q.
+	for _, quiet := range []bool{false, true} {
+		rm.env.Progress = ptr(true)
+		args := []string{"create", "-o", filepath.Join(out, "bar"+strconv.FormatBool(quiet)), vmUUID, "name=bar", "version=1", "uuid=" + barUUID}
+		if quiet {
+			args = append(args[:1], append([]string{"-q"}, args[1:]...)...)
+		}
+		var o, e bytes.Buffer
+		code := Main(args, &o, &e, rm.env)
+		rm.env.Progress = ptr(false)
+		if code != 0 {
+			t.Fatalf("create: exit %d\n%s%s", code, &o, &e)
+		}
+		if bar := strings.Contains(e.String(), barUUID[:8]) && strings.Contains(e.String(), "KiB"); bar == quiet || (quiet && e.Len() > 0) {
+			t.Errorf("create (quiet %v): stderr %q", quiet, e.String())
+		}
+		if !strings.Contains(o.String(), "Saving manifest to") || strings.Contains(o.String(), "KiB") {
+			t.Errorf("create (quiet %v): stdout %q", quiet, o.String())
+		}
+	}
 	// and -c bzip2.
 	rm.ok("create", "-q", "-c", "bzip2", "-o", filepath.Join(out, "bz"), vmUUID, "name=bz", "version=1")
 	if m := installed(filepath.Join(out, "bz"), ".tar.bz2"); m.Files[0].Compression != "bzip2" {

@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/google/uuid"
+
 	"hull/internal/image"
 	"hull/internal/node"
 )
@@ -332,6 +334,15 @@ func (c *cli) create(args []string) error {
 	// SmartOS's create tells of its steps, -q or not (-q only silences
 	// the progress bar).
 	opts.Logf = func(format string, args ...any) { fmt.Fprintf(c.stdout, format+"\n", args...) }
+	if c.showProgress(o.quiet) {
+		// The file's size is known only when it is written.
+		id, _ := fields["uuid"].(string)
+		if id == "" {
+			id = uuid.NewString()
+			fields["uuid"] = id
+		}
+		opts.Progress = c.bar(-1, id)
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	out, err := image.Create(ctx, opts)

@@ -223,11 +223,15 @@ func (c *cli) importer(s *image.Store, srcs []image.Source, quiet bool) *image.I
 }
 
 // bar is a progress bar on stderr for size bytes (-1: unknown) of the
-// image uuid; it is finished when closed.
+// image uuid (its first 8 characters name the bar); it is finished when
+// closed.
 func (c *cli) bar(size int64, uuid string) io.WriteCloser {
+	if len(uuid) > 8 {
+		uuid = uuid[:8]
+	}
 	return barCloser{progressbar.NewOptions64(size,
 		progressbar.OptionSetWriter(c.stderr),
-		progressbar.OptionSetDescription(uuid[:8]),
+		progressbar.OptionSetDescription(uuid),
 		progressbar.OptionShowBytes(true),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionThrottle(100*time.Millisecond),
