@@ -12,9 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/term"
-
 	"github.com/google/uuid"
+	"golang.org/x/term"
 
 	"hull/internal/image"
 	"hull/internal/node"
