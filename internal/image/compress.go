@@ -63,7 +63,7 @@ func decompress(r io.Reader) (io.ReadCloser, error) {
 }
 
 // compressionExt is the suffix an image file of each compression gets
-// after ".tar".
+// after ".tar": one for each of Compressions.
 var compressionExt = map[string]string{"none": "", "gzip": ".gz", "bzip2": ".bz2", "xz": ".xz", "zstd": ".zst"}
 
 // compressor wraps w in a writer of comp, one of compressionExt's.

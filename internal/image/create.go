@@ -122,7 +122,7 @@ func Create(ctx context.Context, o CreateOptions) (_ *Created, err error) {
 	}
 	e, ok := compressionExt[comp]
 	if !ok {
-		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: none, gzip, bzip2, xz, zstd)", comp)
+		return nil, fmt.Errorf("image create: unsupported compression %q (must be one of: %s)", comp, strings.Join(Compressions, ", "))
 	}
 	if b, err := json.MarshalIndent(fields, "    ", "  "); err == nil {
 		logf("Manifest:\n    %s", b)

@@ -3,6 +3,7 @@ package image
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 )
@@ -162,5 +163,20 @@ func TestManifestRoundTrip(t *testing.T) {
 	jb, _ := json.Marshal(b)
 	if string(ja) != string(jb) {
 		t.Errorf("round trip changed the manifest:\n in %s\nout %s", ja, jb)
+	}
+}
+
+// Every compression a manifest may name can be written by create.
+func TestCompressionsWritable(t *testing.T) {
+	for _, c := range Compressions {
+		if _, ok := compressionExt[c]; !ok {
+			t.Errorf("no file suffix for %q", c)
+		}
+		if _, err := compressor(io.Discard, c); err != nil {
+			t.Errorf("%s: %v", c, err)
+		}
+	}
+	if len(compressionExt) != len(Compressions) {
+		t.Errorf("suffixes for %d compressions, manifests know %d", len(compressionExt), len(Compressions))
 	}
 }
