@@ -18,6 +18,7 @@ import (
 	"hull/internal/image/registrytest"
 	"hull/internal/node"
 	"hull/internal/node/nodetest"
+	"hull/internal/stdiolog"
 	"hull/internal/testenv"
 )
 
@@ -74,6 +75,20 @@ func pushAndImport(t *testing.T, n *node.Node, reg *registrytest.Registry, ref s
 }
 
 // waitExit reaps the zone (as hulld does) until it has stopped.
+// busyboxImage is a busybox image, pushed as ref to a registry on
+// loopback and imported into n: its top layer.
+func busyboxImage(t *testing.T, n *node.Node, ref string) string {
+	reg := registrytest.Start(t, false)
+	img := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/true"}}, registrytest.BusyboxLayer(t))
+	return pushAndImport(t, n, reg, ref, img)[0]
+}
+
+// output is what the zone's program wrote, from its log.
+func output(n *node.Node, uuid string) string {
+	b, _ := os.ReadFile(n.ConsoleLog(uuid))
+	return stdiolog.Decode(b)
+}
+
 func waitExit(t *testing.T, n *node.Node, uuid string) *int {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deadline := time.Now().Add(30 * time.Second)
@@ -134,8 +149,8 @@ func TestDockerBrand(t *testing.T) {
 			if st == nil || *st != 7 {
 				t.Errorf("exit_status %v, want 7", st)
 			}
-			log, _ := os.ReadFile(n.ConsoleLog(uuid))
-			if !strings.Contains(string(log), tt.out) {
+			log := output(n, uuid)
+			if !strings.Contains(log, tt.out) {
 				t.Errorf("console log %q lacks %q", log, tt.out)
 			}
 			v, _ := n.Get(uuid)
@@ -193,7 +208,7 @@ func TestDockerBrand(t *testing.T) {
 	if st := waitExit(t, n, uuid); st == nil || *st != 0 {
 		t.Errorf("image b exit_status %v", st)
 	}
-	if log, _ := os.ReadFile(n.ConsoleLog(uuid)); !strings.Contains(string(log), "image b") {
+	if log := output(n, uuid); !strings.Contains(log, "image b") {
 		t.Errorf("image b console: %q", log)
 	}
 }
@@ -231,7 +246,7 @@ func TestDockerHostConf(t *testing.T) {
 		t.Fatalf("zone not running: %v %+v", err, v)
 	}
 	for i := 0; ; i++ {
-		if log, _ := os.ReadFile(n.ConsoleLog(uuid)); strings.Contains(string(log), "hostname-writable") {
+		if log := output(n, uuid); strings.Contains(log, "hostname-writable") {
 			break
 		} else if i == 100 {
 			t.Fatalf("zone could not write its /etc/hostname: %q", log)
@@ -304,9 +319,7 @@ func TestDockerHostConf(t *testing.T) {
 // -it.
 func TestDockerTerminal(t *testing.T) {
 	n := nodetest.New(t)
-	reg := registrytest.Start(t, false)
-	img := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/true"}}, registrytest.BusyboxLayer(t))
-	top := pushAndImport(t, n, reg, "hull/term:1", img)[0]
+	top := busyboxImage(t, n, "hull/term:1")
 	cmd := `["/bin/sh","-c","if [ -t 1 ]; then echo out-on-a-terminal; fi; tty; read x; echo read-ended $x"]`
 	for _, c := range []struct {
 		name  string
@@ -347,14 +360,58 @@ func TestDockerTerminal(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			log, _ := os.ReadFile(n.ConsoleLog(uuid))
+			log := output(n, uuid)
 			for _, want := range c.log {
-				if !strings.Contains(string(log), want) {
+				if !strings.Contains(log, want) {
 					t.Errorf("console log %q lacks %q", log, want)
 				}
 			}
-			if c.waits && strings.Contains(string(log), "read-ended") {
+			if c.waits && strings.Contains(log, "read-ended") {
 				t.Errorf("the read ended: %q", log)
+			}
+		})
+	}
+}
+
+// TestDockerStdioLog: the zone's log is SmartOS's stdio.log, an entry
+// per line with its stream (stderr apart from stdout, but for a
+// terminal, whose one stream is stdout) and time; dockerinit's own
+// errors are entries of stderr.
+func TestDockerStdioLog(t *testing.T) {
+	n := nodetest.New(t)
+	top := busyboxImage(t, n, "hull/stdio:1")
+	cmd := `["/bin/sh","-c","echo to-out; echo to-err >&2; printf no-end"]`
+	for _, c := range []struct {
+		name string
+		md   map[string]string
+		want map[string]string // log -> stream
+	}{
+		{"pipes", map[string]string{"docker:cmd": cmd}, map[string]string{"to-out\n": "stdout", "to-err\n": "stderr", "no-end": "stdout"}},
+		{"tty", map[string]string{"docker:cmd": cmd, "docker:tty": "true"}, map[string]string{"to-out\r\n": "stdout", "to-err\r\n": "stdout", "no-end": "stdout"}},
+		{"no program", map[string]string{"docker:cmd": `["/no/such"]`}, map[string]string{"dockerinit: fork/exec /no/such: no such file or directory\n": "stderr"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := time.Now().Add(-time.Second)
+			uuid := nodetest.Create(t, n, payload(t, n, top, c.md))
+			waitExit(t, n, uuid)
+			b, err := os.ReadFile(n.ConsoleLog(uuid))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+				var e stdiolog.Entry
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+				at, err := time.Parse(time.RFC3339Nano, e.Time)
+				if err != nil || at.Before(before) || at.After(time.Now()) || len(e.Time) != len(stdiolog.TimeFormat) {
+					t.Errorf("entry %+v: bad time", e)
+				}
+				got[e.Log] = e.Stream
+			}
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("log entries (log: stream) %v, want %v", got, c.want)
 			}
 		})
 	}

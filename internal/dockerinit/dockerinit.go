@@ -14,10 +14,13 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"hull/internal/stdiolog"
 )
 
 // ExitMarker is where the node reads the zone's exit status.
@@ -28,6 +31,9 @@ type options struct {
 	user      string // docker:user
 	tty       bool   // a terminal of its own (docker -t)
 	openStdin bool   // a stdin that stays open (docker -i)
+	// log is the zone's log, where the program's output goes as
+	// entries; nil for none.
+	log *stdiolog.Log
 }
 
 // Main runs `dockerinit [-u USER] [-t] [-i] -- ARGV...`.
@@ -49,11 +55,33 @@ func Main(args []string) int {
 	if len(args) > 0 {
 		args = args[1:]
 	}
-	status, err := run(args, o, os.Stderr)
+	// The zone's log (stdout, a file the host appends to) is kept in
+	// SmartOS's stdio.log form, unless it is /dev/null (docker:logdriver
+	// none): then the program writes there itself.
+	if !isDevNull(os.Stdout) {
+		o.log = stdiolog.New(os.Stdout)
+	}
+	var errw io.WriteCloser = os.Stderr
+	if o.log != nil {
+		errw = o.log.Stream("stderr")
+	}
+	status, err := run(args, o, errw)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "dockerinit: %v\n", err)
+		fmt.Fprintf(errw, "dockerinit: %v\n", err)
+	}
+	if o.log != nil {
+		errw.Close()
 	}
 	return finish(status)
+}
+
+// isDevNull tells whether f is /dev/null.
+func isDevNull(f *os.File) bool {
+	var st, null unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &st) != nil || unix.Stat(os.DevNull, &null) != nil {
+		return false
+	}
+	return st.Mode&unix.S_IFMT == unix.S_IFCHR && st.Rdev == null.Rdev
 }
 
 // finish writes the exit marker; the zone halts when PID 1 exits. The
@@ -131,8 +159,15 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 		}
 		done := make(chan struct{})
 		go func() {
-			io.Copy(os.Stdout, master) // ends with EIO when no one has the terminal
-			close(done)
+			defer close(done)
+			// A terminal has one stream: docker logs it as stdout.
+			var out io.Writer = os.Stdout
+			if o.log != nil {
+				s := o.log.Stream("stdout")
+				defer s.Close()
+				out = s
+			}
+			io.Copy(out, master) // ends with EIO when no one has the terminal
 		}()
 		// At the program's end its output is drained, but not waited
 		// for past a second: a process it left may hold the terminal.
@@ -142,12 +177,45 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 			case <-time.After(time.Second):
 			}
 		}
-	case !o.openStdin:
-		null, err := os.Open(os.DevNull)
-		if err != nil {
-			return 126, err
+	default:
+		if !o.openStdin {
+			null, err := os.Open(os.DevNull)
+			if err != nil {
+				return 126, err
+			}
+			files[0], child = null, []*os.File{null}
 		}
-		files[0], child = null, []*os.File{null}
+		if o.log != nil {
+			// stdout and stderr are pipes, read here and logged as
+			// entries of their streams.
+			var wg sync.WaitGroup
+			for i, name := range []string{"stdout", "stderr"} {
+				r, w, err := os.Pipe()
+				if err != nil {
+					return 126, fmt.Errorf("%s: %w", name, err)
+				}
+				files[1+i], child = w, append(child, w)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer r.Close()
+					s := o.log.Stream(name)
+					io.Copy(s, r)
+					s.Close()
+				}()
+			}
+			done := make(chan struct{})
+			go func() { wg.Wait(); close(done) }()
+			// As with a terminal: the program's output is drained at its
+			// end, but not waited for past a second, for a process it
+			// left may hold the pipes.
+			drained = func() {
+				select {
+				case <-done:
+				case <-time.After(time.Second):
+				}
+			}
+		}
 	}
 	proc, err := os.StartProcess(path, argv, &os.ProcAttr{Env: os.Environ(), Files: files, Sys: attr})
 	for _, f := range child {

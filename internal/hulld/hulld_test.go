@@ -142,30 +142,6 @@ func TestSecondHulldRefused(t *testing.T) {
 	<-done
 }
 
-// TestRotateConsoles: a log past the bound moves to .0 and is emptied;
-// smaller ones are left alone.
-func TestRotateConsoles(t *testing.T) {
-	n := &node.Node{Root: t.TempDir()}
-	dir := filepath.Dir(n.ConsoleLog("x"))
-	os.MkdirAll(dir, 0o700)
-	big, small := n.ConsoleLog("big"), n.ConsoleLog("small")
-	os.WriteFile(big, bytes.Repeat([]byte("b"), 101), 0o600)
-	os.WriteFile(small, bytes.Repeat([]byte("s"), 100), 0o600)
-	n.RotateConsoles(100)
-	if st, _ := os.Stat(big); st.Size() != 0 {
-		t.Errorf("big log not emptied: %d", st.Size())
-	}
-	if b, _ := os.ReadFile(big + ".0"); len(b) != 101 {
-		t.Errorf("big log's copy: %d bytes", len(b))
-	}
-	if st, _ := os.Stat(small); st.Size() != 100 {
-		t.Errorf("small log touched: %d", st.Size())
-	}
-	if _, err := os.Stat(small + ".0"); err == nil {
-		t.Error("small log rotated")
-	}
-}
-
 // TestSystemdUnit: the shipped unit runs hulld, restarts it, and stops
 // only hulld (KillMode=process), never the zones; systemd-analyze, where
 // the host has it, finds nothing wrong with it.

@@ -219,17 +219,33 @@ func (n *Node) Autoboot(ctx context.Context, log *slog.Logger) {
 	}
 }
 
-// RotateConsoles keeps each console log bounded: past max bytes the log
-// is copied to .0 and truncated (the zone appends, so it carries on).
+// ZlogMinSize is the least zlog_max_size: a smaller one rotates at this
+// size, as SmartOS's zoneadmd does.
+const ZlogMinSize = 1 << 20
+
+// RotateConsoles keeps each console log bounded: past max bytes, or the
+// VM's zlog_max_size where it has one, the log is copied to .0 and
+// truncated (the zone appends, so it carries on).
 func (n *Node) RotateConsoles(max int64) {
 	ents, _ := os.ReadDir(filepath.Join(n.runDir(), "console"))
 	for _, e := range ents {
-		if !strings.HasSuffix(e.Name(), ".log") {
+		uuid, ok := strings.CutSuffix(e.Name(), ".log")
+		if !ok {
 			continue
 		}
 		p := filepath.Join(n.runDir(), "console", e.Name())
 		st, err := os.Stat(p)
-		if err != nil || st.Size() <= max {
+		if err != nil || st.Size() <= min(max, ZlogMinSize) {
+			continue
+		}
+		limit := max
+		if v, err := n.Get(uuid); err == nil && v.ZlogMaxSize > 0 {
+			limit = v.ZlogMaxSize
+			if limit < ZlogMinSize {
+				limit = ZlogMinSize
+			}
+		}
+		if st.Size() <= limit {
 			continue
 		}
 		b, err := os.ReadFile(p)

@@ -1,6 +1,7 @@
 package zlogin
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"golang.org/x/term"
 
 	"hull/internal/node"
+	"hull/internal/stdiolog"
+	"hull/internal/zone"
 )
 
 // tailBytes is how much earlier console output an attach shows.
@@ -46,8 +49,16 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o Cons
 		return err
 	}
 	defer logf.Close()
+	// A docker zone's log is its program's output in SmartOS's
+	// stdio.log form: the console shows the text.
+	docker := false
+	if v, err := n.Get(uuid); err == nil && zone.IsDocker(v) {
+		docker = true
+	}
+	partial := false // the log is read from within a line
 	if st, err := logf.Stat(); err == nil && st.Size() > tailBytes {
 		logf.Seek(-tailBytes, io.SeekEnd)
+		partial = docker
 	}
 	if !o.Quiet {
 		fmt.Fprintf(stdout, "[Connected to zone '%s' console]\n", o.Name)
@@ -79,6 +90,15 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o Cons
 			fmt.Fprintf(stdout, "%c.", o.Escape)
 		}
 	}()
+	var out io.Writer = stdout
+	if raw {
+		out = onlcrWriter{stdout}
+	}
+	var dec *stdiolog.Decoder
+	if docker {
+		dec = stdiolog.NewDecoder(out)
+		out = dec
+	}
 	buf := make([]byte, 32*1024)
 	for {
 		select {
@@ -90,18 +110,26 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o Cons
 		default:
 		}
 		k, err := logf.Read(buf)
-		if k > 0 {
-			if raw {
-				stdout.Write(onlcr(buf[:k]))
+		b := buf[:k]
+		if partial {
+			// The tail's first entry is cut: it starts after it.
+			if i := bytes.IndexByte(b, '\n'); i >= 0 {
+				b, partial = b[i+1:], false
 			} else {
-				stdout.Write(buf[:k])
+				b = nil
 			}
+		}
+		if len(b) > 0 {
+			out.Write(b)
 		}
 		if err == io.EOF {
 			// A rotated log starts again from the top.
 			if st, e := os.Stat(n.ConsoleLog(uuid)); e == nil {
 				if pos, _ := logf.Seek(0, io.SeekCurrent); st.Size() < pos {
 					logf.Seek(0, io.SeekStart)
+					if dec != nil {
+						dec.Flush()
+					}
 				}
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -111,6 +139,16 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o Cons
 			return err
 		}
 	}
+}
+
+// onlcrWriter writes through onlcr.
+type onlcrWriter struct{ w io.Writer }
+
+func (o onlcrWriter) Write(b []byte) (int, error) {
+	if _, err := o.w.Write(onlcr(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // onlcr turns bare "\n" into "\r\n", as a terminal's output processing

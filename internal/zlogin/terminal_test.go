@@ -97,6 +97,15 @@ func (tm *term) expect(want string) {
 	tm.t.Fatalf("terminal never showed %q; it shows:\n%s", want, tm.out.String())
 }
 
+// detach leaves a console with ~. and checks that zlogin ends well.
+func detach(t *testing.T, tm *term, c *exec.Cmd) {
+	t.Helper()
+	tm.send("\r~.")
+	if code := waitExit(t, c); code != 0 {
+		t.Fatalf("zlogin -C exit status %d after ~.", code)
+	}
+}
+
 func waitExit(t *testing.T, c *exec.Cmd) int {
 	t.Helper()
 	done := make(chan error, 1)
@@ -138,10 +147,7 @@ func TestConsoleAttach(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	tm.send("echo con-$((2+3))\r")
 	tm.expect("con-5")
-	tm.send("\r~.")
-	if code := waitExit(t, c); code != 0 {
-		t.Fatalf("zlogin -C exit status %d after ~.", code)
-	}
+	detach(t, tm, c)
 	if v, err := n.Get(uuid); err != nil || v.State != "running" {
 		t.Fatalf("zone after detaching: %v %v", v.State, err)
 	}

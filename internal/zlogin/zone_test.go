@@ -91,3 +91,25 @@ func TestConsoleQuietAndEscape(t *testing.T) {
 		t.Fatalf("-Q printed a banner:\n%s", s)
 	}
 }
+
+// TestDockerConsole: a docker zone's log is kept as entries of SmartOS's
+// stdio.log; its console shows the program's text, not the entries.
+func TestDockerConsole(t *testing.T) {
+	n := nodetest.New(t)
+	nodetest.Create(t, n, `{"brand":"joyent-minimal","alias":"dcon","docker":true,"image_uuid":"`+nodetest.BusyboxUUID+`",
+		"internal_metadata":{"docker:cmd":"[\"/bin/sh\"]","docker:tty":"true","docker:open_stdin":"true"}}`)
+	tm, c := startOnPTY(t, "zlogin", "-C", "dcon")
+	time.Sleep(500 * time.Millisecond)
+	tm.send("echo d-$((3+4))\r")
+	tm.expect("d-7")
+	detach(t, tm, c)
+	// Again: the earlier output is shown from the log, as text.
+	tm, c = startOnPTY(t, "zlogin", "-C", "dcon")
+	tm.expect("d-7")
+	detach(t, tm, c)
+	tm.mu.Lock()
+	defer tm.mu.Unlock()
+	if s := tm.out.String(); strings.Contains(s, `"stream"`) {
+		t.Fatalf("the console showed the log's entries:\n%s", s)
+	}
+}
