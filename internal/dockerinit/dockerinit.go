@@ -7,6 +7,7 @@ package dockerinit
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/dockerlog"
 	"hull/internal/stdiolog"
 )
 
@@ -36,13 +38,17 @@ type options struct {
 	log *stdiolog.Log
 }
 
-// Main runs `dockerinit [-u USER] [-t] [-i] -- ARGV...`.
+// Main runs `dockerinit [-u USER] [-t] [-i] [-l LOGGER] -- ARGV...`,
+// LOGGER a dockerlog.Spec in JSON.
 func Main(args []string) int {
 	var o options
+	var logger string
 	for len(args) > 0 && args[0] != "--" {
 		switch {
 		case args[0] == "-u" && len(args) > 1:
 			o.user, args = args[1], args[2:]
+		case args[0] == "-l" && len(args) > 1:
+			logger, args = args[1], args[2:]
 		case args[0] == "-t":
 			o.tty, args = true, args[1:]
 		case args[0] == "-i":
@@ -65,6 +71,21 @@ func Main(args []string) int {
 	if o.log != nil {
 		errw = o.log.Stream("stderr")
 	}
+	// SmartOS's docker zone runs a logger for a docker:logdriver with a
+	// server (syslog, gelf, fluentd), which gets every line as well; a
+	// logger that cannot start stops the zone.
+	if logger != "" && o.log != nil {
+		d, err := startLogger(logger)
+		if err != nil {
+			fmt.Fprintf(errw, "dockerinit: %v\n", err)
+			errw.Close()
+			return finish(1)
+		}
+		defer d.Close()
+		o.log.Tee = func(stream string, line []byte, at time.Time) {
+			d.Log(dockerlog.Message{Stream: stream, Line: line, Time: at})
+		}
+	}
 	status, err := run(args, o, errw)
 	if err != nil {
 		fmt.Fprintf(errw, "dockerinit: %v\n", err)
@@ -73,6 +94,19 @@ func Main(args []string) int {
 		errw.Close()
 	}
 	return finish(status)
+}
+
+// startLogger starts the logger of spec, a dockerlog.Spec in JSON.
+func startLogger(spec string) (dockerlog.Driver, error) {
+	var s dockerlog.Spec
+	if err := json.Unmarshal([]byte(spec), &s); err != nil {
+		return nil, fmt.Errorf("logger: %w", err)
+	}
+	d, err := s.Start()
+	if err != nil {
+		return nil, fmt.Errorf("log driver %s: %w", s.Driver, err)
+	}
+	return d, nil
 }
 
 // isDevNull tells whether f is /dev/null.

@@ -32,6 +32,9 @@ type Log struct {
 	mu  sync.Mutex
 	w   io.Writer
 	now func() time.Time
+	// Tee, if set, is given each entry too: its stream, the line
+	// without its newline, and its time.
+	Tee func(stream string, line []byte, at time.Time)
 }
 
 // New returns a Log writing to w.
@@ -45,8 +48,12 @@ func (l *Log) entry(stream string, line []byte) {
 	enc.SetEscapeHTML(false)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	_ = enc.Encode(Entry{Log: string(line), Stream: stream, Time: l.now().UTC().Format(TimeFormat)})
+	at := l.now()
+	_ = enc.Encode(Entry{Log: string(line), Stream: stream, Time: at.UTC().Format(TimeFormat)})
 	_, _ = l.w.Write(buf.Bytes())
+	if l.Tee != nil {
+		l.Tee(stream, bytes.TrimSuffix(line, []byte("\n")), at)
+	}
 }
 
 // Stream returns a writer of the named stream's output: each line

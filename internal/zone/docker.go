@@ -2,9 +2,11 @@ package zone
 
 import (
 	"encoding/json"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"hull/internal/dockerlog"
 	"hull/internal/vm"
 )
 
@@ -40,9 +42,39 @@ func DockerInit(v *vm.VM) []string {
 	if vm.DockerFlag(v.InternalMetadata, "docker:open_stdin") {
 		argv = append(argv, "-i")
 	}
+	if spec, ok := DockerLogger(v); ok {
+		b, _ := json.Marshal(spec)
+		argv = append(argv, "-l", string(b))
+	}
 	argv = append(argv, "--")
 	argv = append(argv, dockerArray(v, "docker:entrypoint")...)
 	return append(argv, dockerArray(v, "docker:cmd")...)
+}
+
+// DockerLogger is the logger a docker zone runs (in dockerinit) for its
+// docker:logdriver, when that is not json-file or none: SmartOS's
+// in-zone logger, given docker:logconfig and the container's
+// description as SmartOS's dockerinit gives it to its logger.
+func DockerLogger(v *vm.VM) (dockerlog.Spec, bool) {
+	im := v.InternalMetadata
+	switch d := im["docker:logdriver"]; d {
+	case "", "json-file", "none":
+		return dockerlog.Spec{}, false
+	}
+	created, _ := time.Parse(time.RFC3339Nano, v.CreateTimestamp)
+	return dockerlog.Spec{
+		Driver: im["docker:logdriver"],
+		Config: im["docker:logconfig"],
+		Info: dockerlog.Info{
+			FullID:    im["docker:id"],
+			Name:      v.Alias,
+			FullImage: im["docker:imageid"],
+			Image:     im["docker:imagename"],
+			Command:   append(dockerArray(v, "docker:entrypoint"), dockerArray(v, "docker:cmd")...),
+			Created:   created,
+			Env:       dockerArray(v, "docker:env"),
+		},
+	}, true
 }
 
 // applyDocker gives a docker zone's process docker's environment
