@@ -450,7 +450,7 @@ func TestDockerLogDrivers(t *testing.T) {
 			levels := map[string]float64{}
 			for _, g := range got {
 				var m map[string]any
-				if json.Unmarshal([]byte(g), &m) != nil || m["_container_id"] != id || m["_container_name"] != "logd-gelf" {
+				if json.Unmarshal([]byte(g), &m) != nil || m["_container_id"] != id || m["_container_name"] != "logd-gelf" || m["_image_name"] != "hull/logd:1" {
 					t.Errorf("gelf message %q", g)
 				}
 				levels[fmt.Sprint(m["short_message"])], _ = m["level"].(float64)

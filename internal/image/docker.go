@@ -77,8 +77,9 @@ func DockerConfigOf(m *Manifest) *DockerConfig {
 
 // DockerInternalMetadata is the internal_metadata a docker VM made from
 // the image runs with (docker:entrypoint, docker:cmd as JSON arrays,
-// docker:env as a JSON array of K=V, docker:workdir, docker:user), as the
-// docker API puts it into a SmartOS VM at create.
+// docker:env as a JSON array of K=V, docker:workdir, docker:user), and
+// its name, docker:imagename ("repo:tag", where the image has one tag),
+// as the docker API puts them into a SmartOS VM at create.
 func DockerInternalMetadata(m *Manifest) map[string]string {
 	c := DockerConfigOf(m)
 	if c == nil {
@@ -100,6 +101,17 @@ func DockerInternalMetadata(m *Manifest) map[string]string {
 	}
 	if c.User != "" {
 		out["docker:user"] = c.User
+	}
+	if repo, ok := m.Tags["docker:repo"].(string); ok && repo != "" {
+		var tags []string
+		for k := range m.Tags {
+			if t, ok := strings.CutPrefix(k, "docker:tag:"); ok {
+				tags = append(tags, t)
+			}
+		}
+		if len(tags) == 1 {
+			out["docker:imagename"] = repo + ":" + tags[0]
+		}
 	}
 	return out
 }
