@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/vishvananda/netns"
 
+	"hull/internal/hulld"
 	"hull/internal/image"
 	"hull/internal/image/registrytest"
 	"hull/internal/node"
@@ -571,4 +573,50 @@ func inNetns(pid int, f func() error) error {
 	}
 	defer netns.Set(self)
 	return f()
+}
+
+// TestDockerWaitForAttach: while docker:wait_for_attach is set, the
+// program does not run; when it is removed (as docker attach does) the
+// program runs; when its time passes, or it is not a time, the zone
+// stops with SmartOS dockerinit's exit status and message.
+func TestDockerWaitForAttach(t *testing.T) {
+	n := nodetest.New(t)
+	top := busyboxImage(t, n, "hull/attach:1")
+	// dockerinit reads the key from the zone's metadata, which hulld
+	// serves.
+	md := hulld.StartMetadata(context.Background(), n, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer md.Close()
+	cmd := `["/bin/sh","-c","echo started"]`
+	later := strconv.FormatInt(time.Now().Add(time.Minute).UnixMilli(), 10)
+	uuid := nodetest.Create(t, n, payload(t, n, top, map[string]string{"docker:cmd": cmd, "docker:wait_for_attach": later}))
+	time.Sleep(1500 * time.Millisecond)
+	v, err := n.Get(uuid)
+	if err != nil || v.State != "running" || strings.Contains(output(n, uuid), "started") {
+		t.Fatalf("before the attach: %v, state %s, log %q", err, v.State, output(n, uuid))
+	}
+	if v.CustomerMetadata["__dockerinit_waiting_for_attach"] != later {
+		t.Errorf("customer_metadata while waiting: %v", v.CustomerMetadata)
+	}
+	if _, err := n.Update(context.Background(), uuid, []byte(`{"remove_internal_metadata":["docker:wait_for_attach"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitExit(t, n, uuid); st == nil || *st != 0 || !strings.Contains(output(n, uuid), "started\n") {
+		t.Errorf("after the attach: exit_status %v, log %q", st, output(n, uuid))
+	}
+	if v, _ := n.Get(uuid); v.CustomerMetadata["__dockerinit_waiting_for_attach"] != "" {
+		t.Errorf("customer_metadata after: %v", v.CustomerMetadata)
+	}
+	for _, c := range []struct {
+		value  string
+		status int
+		msg    string
+	}{
+		{strconv.FormatInt(time.Now().Add(time.Second).UnixMilli(), 10), 45, "dockerinit: Timed out waiting for attach\n"},
+		{"soon", 43, "dockerinit: Invalid value for 'docker:wait_for_attach'\n"},
+	} {
+		uuid := nodetest.Create(t, n, payload(t, n, top, map[string]string{"docker:cmd": cmd, "docker:wait_for_attach": c.value}))
+		if st := waitExit(t, n, uuid); st == nil || *st != c.status || output(n, uuid) != c.msg {
+			t.Errorf("wait_for_attach %s: exit_status %v, log %q; want %d, %q", c.value, st, output(n, uuid), c.status, c.msg)
+		}
+	}
 }

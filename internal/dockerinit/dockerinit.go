@@ -38,13 +38,17 @@ type options struct {
 	log *stdiolog.Log
 }
 
-// Main runs `dockerinit [-u USER] [-t] [-i] [-l LOGGER] -- ARGV...`,
-// LOGGER a dockerlog.Spec in JSON.
+// Main runs `dockerinit [-u USER] [-t] [-i] [-l LOGGER] [-w] -- ARGV...`,
+// LOGGER a dockerlog.Spec in JSON; -w: wait for docker:wait_for_attach
+// to go first.
 func Main(args []string) int {
 	var o options
 	var logger string
+	wait := false
 	for len(args) > 0 && args[0] != "--" {
 		switch {
+		case args[0] == "-w":
+			wait, args = true, args[1:]
 		case args[0] == "-u" && len(args) > 1:
 			o.user, args = args[1], args[2:]
 		case args[0] == "-l" && len(args) > 1:
@@ -77,22 +81,37 @@ func Main(args []string) int {
 	if logger != "" && o.log != nil {
 		d, err := startLogger(logger)
 		if err != nil {
-			fmt.Fprintf(errw, "dockerinit: %v\n", err)
-			errw.Close()
-			return finish(1)
+			return failed(errw, 1, err)
 		}
 		defer d.Close()
 		o.log.Tee = func(stream string, line []byte, at time.Time) {
 			d.Log(dockerlog.Message{Stream: stream, Line: line, Time: at})
 		}
 	}
+	if wait {
+		md, err := openMetadata()
+		if err != nil {
+			return failed(errw, exitMdataInit, fmt.Errorf("metadata: %w", err))
+		}
+		status, err := waitForAttach(md, time.Now, time.Sleep)
+		md.c.Close()
+		if err != nil {
+			return failed(errw, status, err)
+		}
+	}
 	status, err := run(args, o, errw)
 	if err != nil {
 		fmt.Fprintf(errw, "dockerinit: %v\n", err)
 	}
-	if o.log != nil {
-		errw.Close()
-	}
+	errw.Close()
+	return finish(status)
+}
+
+// failed ends dockerinit before the program runs, telling why in the
+// log.
+func failed(errw io.WriteCloser, status int, err error) int {
+	fmt.Fprintf(errw, "dockerinit: %v\n", err)
+	errw.Close()
 	return finish(status)
 }
 

@@ -42,6 +42,11 @@ func DockerInit(v *vm.VM) []string {
 	if vm.DockerFlag(v.InternalMetadata, "docker:open_stdin") {
 		argv = append(argv, "-i")
 	}
+	// SmartOS's dockerinit holds the program back while this is set
+	// (docker attach removes it): dockerinit watches it in the metadata.
+	if _, ok := v.InternalMetadata["docker:wait_for_attach"]; ok {
+		argv = append(argv, "-w")
+	}
 	if spec, ok := DockerLogger(v); ok {
 		b, _ := json.Marshal(spec)
 		argv = append(argv, "-l", string(b))

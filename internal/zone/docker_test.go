@@ -28,6 +28,7 @@ func TestDockerInit(t *testing.T) {
 		{"plain", nil, nil, nil},
 		{"user, tty, stdin", map[string]string{"docker:user": "nobody", "docker:tty": "true", "docker:open_stdin": "1"}, []string{"-u", "nobody", "-t", "-i"}, nil},
 		{"json-file", map[string]string{"docker:logdriver": "json-file"}, nil, nil},
+		{"wait for attach", map[string]string{"docker:wait_for_attach": "1796672060994"}, []string{"-w"}, nil},
 		{"none", map[string]string{"docker:logdriver": "none"}, nil, nil},
 		{"syslog", map[string]string{"docker:logdriver": "syslog", "docker:logconfig": `{"syslog-address":"udp://h"}`}, nil,
 			&dockerlog.Spec{Driver: "syslog", Config: `{"syslog-address":"udp://h"}`, Info: dockerlog.Info{
