@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
@@ -14,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -618,5 +621,60 @@ func TestDockerWaitForAttach(t *testing.T) {
 		if st := waitExit(t, n, uuid); st == nil || *st != c.status || output(n, uuid) != c.msg {
 			t.Errorf("wait_for_attach %s: exit_status %v, log %q; want %d, %q", c.value, st, output(n, uuid), c.status, c.msg)
 		}
+	}
+}
+
+// TestDockerHostVolumes: a docker VM's filesystem whose source is an
+// http URL is a host volume, as in SmartOS: the source becomes a file in
+// the zonepath, fetched anew at each boot and mounted at the target, and
+// docker:hostvolumes records the URL; a fetch that fails fails the boot.
+func TestDockerHostVolumes(t *testing.T) {
+	n := nodetest.New(t)
+	top := busyboxImage(t, n, "hull/hostvol:1")
+	var mu sync.Mutex
+	body := "first\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.URL.Path != "/greeting" || body == "" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	p := map[string]any{}
+	json.Unmarshal([]byte(payload(t, n, top, map[string]string{"docker:cmd": `["/bin/cat","/etc/greeting"]`})), &p)
+	p["filesystems"] = []any{map[string]any{"type": "lofs", "source": srv.URL + "/greeting", "target": "/etc/greeting"}}
+	b, _ := json.Marshal(p)
+	uuid := nodetest.Create(t, n, string(b))
+	if st := waitExit(t, n, uuid); st == nil || *st != 0 || output(n, uuid) != "first\n" {
+		t.Fatalf("exit_status %v, log %q", st, output(n, uuid))
+	}
+	v, _ := n.Get(uuid)
+	if want := `{"/etc/greeting":{"url":"` + srv.URL + `/greeting"}}`; v.InternalMetadata["docker:hostvolumes"] != want {
+		t.Errorf("docker:hostvolumes %q, want %q", v.InternalMetadata["docker:hostvolumes"], want)
+	}
+	if want := n.Zonepath(uuid) + "/hostvolumes/etc/greeting"; len(v.Filesystems) != 1 || v.Filesystems[0].Source != want {
+		t.Errorf("filesystems %+v, want the source %s", v.Filesystems, want)
+	}
+	mu.Lock()
+	body = "second\n"
+	mu.Unlock()
+	if err := n.Start(context.Background(), uuid); err != nil {
+		t.Fatal(err)
+	}
+	if waitExit(t, n, uuid); !strings.HasSuffix(output(n, uuid), "second\n") {
+		t.Errorf("after a second boot, log %q", output(n, uuid))
+	}
+	mu.Lock()
+	body = ""
+	mu.Unlock()
+	err := n.Start(context.Background(), uuid)
+	if err == nil || !strings.Contains(err.Error(), "host volume /etc/greeting: GET "+srv.URL+"/greeting: 404 Not Found") {
+		t.Errorf("start with the volume gone: %v", err)
+	}
+	if v, _ := n.Get(uuid); v.State != "stopped" {
+		t.Errorf("state %s after a failed start", v.State)
 	}
 }

@@ -144,6 +144,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 					v.InternalMetadata[k] = val
 				}
 			}
+			n.hostVolumes(v)
 		}
 	}
 	if len(v.Nics) > 0 {

@@ -140,6 +140,11 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 			}
 		}
 	}
+	// Before the zone's root is mapped: a host volume is written to the
+	// dataset itself.
+	if err := n.fetchHostVolumes(ctx, v); err != nil {
+		return fmt.Errorf("start %s: %w", uuid, err)
+	}
 	if err := op.Undo("container", uuid); err != nil {
 		return err
 	}

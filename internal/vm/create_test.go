@@ -2,6 +2,7 @@ package vm
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -466,6 +467,32 @@ func TestCreateNICs(t *testing.T) {
 	again, _ := NormalizeCreate(payload(`"nics":[{"nic_tag":"admin"}]`), testNow)
 	if again.Nics[0].MAC != n[0].MAC {
 		t.Errorf("MAC not deterministic: %s vs %s", again.Nics[0].MAC, n[0].MAC)
+	}
+}
+
+// TestHostVolumeSources: an http(s) URL is a filesystem's source only
+// for a docker VM (a host volume), and only at create.
+func TestHostVolumeSources(t *testing.T) {
+	for _, c := range []struct {
+		docker bool
+		source string
+		ok     bool
+	}{
+		{true, "https://example.com/f", true},
+		{true, "http://example.com/f", true},
+		{false, "https://example.com/f", false},
+		{true, "ftp://example.com/f", false},
+	} {
+		p := `{"uuid":"` + testUUID + `","brand":"joyent-minimal","image_uuid":"` + testImage + `","docker":` + strconv.FormatBool(c.docker) +
+			`,"filesystems":[{"type":"lofs","source":"` + c.source + `","target":"/etc/f"}]}`
+		_, err := NormalizeCreate([]byte(p), testNow)
+		if c.ok != (err == nil) || err != nil && err.Error() != "Invalid value(s) for: filesystems.*.source" {
+			t.Errorf("docker %v, source %s: %v", c.docker, c.source, err)
+		}
+	}
+	v, _ := NormalizeCreate(payload(`"filesystems":[{"source":"/srv","target":"/srv"}]`), testNow)
+	if _, _, err := ApplyUpdate(v, []byte(`{"add_filesystems":[{"source":"https://example.com/f","target":"/f"}]}`), testNow); err == nil {
+		t.Error("update added a URL source")
 	}
 }
 

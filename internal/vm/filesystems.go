@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"slices"
+	"strings"
 )
 
 // Filesystems are extra mounts (SmartOS's filesystems array), keyed by
@@ -33,15 +34,23 @@ func createFilesystems(v *VM, p *object) error {
 		}
 		v.Filesystems = append(v.Filesystems, fs)
 	}
-	return checkFilesystems(v.Filesystems)
+	return checkFilesystems(v.Filesystems, Bool(v.Docker, false))
+}
+
+// IsURLSource tells whether a filesystem's source is an http or https
+// URL: a docker VM's host volume, a file the node fetches at each boot
+// (SmartOS's docker:hostvolumes).
+func IsURLSource(source string) bool {
+	return strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://")
 }
 
 // isBindType reports filesystem types mounted from a host path.
 func isBindType(t string) bool { return t == "" || t == "lofs" || t == "bind" }
 
 // checkFilesystems: every target is an absolute path used once; lofs
-// mounts name their host source.
-func checkFilesystems(fss []Filesystem) error {
+// mounts name their host source, or with urls (a docker VM being
+// created) an http(s) URL.
+func checkFilesystems(fss []Filesystem, urls bool) error {
 	seen := map[string]bool{}
 	for _, fs := range fss {
 		if fs.Target == "" {
@@ -59,7 +68,7 @@ func checkFilesystems(fss []Filesystem) error {
 			if fs.Source == "" {
 				return &ValidationError{MissingProperties: []string{"filesystems.*.source"}}
 			}
-			if !path.IsAbs(fs.Source) {
+			if !path.IsAbs(fs.Source) && !(urls && IsURLSource(fs.Source)) {
 				return &ValidationError{BadValues: []string{"filesystems.*.source"}}
 			}
 		}
@@ -101,5 +110,5 @@ func updateFilesystems(next *VM, p *object) error {
 		}
 		next.Filesystems = append(next.Filesystems, fs)
 	}
-	return checkFilesystems(next.Filesystems)
+	return checkFilesystems(next.Filesystems, false)
 }
