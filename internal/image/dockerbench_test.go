@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -161,15 +163,21 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-// benchLayer is a gzip'd layer of files, half random, half zeros.
+// benchLayer is a gzip'd layer of files, half random, half zeros (or,
+// with HULL_BENCH_CONTENT=text, half text-like: words that gzip to
+// about a third, as programs and text files do).
 func benchLayer(b *testing.B, n, size int) v1.Layer {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	const fileSize = 4 << 20
+	text := os.Getenv("HULL_BENCH_CONTENT") == "text"
 	for i := 0; i*fileSize < size; i++ {
 		body := make([]byte, fileSize)
-		if i%2 == 0 {
+		switch {
+		case i%2 == 0:
 			rand.Read(body)
+		case text:
+			fillText(body, int64(n*1000+i))
 		}
 		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("layer%d/file%04d", n, i), Mode: 0o644, Size: fileSize, Typeflag: tar.TypeReg})
 		tw.Write(body)
@@ -181,4 +189,25 @@ func benchLayer(b *testing.B, n, size int) v1.Layer {
 		b.Fatal(err)
 	}
 	return l
+}
+
+// fillText fills b with words picked at random (seeded), in lines.
+func fillText(b []byte, seed int64) {
+	words := strings.Fields("the of and to in is for on that with as by this are be from at or an it not " +
+		"config server return error value string func struct package import type int64 buffer layer image " +
+		"zone pool network device memory process thread signal socket request response handler context")
+	r := mrand.New(mrand.NewPCG(uint64(seed), 7))
+	var line []byte
+	for i := 0; i < len(b); {
+		line = line[:0]
+		for len(line) < 40+r.IntN(40) {
+			line = append(line, words[r.IntN(len(words))]...)
+			if r.IntN(5) == 0 {
+				line = strconv.AppendInt(line, int64(r.IntN(100000)), 10)
+			}
+			line = append(line, ' ')
+		}
+		line[len(line)-1] = '\n'
+		i += copy(b[i:], line)
+	}
 }
