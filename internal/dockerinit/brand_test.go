@@ -74,7 +74,6 @@ func pushAndImport(t *testing.T, n *node.Node, reg *registrytest.Registry, ref s
 	return uuids
 }
 
-// waitExit reaps the zone (as hulld does) until it has stopped.
 // busyboxImage is a busybox image, pushed as ref to a registry on
 // loopback and imported into n: its top layer.
 func busyboxImage(t *testing.T, n *node.Node, ref string) string {
@@ -89,6 +88,7 @@ func output(n *node.Node, uuid string) string {
 	return stdiolog.Decode(b)
 }
 
+// waitExit reaps the zone (as hulld does) until it has stopped.
 func waitExit(t *testing.T, n *node.Node, uuid string) *int {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	deadline := time.Now().Add(30 * time.Second)

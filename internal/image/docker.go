@@ -7,14 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -294,7 +292,12 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 			if i > 0 && fetches[i-1] != nil {
 				after = fetches[i-1].ra.read
 			}
-			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified, after)
+			var progress func() io.WriteCloser
+			if im.Progress != nil {
+				m := plan[i].manifest
+				progress = func() io.WriteCloser { return im.Progress(m) }
+			}
+			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified, after, progress)
 		}
 		return fetches[i]
 	}
@@ -344,106 +347,16 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	return last, nil
 }
 
-// layerFetch is a layer blob on its way in: opened and read by a
-// goroutine that keeps up to layerAhead bytes ahead of the unpacking, so
-// a layer's download overlaps the unpacking of the layer below, and
-// hashed beside it (sha256, against its digest) when reading it does not
-// check that already. As in SmartOS, a docker layer's checksum is its
-// digest: no sha1 is computed.
-type layerFetch struct {
-	blob   *lazyBlob
-	sum    hash.Hash // sha256 of the blob; nil when reading it checks that
-	counts *countReader
-	ra     *readAhead
-}
-
-// layerAhead is how far (in readAheadChunk chunks) a layer blob is
-// fetched ahead of its unpacking.
-const layerAhead = 8
-
-func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser, error), verified bool, after <-chan struct{}) *layerFetch {
-	f := &layerFetch{blob: &lazyBlob{open: open, after: after, closed: make(chan struct{})}}
-	var hashes []io.Writer
-	if !verified {
-		f.sum = sha256.New()
-		hashes = append(hashes, f.sum)
-	}
-	f.counts = &countReader{r: ctxReader{ctx, f.blob}, failAt: failpointAt(m.Files[0].Size)}
-	f.ra = newReadAheadDepth(f.counts, layerAhead, hashes...)
-	return f
-}
-
-// Close stops the fetch and closes the blob.
-func (f *layerFetch) Close() {
-	f.ra.Close()
-	f.blob.Close()
-}
-
-// lazyBlob opens its stream at the first read, so the request is made by
-// the goroutine reading ahead, and not before after is closed (the
-// download before it has ended) or the blob is.
-type lazyBlob struct {
-	open   func() (io.ReadCloser, error)
-	after  <-chan struct{}
-	closed chan struct{}
-	mu     sync.Mutex
-	rc     io.ReadCloser
-	err    error
-	shut   bool
-}
-
-func (b *lazyBlob) Read(p []byte) (int, error) {
-	if b.after != nil {
-		select {
-		case <-b.after:
-		case <-b.closed:
-		}
-	}
-	b.mu.Lock()
-	if b.rc == nil && b.err == nil {
-		if b.shut {
-			b.err = io.ErrClosedPipe
-		} else {
-			b.rc, b.err = b.open()
-		}
-	}
-	rc, err := b.rc, b.err
-	b.mu.Unlock()
-	if err != nil {
-		return 0, err
-	}
-	return rc.Read(p)
-}
-
-// Close closes the stream (a read in progress returns), or keeps one from
-// being opened.
-func (b *lazyBlob) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.shut {
-		close(b.closed)
-	}
-	b.shut = true
-	if b.rc != nil {
-		return b.rc.Close()
-	}
-	return nil
-}
-
 // installLayer unpacks one layer blob, as it is fetched, on top of a clone
 // of its origin, checking the blob's size and digest.
 func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch, source string) (*Image, error) {
 	return im.Store.install(ctx, m, InstallOptions{Source: source, Waiting: im.lockWait(m.UUID)}, func(mountpoint string) error {
-		var r io.Reader = f.ra
-		if im.Progress != nil {
-			pw := &lazyWriter{open: func() io.WriteCloser { return im.Progress(m) }}
-			defer pw.Close()
-			r = io.TeeReader(r, pw)
-		}
 		name := "docker layer " + m.Files[0].Digest
-		xerr := extractLayer(r, mountpoint)
-		// The rest of the blob counts too; a failed read is said first.
-		if _, err := io.Copy(io.Discard, r); err != nil {
+		xerr := extractLayer(f.tar, mountpoint)
+		// The rest of the stream and of the blob count too; a failed
+		// read of the blob is said first, a bad stream last.
+		_, terr := io.Copy(io.Discard, f.tar)
+		if err := f.inflate.rawErr; err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
@@ -461,6 +374,9 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 				return &fileError{fmt.Sprintf("image file checksum (sha256) error: manifest says %q, %s is %q", want.Digest, name, got)}
 			}
 		}
+		if xerr == nil {
+			xerr = terr
+		}
 		if xerr != nil {
 			return fmt.Errorf("%s: %w", name, xerr)
 		}
@@ -469,20 +385,15 @@ func (im *Importer) installLayer(ctx context.Context, m *Manifest, f *layerFetch
 	})
 }
 
-// extractLayer unpacks a layer blob into mountpoint/root as it is, with
+// extractLayer unpacks a layer's tar stream into mountpoint/root as it is, with
 // whiteouts applied: a docker layer is always the root filesystem itself
 // (a top-level "root/" is the image's /root), never a SmartOS dataset
 // layout.
-func extractLayer(r io.Reader, mountpoint string) error {
-	zr, err := decompress(r)
-	if err != nil {
-		return err
-	}
-	defer zr.Close()
+func extractLayer(tr io.Reader, mountpoint string) error {
 	root := filepath.Join(mountpoint, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
-	_, err = extractTar(zr, root, extractOptions{whiteouts: true})
+	_, err := extractTar(tr, root, extractOptions{whiteouts: true})
 	return err
 }

@@ -303,10 +303,16 @@ func (ra *readAhead) hashed() { ra.hashes.Wait() }
 // Close stops the reading goroutine (it may still finish one read); the
 // hashers stop after it.
 func (ra *readAhead) Close() error {
-	select {
-	case <-ra.done:
-	default:
-		close(ra.done)
-	}
+	closeOnce(ra.done)
 	return nil
+}
+
+// closeOnce closes ch unless it is closed already (by the same
+// goroutine: closeOnce is not for concurrent use).
+func closeOnce(ch chan struct{}) {
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
