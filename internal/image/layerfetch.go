@@ -23,8 +23,8 @@ type layerFetch struct {
 	// tar is the layer's tar stream: decompressed ahead while the layer
 	// below is unpacked, then as it is read.
 	tar      *tarStream
-	inflate  *inflater   // tar's source
-	progress *lazyWriter // the bar of the blob's bytes; nil for none
+	inflate  *inflater     // tar's source
+	progress *heldProgress // the bar of the blob's bytes; nil for none
 }
 
 // layerAhead is how far (in readAheadChunk chunks) a layer blob is
@@ -46,12 +46,44 @@ func newLayerFetch(ctx context.Context, m *Manifest, open func() (io.ReadCloser,
 	f.ra = newReadAheadDepth(f.counts, layerAhead, hashes...)
 	var raw io.Reader = f.ra
 	if progress != nil {
-		f.progress = &lazyWriter{open: progress}
+		f.progress = &heldProgress{lazyWriter: lazyWriter{open: progress}}
 		raw = io.TeeReader(raw, f.progress)
 	}
 	f.inflate = &inflater{raw: raw}
 	f.tar = newTarStream(f.inflate, layerTarAhead)
+	if f.progress != nil {
+		f.tar.onStart = f.progress.show
+	}
 	return f
+}
+
+// heldProgress is a layer's progress bar, shown only once its unpacking
+// starts (one bar at a time on the terminal): the bytes read ahead
+// before that are counted, and shown then.
+type heldProgress struct {
+	lazyWriter
+	shown bool
+	held  int
+}
+
+func (h *heldProgress) Write(p []byte) (int, error) {
+	if !h.shown {
+		h.held += len(p)
+		return len(p), nil
+	}
+	return h.lazyWriter.Write(p)
+}
+
+// show shows the bar, with what was read so far. Not concurrent with
+// Write: the reading ahead has stopped.
+func (h *heldProgress) show() {
+	h.shown = true
+	var zeros [64 << 10]byte
+	for h.held > 0 {
+		n := min(h.held, len(zeros))
+		h.lazyWriter.Write(zeros[:n])
+		h.held -= n
+	}
 }
 
 // Close stops the fetch and closes the blob.
@@ -122,6 +154,7 @@ type tarStream struct {
 	stopped chan struct{}
 	err     error // the error that ended the goroutine's reading
 	started bool
+	onStart func() // run at the first read, once the goroutine has stopped
 	cur     []byte // the chunk rest is of
 	rest    []byte
 	direct  bool
@@ -174,6 +207,9 @@ func (t *tarStream) Read(p []byte) (int, error) {
 		t.started = true
 		t.Close()
 		<-t.stopped
+		if t.onStart != nil {
+			t.onStart()
+		}
 		// What was made: the chunks queued, then one that found the
 		// queue full.
 		var made [][]byte

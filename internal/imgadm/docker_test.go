@@ -204,6 +204,32 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 
 func (fp *faultProxy) set(mode string) { fp.mu.Lock(); fp.mode = mode; fp.mu.Unlock() }
 
+// TestDockerProgressBars: on a terminal, each layer has its bar, one at
+// a time, though a layer is fetched and decompressed while the one below
+// is unpacked; each ends at 100%.
+func TestDockerProgressBars(t *testing.T) {
+	rm := newRemote(t)
+	t.Cleanup(rm.cleanAll)
+	reg := registrytest.Start(t, false)
+	a, _ := registrytest.TestImages(t)
+	reg.Push(t, "hull/a:1.0", a)
+	ua := registrytest.LayerUUIDs(t, a)
+	rm.env.Progress = ptr(true)
+	defer func() { rm.env.Progress = ptr(false) }()
+	code, _, e := rm.run("import", "-S", reg.URL, "hull/a:1.0")
+	if code != 0 {
+		t.Fatalf("import: exit %d: %s", code, e)
+	}
+	prev := -1
+	for i, u := range ua {
+		first, last := strings.Index(e, u[:8]), strings.LastIndex(e, u[:8])
+		if first < 0 || first < prev || !strings.Contains(e[first:], "100%") {
+			t.Fatalf("layer %d's bar, %s, not alone or not ending at 100%%:\n%q", i, u[:8], e)
+		}
+		prev = last
+	}
+}
+
 func TestDockerImportFaults(t *testing.T) {
 	rm := newRemote(t)
 	t.Cleanup(rm.cleanAll)
