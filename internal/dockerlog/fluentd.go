@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,9 +31,6 @@ func newFluentd(cfg map[string]string, info Info, tag string) (Driver, error) {
 	}
 	_, addr, err := address("fluentd-address", a, []string{"tcp"}, "24224")
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return nil, err
 	}
 	d := &fluentdDriver{tag: tag}

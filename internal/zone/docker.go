@@ -62,8 +62,8 @@ func DockerInit(v *vm.VM) []string {
 // description as SmartOS's dockerinit gives it to its logger.
 func DockerLogger(v *vm.VM) (dockerlog.Spec, bool) {
 	im := v.InternalMetadata
-	switch d := im["docker:logdriver"]; d {
-	case "", "json-file", "none":
+	// zlog_mode's third letter: a logger in the zone.
+	if vm.DockerZlogMode(im)[2] != 'n' {
 		return dockerlog.Spec{}, false
 	}
 	created, _ := time.Parse(time.RFC3339Nano, v.CreateTimestamp)
