@@ -152,12 +152,13 @@ type tarStream struct {
 	chunks  chan []byte
 	stop    chan struct{}
 	stopped chan struct{}
-	err     error // the error that ended the goroutine's reading
-	started bool
-	onStart func() // run at the first read, once the goroutine has stopped
-	cur     []byte // the chunk rest is of
+	err     error    // the error that ended the goroutine's reading
+	last    []byte   // a chunk made when the goroutine was stopped
+	started bool     // the goroutine was stopped; made holds what it made
+	onStart func()   // run at the first read, once the goroutine has stopped
+	made    [][]byte // to be read before src
+	cur     []byte   // the chunk rest is of
 	rest    []byte
-	direct  bool
 }
 
 // chunks is where decompressed chunks go once read, for the next layer's
@@ -186,7 +187,7 @@ func newTarStream(src io.Reader, depth int) *tarStream {
 				select {
 				case t.chunks <- b[:n]:
 				case <-t.stop:
-					t.rest = b[:n] // made, and to be read first
+					t.last = b[:n]
 					return
 				}
 			}
@@ -212,37 +213,25 @@ func (t *tarStream) Read(p []byte) (int, error) {
 		}
 		// What was made: the chunks queued, then one that found the
 		// queue full.
-		var made [][]byte
 		for b := range t.chunks {
-			made = append(made, b)
+			t.made = append(t.made, b)
 		}
-		if t.rest != nil {
-			made = append(made, t.rest)
+		if t.last != nil {
+			t.made = append(t.made, t.last)
 		}
-		t.rest = nil
-		t.chunks = make(chan []byte, len(made))
-		for _, b := range made {
-			t.chunks <- b
-		}
-		close(t.chunks)
 	}
 	for len(t.rest) == 0 {
 		if t.cur != nil {
 			putChunk(t.cur)
 			t.cur = nil
 		}
-		if t.direct {
-			return t.src.Read(p)
-		}
-		b, ok := <-t.chunks
-		if !ok {
+		if len(t.made) == 0 {
 			if t.err != nil {
 				return 0, t.err
 			}
-			t.direct = true
-			continue
+			return t.src.Read(p)
 		}
-		t.cur, t.rest = b, b
+		t.cur, t.rest, t.made = t.made[0], t.made[0], t.made[1:]
 	}
 	n := copy(p, t.rest)
 	t.rest = t.rest[n:]
