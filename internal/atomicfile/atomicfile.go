@@ -4,6 +4,8 @@
 package atomicfile
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -19,6 +21,12 @@ type Options struct {
 
 // Write replaces path with b.
 func Write(path string, b []byte, o Options) error {
+	return WriteFrom(path, bytes.NewReader(b), o)
+}
+
+// WriteFrom replaces path with what r reads, to its end; a failed read
+// leaves path as it was.
+func WriteFrom(path string, r io.Reader, o Options) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
 	if err != nil {
@@ -26,7 +34,7 @@ func Write(path string, b []byte, o Options) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // after the rename there is nothing to remove
-	_, err = f.Write(b)
+	_, err = io.Copy(f, r)
 	if err == nil {
 		err = f.Chmod(o.Mode)
 	}
