@@ -224,12 +224,7 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 		}()
 		// At the program's end its output is drained, but not waited
 		// for past a second: a process it left may hold the terminal.
-		drained = func() {
-			select {
-			case <-done:
-			case <-time.After(time.Second):
-			}
-		}
+		drained = func() { waitAtMost(done, time.Second) }
 	default:
 		if !o.openStdin {
 			null, err := os.Open(os.DevNull)
@@ -262,12 +257,7 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 			// As with a terminal: the program's output is drained at its
 			// end, but not waited for past a second, for a process it
 			// left may hold the pipes.
-			drained = func() {
-				select {
-				case <-done:
-				case <-time.After(time.Second):
-				}
-			}
+			drained = func() { waitAtMost(done, time.Second) }
 		}
 	}
 	proc, err := os.StartProcess(path, argv, &os.ProcAttr{Env: os.Environ(), Files: files, Sys: attr})
@@ -316,6 +306,14 @@ func run(argv []string, o options, errw io.Writer) (int, error) {
 		}
 	}
 	return 1, nil
+}
+
+// waitAtMost waits until done is closed or d has passed.
+func waitAtMost(done <-chan struct{}, d time.Duration) {
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
 }
 
 // openPTY opens a new terminal: its master, and its slave (not this
