@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"slices"
@@ -40,9 +41,14 @@ func TestDockerStdioLog(t *testing.T) {
 			before := time.Now().Add(-time.Second)
 			uuid := nodetest.Create(t, n, payload(t, n, top, c.md))
 			waitExit(t, n, uuid)
-			b, err := os.ReadFile(n.ConsoleLog(uuid))
+			// The log is in the zone's dataset, as SmartOS's; the
+			// console log, which zlogin -C reads, leads to it.
+			b, err := os.ReadFile(filepath.Join(n.Zonepath(uuid), "logs", "stdio.log"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if to, err := os.Readlink(n.ConsoleLog(uuid)); err != nil || to != n.StdioLog(uuid) {
+				t.Errorf("console log leads to %q (%v), want %s", to, err, n.StdioLog(uuid))
 			}
 			got := map[string]string{}
 			for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -190,13 +191,22 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	// id range allocated and the user namespace that maps its root made.
 	boots := vm.Bool(v.Autoboot, true)
 	var launched func() (*zone.Launch, error)
-	if boots {
+	launch := func() {
 		launched = background(func() (*zone.Launch, error) { return n.launch(ctx, v) })
-		defer func() {
-			if l, err := launched(); err == nil {
-				l.Abort() // nothing, once the zone runs
-			}
-		}()
+	}
+	defer func() {
+		if launched == nil {
+			return
+		}
+		if l, err := launched(); err == nil {
+			l.Abort() // nothing, once the zone runs
+		}
+	}()
+	// A docker zone's log is in its dataset: its runtime, which gets the
+	// log as its output, is launched once the dataset is there.
+	launchFirst := boots && !zone.IsDocker(v)
+	if launchFirst {
+		launch()
 	}
 	userns := background(func() (*os.File, error) {
 		rng, err := n.IDs.Allocate(v.UUID)
@@ -228,6 +238,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	}
 	failpoint("create/after-clone")
 	st.mark("ids+dataset")
+	if boots && !launchFirst {
+		launch()
+	}
 	// The dataset's own files and properties are written while the
 	// zone's boot is prepared; they are there before its root is mapped.
 	// Waited for before any return, so that no undo races them.
@@ -410,6 +423,12 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 		return err
 	}
 	failpoint("delete/after-stop")
+	if v, err := n.Get(uuid); err == nil && vm.Bool(v.ArchiveOnDelete, false) {
+		// As SmartOS's: what cannot be archived does not keep the VM.
+		if err := n.archive(v); err != nil {
+			slog.Warn("archive incomplete", "uuid", uuid, "err", err)
+		}
+	}
 	if err := n.Pool.Destroy(dataset(uuid)); err != nil && !errors.Is(err, pool.ErrNotFound) {
 		return err
 	}

@@ -282,7 +282,7 @@ func (n *Node) launch(ctx context.Context, v *vm.VM) (*zone.Launch, error) {
 	// The runtime will move the zone's init into its cgroups: start the
 	// kernel's wait before such a move now, while the boot is prepared.
 	cgroup.PrimeMigration(n.Cgroups)
-	in, out, err := n.openConsole(uuid, keepsLog(v))
+	in, out, err := n.openConsole(v)
 	if err != nil {
 		return nil, err
 	}
@@ -376,13 +376,14 @@ func keepsLog(v *vm.VM) bool {
 	return !zone.IsDocker(v) || vm.DockerZlogMode(v.InternalMetadata)[0] == 'g'
 }
 
-// openConsole opens the zone's console log (appending; /dev/null unless
-// keep) and its input FIFO (read-write, so the zone never sees
-// end-of-file while nobody types).
-func (n *Node) openConsole(uuid string, keep bool) (in, out *os.File, err error) {
-	logPath, fifo := n.ConsoleLog(uuid), n.ConsoleInput(uuid)
-	if !keep {
-		logPath = os.DevNull
+// openConsole opens the zone's log (appending; see logTarget) and its
+// input FIFO (read-write, so the zone never sees end-of-file while nobody
+// types).
+func (n *Node) openConsole(v *vm.VM) (in, out *os.File, err error) {
+	fifo := n.ConsoleInput(v.UUID)
+	logPath, err := n.logTarget(v)
+	if err != nil {
+		return nil, nil, err
 	}
 	out, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -25,7 +25,7 @@ func reprovisionOld(uuid string) string { return dataset(uuid) + "-reprovisionin
 // vmadm reprovision: imageUUID (the payload's, nil when it has none) must
 // be installed and of a type the brand boots. The VM is stopped if it
 // runs; its root becomes a clone of the image's @final snapshot, keeping
-// the zonepath's config/ and cores/, the VM's configuration (nics,
+// the zonepath's config/, cores/ and logs/, the VM's configuration (nics,
 // metadata, resources, quota) and its id range; its snapshots go with the
 // old root. Then it boots, with autoboot set.
 //
@@ -120,7 +120,7 @@ func (n *Node) checkReprovision(v *vm.VM, imageUUID *string) error {
 }
 
 // reprovisionSteps puts the new root (cloned beside the VM's dataset) in
-// place and the old one aside, carries config/ and cores/ over, writes
+// place and the old one aside, carries config/, cores/ and logs/ over, writes
 // the zone's identity files and the VM object, and destroys the old
 // root. Every step may be run again: recovery runs them all.
 func (n *Node) reprovisionSteps(v *vm.VM) error {
@@ -155,7 +155,7 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 		if err != nil {
 			return fmt.Errorf("mount the old root of %s: %w", v.UUID, err)
 		}
-		for _, dir := range []string{"config", "cores"} {
+		for _, dir := range []string{"config", "cores", "logs"} {
 			err := zone.CopyTree(filepath.Join(d.Mountpoint, dir), filepath.Join(n.Zonepath(v.UUID), dir))
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("keep %s of %s: %w", dir, v.UUID, err)

@@ -19,6 +19,12 @@ var (
 	ErrSnapshotNotRO = errors.New("snapshots are read-only")
 )
 
+// Archive is the directory under the pool's mount root that the operator
+// makes for the debug data of deleted VMs (SmartOS's /zones/archive). No
+// dataset has its name, and drivers never remove it as a stale mount
+// point.
+const Archive = "archive"
+
 // Dataset describes one dataset or snapshot in the pool.
 type Dataset struct {
 	Name       string // "zones/<uuid>" or "zones/<uuid>@snap"

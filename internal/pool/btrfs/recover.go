@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool"
 	"hull/internal/pool/mounts"
 )
 
@@ -102,7 +103,7 @@ func (d *Driver) recover() error {
 	}
 	mps, _ := os.ReadDir(d.mountRoot)
 	for _, e := range mps {
-		if e.IsDir() && !names[e.Name()] {
+		if e.IsDir() && !names[e.Name()] && e.Name() != pool.Archive {
 			os.Remove(filepath.Join(d.mountRoot, e.Name())) // only if empty
 		}
 	}

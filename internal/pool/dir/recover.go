@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+	"hull/internal/pool"
 	"hull/internal/pool/mounts"
 )
 
@@ -79,7 +80,7 @@ func (d *Driver) recover() error {
 	// non-empty directories and mount points alone).
 	ents, _ := os.ReadDir(d.mountRoot)
 	for _, e := range ents {
-		if e.IsDir() && rs.byName(e.Name()) == nil {
+		if e.IsDir() && rs.byName(e.Name()) == nil && e.Name() != pool.Archive {
 			os.Remove(filepath.Join(d.mountRoot, e.Name()))
 		}
 	}
