@@ -77,7 +77,8 @@ func DockerConfigOf(m *Manifest) *DockerConfig {
 // the image runs with (docker:entrypoint, docker:cmd as JSON arrays,
 // docker:env as a JSON array of K=V, docker:workdir, docker:user), and
 // its name, docker:imagename ("repo:tag", where the image has one tag),
-// as the docker API puts them into a SmartOS VM at create.
+// and docker:imageid (its config's digest, docker's image id), as the
+// docker API puts them into a SmartOS VM at create.
 func DockerInternalMetadata(m *Manifest) map[string]string {
 	c := DockerConfigOf(m)
 	if c == nil {
@@ -99,6 +100,9 @@ func DockerInternalMetadata(m *Manifest) map[string]string {
 	}
 	if c.User != "" {
 		out["docker:user"] = c.User
+	}
+	if id, ok := m.Tags[dockerImageID].(string); ok && id != "" {
+		out["docker:imageid"] = id
 	}
 	if repo, ok := m.Tags["docker:repo"].(string); ok && repo != "" {
 		var tags []string
@@ -148,6 +152,10 @@ func dockerPlan(img v1.Image, repo, tag string) ([]dockerLayer, error) {
 		return nil, errors.New("docker image manifest: no layers")
 	}
 	cfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("docker image config: %w", err)
+	}
+	cfgDigest, err := img.ConfigName()
 	if err != nil {
 		return nil, fmt.Errorf("docker image config: %w", err)
 	}
@@ -216,6 +224,7 @@ func dockerPlan(img v1.Image, repo, tag string) ([]dockerLayer, error) {
 				m.Tags["docker:tag:"+tag] = true
 			}
 			m.Tags["docker:config"] = dc
+			m.Tags[dockerImageID] = cfgDigest.String()
 		}
 		out[i] = dockerLayer{manifest: m, layer: l, verified: digestChecked(l)}
 	}
@@ -234,8 +243,9 @@ func layerCompression(mt types.MediaType) string {
 
 // ImportDockerImage installs a docker image's layers that are not yet
 // installed, base first, each as a crash-safe install of its own (a crash
-// leaves whole lower layers, never part of one). It returns the top
-// layer's image. source is recorded as where the layers came from.
+// leaves whole lower layers, never part of one). It returns the image
+// that stands for it (see dockerTop). source is recorded as where the
+// layers came from.
 func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, tag, source string) (*Image, error) {
 	plan, err := dockerPlan(img, repo, tag)
 	if err != nil {
@@ -250,7 +260,7 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	if source != "" {
 		from = fmt.Sprintf(" from %q", source)
 	}
-	im.logf("Importing %s (%s)%s", top.UUID, name, from)
+	im.logf("Importing %s (%s)%s", im.DockerTarget(top), name, from)
 	// As SmartOS's imgadm says it for a docker image: its layers are its
 	// ancestry, and those not installed are what is to come.
 	im.logf("Gather image %s ancestry", top.UUID)
@@ -328,23 +338,7 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 		im.logf("Imported image %s (%s@%s)", m.UUID, m.Name, m.Version)
 		last = img
 	}
-	// A top layer installed before (by an image with the same layers)
-	// gains this image's tag.
-	if tag != "" {
-		if _, ok := last.Manifest.Tags["docker:tag:"+tag]; !ok {
-			m := *last.Manifest
-			m.Tags = map[string]any{}
-			for k, v := range last.Manifest.Tags {
-				m.Tags[k] = v
-			}
-			m.Tags["docker:tag:"+tag] = true
-			if err := im.Store.UpdateManifest(&m, ""); err != nil {
-				return nil, err
-			}
-			last.Manifest = &m
-		}
-	}
-	return last, nil
+	return im.dockerTop(ctx, last, top, source)
 }
 
 // installLayer unpacks one layer blob, as it is fetched, on top of a clone

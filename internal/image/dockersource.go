@@ -135,7 +135,7 @@ func explainRegistry(src string, ref name.Reference, err error) error {
 }
 
 // ImportDocker imports "repo[:tag]" from the first docker source that has
-// it and returns the top layer's image.
+// it and returns the image that stands for it (see dockerTop).
 func (im *Importer) ImportDocker(ctx context.Context, ref string) (*Image, error) {
 	di, err := im.ResolveDocker(ctx, ref)
 	if err != nil {

@@ -73,8 +73,9 @@ func (c *cli) importDocker(ref, pool, override string, quiet bool) error {
 	if err != nil {
 		return dockerErr(ref, err)
 	}
-	if have, err := im.Store.Get(di.Top.UUID); err == nil {
-		// Only the tag may be new: it is added quietly.
+	if have, err := im.Store.Get(im.DockerTarget(di.Top)); err == nil {
+		// Only the tag (or, on a layer of another image, the config)
+		// may be new: it is added quietly.
 		quietIm := *im
 		quietIm.Log = nil
 		if _, err := quietIm.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source); err != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -351,5 +352,81 @@ func TestKillDuringDockerImport(t *testing.T) {
 	im := &image.Importer{Store: n.Images, Sources: []image.Source{src}}
 	if _, err := im.ImportDocker(context.Background(), "hull/a:1.0"); err != nil {
 		t.Fatalf("import after the crash: %v", err)
+	}
+}
+
+// TestDockerSameLayers: images that share their layers keep their own
+// configs. One that only changes another's config (its CMD) is an empty
+// layer on top of the shared ones, carrying its config; one whose layers
+// are another's lower layers gets its config on its top layer. Each
+// gives a VM its own program and docker:imageid.
+func TestDockerSameLayers(t *testing.T) {
+	rm := newRemote(t)
+	reg := registrytest.Start(t, false)
+	t.Cleanup(rm.cleanAll)
+	a, _ := registrytest.TestImages(t)
+	other, err := mutate.Config(a, v1.Config{Cmd: []string{"/bin/echo", "other"}, WorkingDir: "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := a.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := registrytest.Image(t, v1.Config{Cmd: []string{"/bin/sh"}}, layers[0])
+	reg.Push(t, "hull/a:1", a)
+	reg.Push(t, "hull/other:1", other)
+	reg.Push(t, "hull/base:1", base)
+	ua := registrytest.LayerUUIDs(t, a)
+	rm.ok("sources", "-a", reg.URL, "-t", "docker")
+	rm.ok("import", "-q", "hull/a:1")
+
+	out := rm.ok("import", "-q", "hull/other:1")
+	imgs, _ := rm.store.Images()
+	var child *image.Image
+	for _, img := range imgs {
+		if img.Manifest.Origin == ua[1] {
+			child = img
+		}
+	}
+	if child == nil || len(imgs) != 3 || !strings.Contains(out, "Importing "+child.Manifest.UUID+" (hull/other:1)") {
+		t.Fatalf("import of an image with a's layers and another config:\n%s\nimages: %d, child %v", out, len(imgs), child)
+	}
+	want := func(uuid, cmd string, img v1.Image) {
+		t.Helper()
+		got, err := rm.store.Get(uuid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, _ := img.ConfigName()
+		md := image.DockerInternalMetadata(got.Manifest)
+		if md["docker:cmd"] != cmd || md["docker:imageid"] != id.String() {
+			t.Errorf("image %s: internal_metadata %v, want docker:cmd %s, docker:imageid %s", uuid, md, cmd, id)
+		}
+	}
+	want(ua[1], `["from-image"]`, a)
+	want(child.Manifest.UUID, `["/bin/echo","other"]`, other)
+	if len(child.Manifest.Files) != 0 || child.Manifest.Tags["docker:tag:1"] != true || child.Manifest.Tags["docker:repo"] != "hull/other" {
+		t.Errorf("config image manifest: %+v", child.Manifest)
+	}
+	// Its root is the shared layers'.
+	if b, err := os.ReadFile(filepath.Join(rm.base, "zones", child.Manifest.UUID, "root", "app", "run.sh")); err != nil || string(b) != registrytest.RunScript {
+		t.Errorf("app/run.sh in the config image: %q %v", b, err)
+	}
+	if out := rm.ok("import", "-q", "hull/other:1"); !strings.HasPrefix(out, "Image "+child.Manifest.UUID+" ") || !strings.Contains(out, "is already installed") {
+		t.Errorf("second import of other:\n%s", out)
+	}
+
+	// a's base layer, imported as an image of its own, gets its config.
+	out = rm.ok("import", "-q", "hull/base:1")
+	if !strings.Contains(out, ua[0]) {
+		t.Errorf("import of a's base layer as an image:\n%s", out)
+	}
+	want(ua[0], `["/bin/sh"]`, base)
+	if imgs, _ := rm.store.Images(); len(imgs) != 3 {
+		t.Errorf("%d images after importing the base, want 3", len(imgs))
+	}
+	if ds := rm.datasets(); len(ds) != 3 {
+		t.Errorf("datasets: %v", ds)
 	}
 }
