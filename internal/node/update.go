@@ -161,6 +161,11 @@ func (n *Node) applyLive(ctx context.Context, v *vm.VM) error {
 		return err
 	}
 	n.applyExtras(v)
+	if r, _ := n.loadRun(v.UUID); r.alive() {
+		if err := n.applyIPCLimits(v, r.PID); err != nil {
+			return err
+		}
+	}
 	if v.MaxLockedMemory > 0 {
 		setMemlock(n.Cgroups, v.UUID, uint64(v.MaxLockedMemory)<<20)
 	}

@@ -144,11 +144,11 @@ var Properties = []Prop{
 	// A zone allowed no processes cannot boot, so at least 1 (0 on update
 	// removes the cap, as for every integer).
 	{Name: "max_lwps", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true, Min: 1},
-	{Name: "max_msg_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll},
+	{Name: "max_msg_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true},
 	{Name: "max_physical_memory", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true},
-	{Name: "max_sem_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll},
-	{Name: "max_shm_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll},
-	{Name: "max_shm_memory", Kind: KindInt, Create: brandsAll, Update: brandsAll},
+	{Name: "max_sem_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true},
+	{Name: "max_shm_ids", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true},
+	{Name: "max_shm_memory", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true},
 	{Name: "max_swap", Kind: KindInt, Create: brandsAll, Update: brandsAll, Live: true, Min: minMaxSwap},
 	{Name: "mdata_exec_timeout", Kind: KindInt, Create: brandsOS},
 	{Name: "nic_driver", Kind: KindString, Create: brandsHVM, Update: brandsHVM},

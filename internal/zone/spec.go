@@ -5,6 +5,7 @@ package zone
 
 import (
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -152,6 +153,7 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 			},
 			CgroupsPath:   in.CgroupsPath,
 			Resources:     Resources(v),
+			Sysctl:        IPCSysctls(v, os.Getpagesize()),
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
 			Seccomp:       Seccomp(),
