@@ -50,6 +50,7 @@ const (
 	etherARP  = 0x0806
 	etherIPv6 = 0x86dd
 	protoUDP  = 17
+	protoTCP  = 6
 )
 
 func u16(v uint16) []byte { b := make([]byte, 2); binary.BigEndian.PutUint16(b, v); return b }
@@ -93,6 +94,12 @@ func Filter(x VNIC) []Chain {
 	if !x.SpoofDHCP {
 		ip4.Rules = append(ip4.Rules, Rule{[]Match{is(IPProto, []byte{protoUDP}), is(L4Sport, u16(67))}, "drop"})
 		ip6.Rules = append(ip6.Rules, Rule{[]Match{is(IP6Next, []byte{protoUDP}), is(L4Sport, u16(547))}, "drop"})
+	}
+	// As SmartOS's flow with maxbw=0: TCP to a blocked remote port, from
+	// any source address, goes nowhere.
+	for _, p := range x.BlockedPorts {
+		ip4.Rules = append(ip4.Rules, Rule{[]Match{is(IPProto, []byte{protoTCP}), is(L4Dport, u16(p))}, "drop"})
+		ip6.Rules = append(ip6.Rules, Rule{[]Match{is(IP6Next, []byte{protoTCP}), is(L4Dport, u16(p))}, "drop"})
 	}
 	if !x.SpoofMAC {
 		arp.Rules = append(arp.Rules, Rule{[]Match{isNot(ARPSha, x.MAC)}, "drop"})

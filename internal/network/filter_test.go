@@ -67,6 +67,8 @@ func TestFilter(t *testing.T) {
 		{"ip4, own address only", func(*vm.NIC) {}, 0, []string{"ip-proto,sport→drop", "ip-src,ip-proto,dport→accept", "ip-src→accept", "→drop"}},
 		{"ip4, ip spoofing allowed", func(n *vm.NIC) { n.AllowIPSpoofing = true }, 0, []string{"ip-proto,sport→drop", "→accept"}},
 		{"ip4, dhcp server", func(n *vm.NIC) { n.DHCPServer = true }, 0, []string{"→accept"}},
+		{"ip4, blocked outgoing ports", func(n *vm.NIC) { n.AllowIPSpoofing, n.BlockedOutgoingPorts = true, []int{25, 587} }, 0, []string{"ip-proto,sport→drop", "ip-proto,dport→drop", "ip-proto,dport→drop", "→accept"}},
+		{"ip6, blocked outgoing ports", func(n *vm.NIC) { n.BlockedOutgoingPorts = []int{25} }, 2, []string{"ip6-next,sport→drop", "ip6-next,dport→drop", "ip6-src→accept", "ip6-src→accept", "→drop"}},
 		{"arp", func(*vm.NIC) {}, 1, []string{"arp-sha!→drop", "arp-spa→accept", "arp-spa→accept", "→drop"}},
 	}
 	for _, tt := range tests {
@@ -78,7 +80,7 @@ func TestFilter(t *testing.T) {
 		}
 	}
 	// Every rendered rule must be expressible.
-	x := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "s", IPs: []string{"10.0.0.5/24", "fd00::5/64"}, AllowedIPs: []string{"10.9.0.0/16"}})
+	x := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "s", IPs: []string{"10.0.0.5/24", "fd00::5/64"}, AllowedIPs: []string{"10.9.0.0/16"}, BlockedOutgoingPorts: []int{25}})
 	for _, c := range Filter(x) {
 		for _, r := range c.Rules {
 			if _, err := exprs(r); err != nil {

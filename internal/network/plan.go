@@ -37,6 +37,9 @@ type VNIC struct {
 	SpoofDHCP      bool
 	Restricted     bool // allow_restricted_traffic
 	OwnedAddresses bool // the NIC's addresses are known (not dhcp)
+	// BlockedPorts are the TCP ports it may not connect to
+	// (blocked_outgoing_ports).
+	BlockedPorts []uint16
 }
 
 // hostTag is the part of names on the host that identifies the VM: ten
@@ -84,6 +87,9 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 		}
 		if n.VlanID != nil {
 			x.VLAN = *n.VlanID
+		}
+		for _, p := range n.BlockedOutgoingPorts {
+			x.BlockedPorts = append(x.BlockedPorts, uint16(p))
 		}
 		if n.DHCPServer {
 			// A DHCP server answers from addresses of its own choosing.

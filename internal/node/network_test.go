@@ -224,3 +224,33 @@ func TestZonesCannotForgeARPOrDHCP(t *testing.T) {
 		t.Fatal("the DHCP offer is still dropped after allow_dhcp_spoofing")
 	}
 }
+
+// TestBlockedOutgoingPorts: a NIC's blocked_outgoing_ports stops the
+// zone's TCP connections to those ports, and only those; an update on the
+// running zone lifts it.
+func TestBlockedOutgoingPorts(t *testing.T) {
+	n, stub := newNetNode(t)
+	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"`+stub+`","ips":["10.89.0.2/24"],"primary":true,"blocked_outgoing_ports":[25]}]}`)
+	b, _ := nicZone(t, n, stub, "10.89.0.3")
+	mustExec(t, n, b, "mkdir -p /tmp/www && httpd -p 25 -h /tmp/www && httpd -p 26 -h /tmp/www")
+	connect := func(port int) error {
+		_, err := zexec(t, n, a, fmt.Sprintf("nc -w 2 10.89.0.3 %d </dev/null", port))
+		return err
+	}
+	if err := connect(26); err != nil {
+		t.Fatalf("port 26, not blocked: %v", err)
+	}
+	if err := connect(25); err == nil {
+		t.Fatal("a connection to blocked port 25 went through")
+	}
+	v, err := n.Get(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Update(context.Background(), a, []byte(`{"update_nics":[{"mac":"`+v.Nics[0].MAC+`","blocked_outgoing_ports":[]}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := connect(25); err != nil {
+		t.Errorf("port 25 after the block was lifted: %v", err)
+	}
+}
