@@ -64,6 +64,11 @@ func (n *Node) archive(v *vm.VM) error {
 	if st, err := os.Stat(n.ArchiveDir()); err != nil || !st.IsDir() {
 		return nil
 	}
+	// A deletion finished after a crash may have destroyed the dataset
+	// already, after archiving it.
+	if ok, err := pool.Exists(n.Pool, dataset(v.UUID)); err == nil && !ok {
+		return nil
+	}
 	dst := filepath.Join(n.ArchiveDir(), v.UUID)
 	if err := os.MkdirAll(dst, 0o755); err != nil {
 		return fmt.Errorf("archive %s: %w", v.UUID, err)
