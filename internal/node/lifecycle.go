@@ -369,40 +369,6 @@ func dataset(uuid string) string { return PoolName + "/" + uuid }
 
 func ptr[T any](v T) *T { return &v }
 
-// keepsLog reports whether the zone's output is kept in its console log:
-// always, but for a docker VM whose docker:logdriver is "none" (its
-// zlog_mode starts "-"), as SmartOS keeps no log for one.
-func keepsLog(v *vm.VM) bool {
-	return !zone.IsDocker(v) || vm.DockerZlogMode(v.InternalMetadata)[0] == 'g'
-}
-
-// openConsole opens the zone's log (appending; see logTarget) and its
-// input FIFO (read-write, so the zone never sees end-of-file while nobody
-// types).
-func (n *Node) openConsole(v *vm.VM) (in, out *os.File, err error) {
-	fifo := n.ConsoleInput(v.UUID)
-	logPath, err := n.logTarget(v)
-	if err != nil {
-		return nil, nil, err
-	}
-	out, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := os.Stat(fifo); errors.Is(err, os.ErrNotExist) {
-		if err := unix.Mkfifo(fifo, 0o600); err != nil {
-			out.Close()
-			return nil, nil, fmt.Errorf("console fifo: %w", err)
-		}
-	}
-	in, err = os.OpenFile(fifo, os.O_RDWR, 0)
-	if err != nil {
-		out.Close()
-		return nil, nil, err
-	}
-	return in, out, nil
-}
-
 // cleanupContainer removes everything a run of the zone holds on the
 // host: the runtime's container and cgroups, the idmapped root, the
 // bundle and the run record. Idempotent.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"hull/internal/atomicfile"
 	"hull/internal/vm"
 	"hull/internal/zone"
@@ -145,4 +147,38 @@ func rotatedLogs(log string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// keepsLog reports whether the zone's output is kept in its console log:
+// always, but for a docker VM whose docker:logdriver is "none" (its
+// zlog_mode starts "-"), as SmartOS keeps no log for one.
+func keepsLog(v *vm.VM) bool {
+	return !zone.IsDocker(v) || vm.DockerZlogMode(v.InternalMetadata)[0] == 'g'
+}
+
+// openConsole opens the zone's log (appending; see logTarget) and its
+// input FIFO (read-write, so the zone never sees end-of-file while nobody
+// types).
+func (n *Node) openConsole(v *vm.VM) (in, out *os.File, err error) {
+	fifo := n.ConsoleInput(v.UUID)
+	logPath, err := n.logTarget(v)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err = os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := os.Stat(fifo); errors.Is(err, os.ErrNotExist) {
+		if err := unix.Mkfifo(fifo, 0o600); err != nil {
+			out.Close()
+			return nil, nil, fmt.Errorf("console fifo: %w", err)
+		}
+	}
+	in, err = os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		out.Close()
+		return nil, nil, err
+	}
+	return in, out, nil
 }
