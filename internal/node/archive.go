@@ -84,7 +84,7 @@ func (n *Node) archive(v *vm.VM) error {
 			// archived below.
 			p := filepath.Join(n.runDir(), "console", name)
 			if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
-				errs = append(errs, copyFile(p, filepath.Join(dst, "console", name)))
+				errs = append(errs, zone.CopyTree(p, filepath.Join(dst, "console", name)))
 			}
 		}
 	}
@@ -215,29 +215,15 @@ func copyIn(root *os.Root, rel, dst string) error {
 			return err
 		}
 		defer in.Close()
-		return writeCopy(in, dst)
+		// Made anew, never written through what is at dst: a symlink
+		// copied by an earlier run may point anywhere.
+		os.Remove(dst)
+		out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o644)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(out, in)
+		return errors.Join(err, out.Close())
 	}
 	return nil
-}
-
-// copyFile copies the regular file src to dst.
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return writeCopy(in, dst)
-}
-
-// writeCopy makes dst anew from in: never through what is at dst (a
-// symlink copied by an earlier run may point anywhere).
-func writeCopy(in io.Reader, dst string) error {
-	os.Remove(dst)
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|unix.O_NOFOLLOW, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, in)
-	return errors.Join(err, out.Close())
 }

@@ -23,7 +23,7 @@ func TestArchiveOnDelete(t *testing.T) {
 	ctx := context.Background()
 	docker := create(t, n, `{"brand":"joyent-minimal","docker":true,"archive_on_delete":true,
 		"image_uuid":"`+BusyboxUUID+`","internal_metadata":{"docker:cmd":"[\"/bin/sh\",\"-c\",\"echo hello; echo oops >&2\"]"}}`)
-	plain := create(t, n, `{"brand":"joyent-minimal","archive_on_delete":true,"autoboot":false,"image_uuid":"`+BusyboxUUID+`"}`)
+	plain := create(t, n, `{"brand":"joyent-minimal","archive_on_delete":true,"image_uuid":"`+BusyboxUUID+`"}`)
 	// A zone whose log directories lead out of it.
 	escape := create(t, n, `{"brand":"joyent-minimal","archive_on_delete":true,"autoboot":false,"image_uuid":"`+BusyboxUUID+`"}`)
 	none := create(t, n, `{"brand":"joyent-minimal","autoboot":false,"image_uuid":"`+BusyboxUUID+`"}`)
@@ -95,6 +95,9 @@ func TestArchiveOnDelete(t *testing.T) {
 	}
 	if got := read(plain, "svclogs/site-web:default.log") + read(plain, "admmsgs/messages"); got != "svc log\nmsg\n" {
 		t.Errorf("svclogs and admmsgs: %q", got)
+	}
+	if st, err := os.Stat(filepath.Join(n.ArchiveDir(), plain, "console", plain+".log")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("console log of a zone that ran: %v", err)
 	}
 	if to, err := os.Readlink(filepath.Join(n.ArchiveDir(), plain, "admmsgs/messages.0")); err != nil || to != "/etc/shadow" {
 		t.Errorf("admmsgs/messages.0: %q, %v; want the symlink itself", to, err)
