@@ -31,10 +31,17 @@ func (im *Importer) DockerTarget(top *Manifest) string {
 		return top.UUID
 	}
 	have, err := im.Store.Get(top.UUID)
-	if err != nil || have.Manifest.Tags["docker:config"] == nil || sameDockerConfig(have.Manifest, top) {
+	if err != nil || carriesConfig(have.Manifest, top) {
 		return top.UUID
 	}
 	return dockerConfigUUID(top)
+}
+
+// carriesConfig tells whether an installed top layer (have) can carry
+// the config of the image whose top layer manifest is want: it carries
+// that config already, or none.
+func carriesConfig(have, want *Manifest) bool {
+	return have.Tags["docker:config"] == nil || sameDockerConfig(have, want)
 }
 
 // dockerTop makes the image that stands for an import whose top layer,
@@ -42,11 +49,8 @@ func (im *Importer) DockerTarget(top *Manifest) string {
 // (as when this import installed it) or none yet; else an empty layer on
 // top of it. The image gains want's repository tag.
 func (im *Importer) dockerTop(ctx context.Context, last *Image, want *Manifest, source string) (*Image, error) {
-	switch {
-	case last.Manifest.Tags["docker:config"] == nil:
-		return im.mergeDockerTags(last, want, true)
-	case sameDockerConfig(last.Manifest, want):
-		return im.mergeDockerTags(last, want, false)
+	if carriesConfig(last.Manifest, want) {
+		return im.mergeDockerTags(last, want, last.Manifest.Tags["docker:config"] == nil)
 	}
 	m := *want
 	m.UUID, m.Origin = dockerConfigUUID(want), want.UUID
