@@ -178,16 +178,19 @@ func plumbOne(h *netlink.Handle, ns netns.NsHandle, x VNIC, port Port) error {
 	if err := netlink.LinkAdd(veth); err != nil {
 		return fmt.Errorf("create veth %s: %w", x.Host, err)
 	}
+	hl, err := netlink.LinkByName(x.Host)
+	if err != nil {
+		return err
+	}
 	if port.VID != 0 {
 		// Before the zone's end is up, so no frame crosses into the
 		// default VLAN.
-		hl, err := netlink.LinkByName(x.Host)
-		if err != nil {
-			return err
-		}
 		if err := joinVLAN(hl, br, port.VID); err != nil {
 			return err
 		}
+	}
+	if err := isolate(hl, br, x, port); err != nil {
+		return err
 	}
 	in, err := h.LinkByName(x.Zone)
 	if err != nil {

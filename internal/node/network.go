@@ -173,6 +173,9 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	if err := network.ApplyFilter(v.UUID, vnics); err != nil {
 		return err
 	}
+	if err := network.SetFlood(vnics); err != nil {
+		return err
+	}
 	if err := applyBandwidth(v, vnics); err != nil {
 		return err
 	}

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"hull/internal/network"
 	"hull/internal/network/nettest"
+	"hull/internal/vm"
 )
 
 // newNetNode is a node with one etherstub of a name no other test uses.
@@ -253,4 +255,66 @@ func TestBlockedOutgoingPorts(t *testing.T) {
 	if err := connect(25); err != nil {
 		t.Errorf("port 25 after the block was lifted: %v", err)
 	}
+}
+
+// TestZonesCannotSnoop: unicast for an address the bridge does not know
+// reaches no other zone (SmartOS's filtered promiscuous mode), while the
+// zones still reach each other, their own MACs held by the bridge for
+// good; a NIC allowed to spoof its MAC gets such frames, as an update
+// says.
+func TestZonesCannotSnoop(t *testing.T) {
+	n, stub := newNetNode(t)
+	a, _ := nicZone(t, n, stub, "10.90.0.2")
+	b, macB := nicZone(t, n, stub, "10.90.0.3")
+	mustExec(t, n, a, "ping -c1 -W3 10.90.0.3")
+	// The bridge holds each zone's MAC on its port as a static entry.
+	v, _ := n.Get(b)
+	host, err := netlink.LinkByName(network.ChainName(mustPlan(t, v)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fdb, err := netlink.NeighList(host.Attrs().Index, unix.AF_BRIDGE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := false
+	for _, e := range fdb {
+		if e.HardwareAddr.String() == macB && e.State&netlink.NUD_NOARP != 0 {
+			static = true
+		}
+	}
+	if !static {
+		t.Errorf("no static bridge entry for %s on its port: %+v", macB, fdb)
+	}
+	received := func() int {
+		out := mustExec(t, n, b, "cat /sys/class/net/net0/statistics/rx_packets")
+		c, _ := strconv.Atoi(out)
+		return c
+	}
+	// Zone a sends 30 frames to a MAC nobody has.
+	mustExec(t, n, a, "arp -s 10.90.0.99 02:00:00:00:00:99")
+	send := func() { zexec(t, n, a, "ping -c30 -i0.01 -W1 10.90.0.99") }
+	before := received()
+	send()
+	if got := received() - before; got >= 30 {
+		t.Errorf("zone b received %d frames for an unknown MAC", got)
+	}
+	if _, err := n.Update(context.Background(), b, []byte(`{"update_nics":[{"mac":"`+macB+`","allow_mac_spoofing":true}]}`)); err != nil {
+		t.Fatal(err)
+	}
+	before = received()
+	send()
+	if got := received() - before; got < 30 {
+		t.Errorf("zone b, allowed to spoof its MAC, received %d of 30 frames for an unknown MAC", got)
+	}
+	mustExec(t, n, a, "ping -c1 -W3 10.90.0.3")
+}
+
+func mustPlan(t *testing.T, v *vm.VM) []network.VNIC {
+	t.Helper()
+	x, err := network.Plan(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
 }
