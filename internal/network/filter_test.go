@@ -32,6 +32,13 @@ func TestPlan(t *testing.T) {
 	if y := plan1(t, vm.NIC{MAC: "02:08:20:aa:bb:cc", NicTag: "external", VlanID: &vlan, IPs: []string{"dhcp"}}); y.Tag != "external" || y.VLAN != 7 || !y.DHCP || y.OwnedAddresses {
 		t.Errorf("vlan/dhcp: %+v", y)
 	}
+	// A VRRP NIC's MAC is its router's, shared with the other routers.
+	if x.SharedMAC {
+		t.Errorf("a NIC of its own MAC planned as shared: %+v", x)
+	}
+	if y := plan1(t, vm.NIC{MAC: "00:00:5e:00:01:07", NicTag: "stub0", VRRPVRID: &vlan, VRRPPrimaryIP: "10.0.0.5", IPs: []string{"10.0.0.9/24"}}); !y.SharedMAC {
+		t.Errorf("vrrp: %+v", y)
+	}
 	if _, err := Plan(&vm.VM{UUID: "12345678-9abc-4def-8123-456789abcdef", Nics: []vm.NIC{{MAC: "02:08:20:aa:bb:cc"}}}); err == nil {
 		t.Error("a NIC without nic_tag was planned")
 	}

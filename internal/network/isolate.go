@@ -14,10 +14,15 @@ import (
 // neighbours' traffic. Each VNIC port therefore has its MAC as a static
 // entry of the bridge (never aged out) and gets no unknown unicast;
 // broadcast and multicast still reach it. A NIC allowed to spoof its MAC
-// may answer for any address, and gets unknown unicast still.
+// may answer for any address, and gets unknown unicast still; a VRRP
+// NIC's MAC is learnt where its master is, as a switch learns it, and
+// floods reach it too.
 
 // isolate gives a new VNIC port its static entry and its flooding.
 func isolate(host, br netlink.Link, x VNIC, port Port) error {
+	if x.SharedMAC {
+		return setFlood(host, x)
+	}
 	fdb := &netlink.Neigh{
 		LinkIndex: host.Attrs().Index, Family: unix.AF_BRIDGE,
 		State: netlink.NUD_NOARP, Flags: netlink.NTF_MASTER, HardwareAddr: x.MAC,
@@ -52,7 +57,7 @@ func SetFlood(vnics []VNIC) error {
 }
 
 func setFlood(host netlink.Link, x VNIC) error {
-	if err := netlink.LinkSetFlood(host, x.SpoofMAC); err != nil {
+	if err := netlink.LinkSetFlood(host, x.SpoofMAC || x.SharedMAC); err != nil {
 		return fmt.Errorf("unknown unicast to %s: %w", x.Host, err)
 	}
 	return nil

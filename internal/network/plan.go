@@ -40,6 +40,9 @@ type VNIC struct {
 	// BlockedPorts are the TCP ports it may not connect to
 	// (blocked_outgoing_ports).
 	BlockedPorts []uint16
+	// SharedMAC: its MAC is a VRRP router's, which moves to whichever
+	// router is the master, on this host or another.
+	SharedMAC bool
 }
 
 // hostTag is the part of names on the host that identifies the VM: ten
@@ -88,6 +91,7 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 		if n.VlanID != nil {
 			x.VLAN = *n.VlanID
 		}
+		x.SharedMAC = n.VRRPVRID != nil
 		for _, p := range n.BlockedOutgoingPorts {
 			x.BlockedPorts = append(x.BlockedPorts, uint16(p))
 		}
