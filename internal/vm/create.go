@@ -98,6 +98,11 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 	if err := checkZFSProps(v, p); err != nil {
 		return nil, err
 	}
+	// Refused rather than stored and ignored: the zone would lack the
+	// dataset it was promised.
+	if Bool(v.DelegateDataset, false) {
+		return nil, fmt.Errorf("delegate_dataset is not supported yet on this node")
+	}
 	if v.Docker != nil && *v.Docker {
 		applyDocker(v, nil)
 	}
