@@ -38,11 +38,17 @@ func DockerLayerUUIDs(digests []string) ([]string, error) {
 		if !digestRE.MatchString(d) {
 			return nil, fmt.Errorf("docker layer %d: invalid digest %q (must be sha256:<64 hex>)", i, d)
 		}
-		sum := sha256.Sum256([]byte(strings.Join(digests[:i+1], " ")))
-		h := hex.EncodeToString(sum[:16])
-		out[i] = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+		out[i] = uuidOfSum(strings.Join(digests[:i+1], " "))
 	}
 	return out, nil
+}
+
+// uuidOfSum is the uuid of the first 32 hex digits of sha256 over s,
+// formatted 8-4-4-4-12.
+func uuidOfSum(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	h := hex.EncodeToString(sum[:16])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // DockerConfig is the part of an image's config a docker zone runs with;

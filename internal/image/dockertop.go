@@ -2,8 +2,6 @@ package image
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"maps"
@@ -114,7 +112,5 @@ func sameDockerConfig(a, b *Manifest) bool {
 // of the image whose top layer manifest is top.
 func dockerConfigUUID(top *Manifest) string {
 	id, _ := top.Tags[dockerImageID].(string)
-	sum := sha256.Sum256([]byte(top.UUID + " " + id))
-	h := hex.EncodeToString(sum[:16])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+	return uuidOfSum(top.UUID + " " + id)
 }
