@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"hull/internal/priv"
 )
 
 // Defaults SmartOS applies at create (test-defaults in smartos-live).
@@ -96,6 +98,11 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 		return nil, &ValidationError{BadValues: []string{"max_swap"}}
 	}
 	if err := checkZFSProps(v, p); err != nil {
+		return nil, err
+	}
+	// SmartOS's zoneadm refuses such a zone at its first boot; here it
+	// is not created.
+	if _, err := priv.Parse(v.LimitPriv, v.Brand); err != nil {
 		return nil, err
 	}
 	// Refused rather than stored and ignored: the zone would lack the

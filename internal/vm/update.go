@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"hull/internal/priv"
 )
 
 // ApplyUpdate applies an update payload to cur and returns the new object
@@ -57,6 +59,11 @@ func ApplyUpdate(cur *VM, payload []byte, now time.Time) (*VM, []string, error) 
 	}
 	if err := checkZFSProps(next, p); err != nil {
 		return nil, nil, err
+	}
+	if p.has("limit_priv") {
+		if _, err := priv.Parse(next.LimitPriv, next.Brand); err != nil {
+			return nil, nil, err
+		}
 	}
 	if next.Docker != nil && *next.Docker && p.has("docker") {
 		applyDocker(next, cur)

@@ -121,6 +121,8 @@ func TestApplyUpdateErrors(t *testing.T) {
 		{``, `{"zfs_root_recsize":3}`, "invalid zfs_root_recsize (3), must be 512-131072 and a power of 2. (0 to disable)"},
 		{``, `{"set_routes":{"x":"10.0.0.1"}}`, `Invalid route destination: "x" (must be IP address or CIDR)`},
 		{``, `{nope}`, "Invalid JSON payload: "},
+		{``, `{"limit_priv":"default,-proc_fork"}`, `required privilege "proc_fork" is missing from the zone's privilege set`},
+		{``, `{"limit_priv":["default","nope"]}`, `unknown privilege "nope" specified in the zone's privilege set`},
 	}
 	for _, tt := range tests {
 		cur := baseVM(t, tt.create)

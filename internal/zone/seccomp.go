@@ -4,6 +4,9 @@ import (
 	"runtime"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"hull/internal/priv"
 )
 
 // deniedSyscalls reach past the zone's namespaces into the host kernel:
@@ -34,18 +37,22 @@ var nativeArches = map[string][]specs.Arch{
 	"riscv64": {specs.ArchRISCV64},
 }
 
-// Seccomp returns the zone's seccomp filter: everything allowed except the
-// syscalls above, for every ABI a process on this host can call in with.
-// The user namespace already confines what the rest can touch; this
-// closes what namespaces do not. (The filter covers only ABIs this host
-// has: each one more is rules the runtime compiles at every boot.)
+// Seccomp returns the filter of a zone with the default privileges:
+// everything allowed except the syscalls above, for every ABI a process
+// on this host can call in with. The user namespace already confines
+// what the rest can touch; this closes what namespaces do not. (The
+// filter covers only ABIs this host has: each one more is rules the
+// runtime compiles at every boot.)
 func Seccomp() *specs.LinuxSeccomp {
-	return seccompFor(runtime.GOARCH)
+	return seccompFor(runtime.GOARCH, priv.Default("joyent"))
 }
 
-func seccompFor(goarch string) *specs.LinuxSeccomp {
-	eperm := uint(1)
-	return &specs.LinuxSeccomp{
+// seccompFor is the filter for a zone with privileges privs: without
+// net_access, socket(2) for IPv4 and IPv6 fails with EACCES as on
+// illumos (other families, unix sockets and netlink among them, stay).
+func seccompFor(goarch string, privs priv.Set) *specs.LinuxSeccomp {
+	eperm, eacces := uint(unix.EPERM), uint(unix.EACCES)
+	s := &specs.LinuxSeccomp{
 		DefaultAction: specs.ActAllow,
 		Architectures: nativeArches[goarch],
 		Syscalls: []specs.LinuxSyscall{{
@@ -54,4 +61,15 @@ func seccompFor(goarch string) *specs.LinuxSeccomp {
 			ErrnoRet: &eperm,
 		}},
 	}
+	if !priv.NetAccess(privs) {
+		for _, family := range []uint64{unix.AF_INET, unix.AF_INET6} {
+			s.Syscalls = append(s.Syscalls, specs.LinuxSyscall{
+				Names:    []string{"socket"},
+				Action:   specs.ActErrno,
+				ErrnoRet: &eacces,
+				Args:     []specs.LinuxSeccompArg{{Index: 0, Value: family, Op: specs.OpEqualTo}},
+			})
+		}
+	}
+	return s
 }

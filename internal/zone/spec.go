@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"hull/internal/priv"
 	"hull/internal/vm"
 )
 
@@ -65,21 +67,6 @@ type Inputs struct {
 // SparseHostDirs are the host trees a sparse zone shares read-only.
 var SparseHostDirs = []string{"/usr", "/lib", "/lib32", "/lib64", "/libx32", "/bin", "/sbin"}
 
-// Capabilities kept in a zone's bounding set: enough for an OS container
-// (users, files, its own network namespace), nothing that reaches the host.
-// CAP_SYS_ADMIN, CAP_SYS_MODULE, CAP_SYS_RAWIO, CAP_SYS_TIME, CAP_SYSLOG,
-// CAP_MAC_*, CAP_BPF, CAP_PERFMON and the rest stay out. CAP_SYS_BOOT is
-// in: in a zone's own pid namespace reboot(2) only ends the zone (its
-// init is killed), which is how a distribution's init (lx) halts or
-// reboots; kexec needs it in the host's user namespace, and is denied
-// by seccomp besides.
-var Capabilities = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD",
-	"CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-	"CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-	"CAP_NET_ADMIN", "CAP_SYS_BOOT",
-}
-
 // Init returns the argv of the zone's PID 1 for its brand.
 func Init(v *vm.VM) []string {
 	if IsDocker(v) && v.InitName == "" {
@@ -117,7 +104,13 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 		return nil, fmt.Errorf("render %s: incomplete inputs", v.UUID)
 	}
 	hostname := Hostname(v)
-	caps := append([]string(nil), Capabilities...)
+	// The zone's limit_priv, as zoneadm checks it at boot; what each
+	// privilege is on Linux is priv's.
+	privs, err := priv.Parse(v.LimitPriv, v.Brand)
+	if err != nil {
+		return nil, fmt.Errorf("render %s: %w", v.UUID, err)
+	}
+	caps := priv.Capabilities(privs)
 	s := &specs.Spec{
 		Version: "1.0.2",
 		Root:    &specs.Root{Path: in.RootFS},
@@ -137,7 +130,7 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 			},
 		},
 		Hostname: hostname,
-		Mounts:   mounts(v, in),
+		Mounts:   mounts(v, in, privs),
 		Annotations: map[string]string{
 			"org.hull.uuid":  v.UUID,
 			"org.hull.brand": v.Brand,
@@ -156,7 +149,7 @@ func Render(v *vm.VM, in Inputs) (*specs.Spec, error) {
 			Sysctl:        IPCSysctls(v, os.Getpagesize()),
 			MaskedPaths:   maskedPaths,
 			ReadonlyPaths: readonlyPaths,
-			Seccomp:       Seccomp(),
+			Seccomp:       seccompFor(runtime.GOARCH, privs),
 		},
 	}
 	if len(v.Nics) > 0 {
@@ -223,9 +216,14 @@ func CPUSharesToKernel(shares int64) uint64 {
 	return min(max(k, 2), 262144)
 }
 
-func mounts(v *vm.VM, in Inputs) []specs.Mount {
+func mounts(v *vm.VM, in Inputs, privs priv.Set) []specs.Mount {
+	procOpts := []string{"nosuid", "noexec", "nodev"}
+	if !priv.SeeAll(privs) {
+		// proc_info withheld: a process sees only its own user's.
+		procOpts = append(procOpts, "hidepid=2")
+	}
 	ms := []specs.Mount{
-		{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+		{Destination: "/proc", Type: "proc", Source: "proc", Options: procOpts},
 		{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
 		{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
 		{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},

@@ -3,10 +3,12 @@ package zone
 import (
 	"runtime"
 	"slices"
+	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
+	"hull/internal/priv"
 	"hull/internal/vm"
 )
 
@@ -262,11 +264,53 @@ func TestSeccompArches(t *testing.T) {
 		{"amd64", []specs.Arch{specs.ArchX86_64, specs.ArchX86, specs.ArchX32}},
 		{"arm64", []specs.Arch{specs.ArchAARCH64, specs.ArchARM}},
 	} {
-		if got := seccompFor(c.goarch).Architectures; !slices.Equal(got, c.want) {
+		if got := seccompFor(c.goarch, priv.Default("joyent")).Architectures; !slices.Equal(got, c.want) {
 			t.Errorf("%s: %v, want %v", c.goarch, got, c.want)
 		}
 	}
 	if len(Seccomp().Architectures) == 0 {
 		t.Errorf("no seccomp architectures for this host (%s)", runtime.GOARCH)
+	}
+}
+
+// TestRenderLimitPriv: limit_priv shapes the zone's capabilities, its
+// /proc and its seccomp filter; one a zone cannot have fails the render.
+func TestRenderLimitPriv(t *testing.T) {
+	def, err := Render(baseVM(), testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(mount(def, "/proc").Options, "hidepid=2") || len(def.Linux.Seccomp.Syscalls) != 1 {
+		t.Errorf("default zone: /proc %v, seccomp %+v", mount(def, "/proc").Options, def.Linux.Seccomp.Syscalls)
+	}
+	if c := def.Process.Capabilities; !slices.Contains(c.Bounding, "CAP_CHOWN") || !slices.Equal(c.Bounding, c.Effective) || !slices.Equal(c.Bounding, c.Permitted) {
+		t.Errorf("default zone caps %+v", c)
+	}
+
+	v := baseVM()
+	v.LimitPriv = "default,-file_chown,-net_access,-proc_info"
+	s, err := Render(v, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(s.Process.Capabilities.Bounding, "CAP_CHOWN") || len(s.Process.Capabilities.Bounding) != len(def.Process.Capabilities.Bounding)-1 {
+		t.Errorf("caps %v", s.Process.Capabilities.Bounding)
+	}
+	if !slices.Contains(mount(s, "/proc").Options, "hidepid=2") {
+		t.Errorf("/proc %v", mount(s, "/proc").Options)
+	}
+	var families []uint64
+	for _, sc := range s.Linux.Seccomp.Syscalls[1:] {
+		if slices.Equal(sc.Names, []string{"socket"}) && *sc.ErrnoRet == 13 && len(sc.Args) == 1 && sc.Args[0].Index == 0 {
+			families = append(families, sc.Args[0].Value)
+		}
+	}
+	if !slices.Equal(families, []uint64{2, 10}) {
+		t.Errorf("seccomp %+v", s.Linux.Seccomp.Syscalls)
+	}
+
+	v.LimitPriv = "default,sys_config"
+	if _, err := Render(v, testInputs()); err == nil || !strings.Contains(err.Error(), `privilege "sys_config" is not permitted`) {
+		t.Errorf("prohibited privilege rendered: %v", err)
 	}
 }
