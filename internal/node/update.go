@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -161,21 +160,18 @@ func (n *Node) applyLive(ctx context.Context, v *vm.VM) error {
 		return err
 	}
 	n.applyExtras(v)
-	if r, _ := n.loadRun(v.UUID); r.alive() {
-		if err := n.applyIPCLimits(v, r.PID); err != nil {
-			return err
-		}
-	}
 	if v.MaxLockedMemory > 0 {
 		setMemlock(n.Cgroups, v.UUID, uint64(v.MaxLockedMemory)<<20)
 	}
+	r, _ := n.loadRun(v.UUID)
+	if !r.alive() {
+		return nil
+	}
+	if err := n.applyIPCLimits(v, r.PID); err != nil {
+		return err
+	}
 	if v.Tmpfs != nil && *v.Tmpfs > 0 {
-		// The zone's /tmp lives in its own mount namespace; its root
-		// may remount it there.
-		c := n.Runtime.Exec(ctx, id, zone.ExecOptions{Caps: []string{"CAP_SYS_ADMIN"}}, []string{zone.HullBin, "zone-remount", "/tmp", "size=" + strconv.FormatInt(*v.Tmpfs, 10) + "m"})
-		if out, err := c.CombinedOutput(); err != nil {
-			return fmt.Errorf("resize /tmp: %v: %s", err, out)
-		}
+		return resizeTmp(r.PID, *v.Tmpfs)
 	}
 	return nil
 }

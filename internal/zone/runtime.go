@@ -118,10 +118,9 @@ func (r *Runtime) Update(ctx context.Context, id string, res *specs.LinuxResourc
 
 // ExecOptions shape a process run inside a zone.
 type ExecOptions struct {
-	TTY  bool     // allocate a pty and proxy the caller's terminal
-	Env  []string // extra environment
-	Caps []string // capabilities beyond the zone's own (host-driven tasks only)
-	Cwd  string
+	TTY bool     // allocate a pty and proxy the caller's terminal
+	Env []string // extra environment
+	Cwd string
 }
 
 // Exec returns a command that runs argv inside the container, in all its
@@ -133,9 +132,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, o ExecOptions, argv []str
 	}
 	for _, e := range o.Env {
 		args = append(args, "--env", e)
-	}
-	for _, c := range o.Caps {
-		args = append(args, "--cap", c)
 	}
 	if o.Cwd != "" {
 		args = append(args, "--cwd", o.Cwd)
