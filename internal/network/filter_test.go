@@ -1,6 +1,7 @@
 package network
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -36,8 +37,12 @@ func TestPlan(t *testing.T) {
 	if x.SharedMAC {
 		t.Errorf("a NIC of its own MAC planned as shared: %+v", x)
 	}
-	if y := plan1(t, vm.NIC{MAC: "00:00:5e:00:01:07", NicTag: "stub0", VRRPVRID: &vlan, VRRPPrimaryIP: "10.0.0.5", IPs: []string{"10.0.0.9/24"}}); !y.SharedMAC {
+	if y := plan1(t, vm.NIC{MAC: "00:00:5e:00:01:07", NicTag: "stub0", VRRPVRID: &vlan, VRRPPrimaryIP: "10.0.0.5", IPs: []string{"10.0.0.9/24"}, AllowedIPs: []string{"10.0.2.1"}}); !y.SharedMAC {
 		t.Errorf("vrrp: %+v", y)
+	} else if fmt.Sprint(y.Allowed) != "[10.0.0.9/32 10.0.0.5/32 10.0.2.1/32]" {
+		// Its adverts come from the primary IP: allowed, as SmartOS's
+		// allowed-ips has it (static IPs, vrrp_primary_ip, allowed_ips).
+		t.Errorf("vrrp allowed: %v", y.Allowed)
 	}
 	if _, err := Plan(&vm.VM{UUID: "12345678-9abc-4def-8123-456789abcdef", Nics: []vm.NIC{{MAC: "02:08:20:aa:bb:cc"}}}); err == nil {
 		t.Error("a NIC without nic_tag was planned")

@@ -141,6 +141,11 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 		for _, a := range x.Addrs {
 			x.Allowed = append(x.Allowed, hostNet(a.IP))
 		}
+		// A VRRP router advertises from its primary IP (another NIC's),
+		// which SmartOS adds to the NIC's allowed-ips.
+		if ip := net.ParseIP(n.VRRPPrimaryIP); ip != nil {
+			x.Allowed = append(x.Allowed, hostNet(ip))
+		}
 		for _, s := range n.AllowedIPs {
 			if _, ipn, err := net.ParseCIDR(s); err == nil {
 				x.Allowed = append(x.Allowed, ipn)
