@@ -1,8 +1,6 @@
 package zone
 
 import (
-	"runtime"
-
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -37,19 +35,14 @@ var nativeArches = map[string][]specs.Arch{
 	"riscv64": {specs.ArchRISCV64},
 }
 
-// Seccomp returns the filter of a zone with the default privileges:
+// seccompFor is the seccomp filter of a zone with privileges privs:
 // everything allowed except the syscalls above, for every ABI a process
 // on this host can call in with. The user namespace already confines
 // what the rest can touch; this closes what namespaces do not. (The
 // filter covers only ABIs this host has: each one more is rules the
-// runtime compiles at every boot.)
-func Seccomp() *specs.LinuxSeccomp {
-	return seccompFor(runtime.GOARCH, priv.Default("joyent"))
-}
-
-// seccompFor is the filter for a zone with privileges privs: without
-// net_access, socket(2) for IPv4 and IPv6 fails with EACCES as on
-// illumos (other families, unix sockets and netlink among them, stay).
+// runtime compiles at every boot.) Without net_access, socket(2) for
+// IPv4 and IPv6 fails with EACCES, as on illumos; other families, unix
+// sockets and netlink among them, stay.
 func seccompFor(goarch string, privs priv.Set) *specs.LinuxSeccomp {
 	eperm, eacces := uint(unix.EPERM), uint(unix.EACCES)
 	s := &specs.LinuxSeccomp{
