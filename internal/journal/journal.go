@@ -242,11 +242,17 @@ func (j *Journal) undo(rec Record) error {
 	return errors.Join(errs...)
 }
 
+// Flight is an operation in flight: its name and when it began.
+type Flight struct {
+	Op      string
+	Started time.Time
+}
+
 // InFlight lists the operations recorded in dir, in flight or left by a
 // process that died and not yet recovered: subject → operation, the
 // newest where a subject has several. It reads the files' names only
 // (id: <nanoseconds>-<op>-<subject>), so it costs one directory read.
-func InFlight(dir string) (map[string]string, error) {
+func InFlight(dir string) (map[string]Flight, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -254,8 +260,7 @@ func InFlight(dir string) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	out := map[string]string{}
-	newest := map[string]int64{}
+	out := map[string]Flight{}
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || strings.HasPrefix(id, newPrefix) {
@@ -269,8 +274,9 @@ func InFlight(dir string) (map[string]string, error) {
 			continue
 		}
 		op, subject := rest[:len(rest)-37], rest[len(rest)-36:]
-		if _, seen := newest[subject]; !seen || t > newest[subject] {
-			out[subject], newest[subject] = op, t
+		started := time.Unix(0, t)
+		if f, seen := out[subject]; !seen || started.After(f.Started) {
+			out[subject] = Flight{op, started}
 		}
 	}
 	return out, nil

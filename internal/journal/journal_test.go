@@ -231,7 +231,7 @@ func TestInFlight(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, name), nil, 0o600)
 	}
 	got, err := InFlight(dir)
-	if err != nil || len(got) != 2 || got[u1] != "create" || got[u2] != "create-snapshot" {
+	if err != nil || len(got) != 2 || got[u1] != (Flight{"create", time.Unix(0, 100)}) || got[u2] != (Flight{"create-snapshot", time.Unix(0, 300)}) {
 		t.Errorf("InFlight: %v %v", got, err)
 	}
 	if got, err := InFlight(filepath.Join(dir, "none")); err != nil || len(got) != 0 {
@@ -243,7 +243,7 @@ func TestInFlight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := InFlight(j.dir); got[u1] != "reprovision" {
+	if got, _ := InFlight(j.dir); got[u1].Op != "reprovision" || time.Since(got[u1].Started) > time.Minute {
 		t.Errorf("live op: %v", got)
 	}
 	op.Commit()

@@ -55,7 +55,7 @@ func TestKillDuringCreate(t *testing.T) {
 				if out, err := hull(t, n, nil, "", "vmadm", "list", "-H", "-o", "uuid,state", "uuid="+uuid); err != nil || strings.Join(strings.Fields(out), " ") != uuid+" provisioning" {
 					t.Errorf("vmadm list: %v %q", err, out)
 				}
-				if out, err := hull(t, n, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "provisioning"`) {
+				if out, err := hull(t, n, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "provisioning"`) || !strings.Contains(out, `"transition_to": "running"`) || !strings.Contains(out, `"transition_expire": `) {
 					t.Errorf("vmadm get: %v %s", err, out)
 				}
 			}

@@ -229,7 +229,7 @@ func TestKillDuringSendAndReceive(t *testing.T) {
 		if out, err := hull(t, dst, nil, "", "vmadm", "list", "-H", "-o", "uuid,state,alias"); err != nil || strings.Join(strings.Fields(out), " ") != uuid+" receiving -" {
 			t.Errorf("vmadm list after a crash at %s: %v %q", fp, err, out)
 		}
-		if out, err := hull(t, dst, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "receiving"`) {
+		if out, err := hull(t, dst, nil, "", "vmadm", "get", uuid); err != nil || !strings.Contains(out, `"state": "receiving"`) || !strings.Contains(out, `"transition_to": "stopped"`) {
 			t.Errorf("vmadm get after a crash at %s: %v %s", fp, err, out)
 		}
 		dst = reopen(t, dst)

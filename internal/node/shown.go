@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"time"
 
 	"hull/internal/atomicfile"
 	"hull/internal/journal"
@@ -19,8 +20,21 @@ import (
 // operation left half-made in a crash is shown so until the operation is
 // undone or finished.
 
-// transitionStates are the states shown for the journaled operations.
-var transitionStates = map[string]string{"create": "provisioning", "reprovision": "provisioning", "receive": "receiving"}
+// transitions are the states shown for the journaled operations, as
+// SmartOS's transition attribute has them: the state, the one it goes
+// to, and how long it may take (transition_expire is the operation's
+// start plus that, in epoch ms).
+var transitions = map[string]struct {
+	state, to string
+	timeout   time.Duration
+}{
+	"create":      {"provisioning", "running", provisionTimeout},
+	"reprovision": {"provisioning", "running", provisionTimeout},
+	"receive":     {"receiving", "stopped", 24 * time.Hour},
+}
+
+// provisionTimeout is SmartOS's PROVISION_TIMEOUT.
+const provisionTimeout = 300 * time.Second
 
 // ListShown is List as vmadm list shows it.
 func (n *Node) ListShown() ([]*vm.VM, error) {
@@ -60,10 +74,12 @@ func (n *Node) GetShown(uuid string) (*vm.VM, error) {
 	return v, nil
 }
 
-func showTransitions(ops map[string]string, vms []*vm.VM) {
+func showTransitions(ops map[string]journal.Flight, vms []*vm.VM) {
 	for _, v := range vms {
-		if s, ok := transitionStates[ops[v.UUID]]; ok {
-			v.State = s
+		f := ops[v.UUID]
+		if t, ok := transitions[f.Op]; ok {
+			v.State, v.TransitionTo = t.state, t.to
+			v.TransitionExp = f.Started.Add(t.timeout).UnixMilli()
 		}
 	}
 }
@@ -88,10 +104,10 @@ func (n *Node) showReceiving(v *vm.VM) error {
 
 // receiving is the VMs a receive in ops is bringing in, from their
 // display copies, zone_state "incomplete" as a zone being installed.
-func (n *Node) receiving(ops map[string]string) []*vm.VM {
+func (n *Node) receiving(ops map[string]journal.Flight) []*vm.VM {
 	var out []*vm.VM
-	for uuid, op := range ops {
-		if op != "receive" {
+	for uuid, f := range ops {
+		if f.Op != "receive" {
 			continue
 		}
 		b, err := os.ReadFile(n.receivingFile(uuid))
