@@ -139,7 +139,8 @@ func (n *Node) reserveNICs(v *vm.VM) (release func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("reserve NICs: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err == nil {
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+	if err == nil {
 		_, err = f.Write(b)
 	}
 	if err != nil {

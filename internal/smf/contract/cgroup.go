@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -63,14 +64,15 @@ func newCgroupTracker(mount, procFile, base string) (*cgroupTracker, error) {
 			cands = append(cands, &cgroupTracker{dir: filepath.Join(mount, dir, p, base), live: map[int]string{}})
 		}
 	}
+	var errs []error
 	for _, t := range cands {
-		if err := t.probe(); err == nil {
+		err := t.probe()
+		if err == nil {
 			return t, nil
-		} else {
-			err = fmt.Errorf("cgroup %s: %w", t.dir, err)
 		}
+		errs = append(errs, fmt.Errorf("cgroup %s: %w", t.dir, err))
 	}
-	return nil, fmt.Errorf("no writable cgroup for contracts")
+	return nil, fmt.Errorf("no writable cgroup for contracts: %w", errors.Join(errs...))
 }
 
 // probe checks that sub-cgroups can be made and removed there.
