@@ -26,43 +26,43 @@ import (
 // checked as the layer is unpacked.
 
 // savedImage opens the image manifest m of the archive at file as
-// uncompressed layers. ok is false when the layers are not all
-// uncompressed tars (go-containerregistry then reads the archive).
-func savedImage(file string, m tarball.Descriptor) (img v1.Image, ok bool, err error) {
+// uncompressed layers. It returns no image (and no error) when the
+// layers are not all uncompressed tars: go-containerregistry then reads
+// the archive.
+func savedImage(file string, m tarball.Descriptor) (v1.Image, error) {
 	rawCfg, err := readSaved(file, m.Config)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	cfg, err := v1.ParseConfigFile(bytes.NewReader(rawCfg))
 	if err != nil {
-		return nil, false, fmt.Errorf("config %s: %w", m.Config, err)
+		return nil, fmt.Errorf("config %s: %w", m.Config, err)
 	}
 	if len(cfg.RootFS.DiffIDs) != len(m.Layers) {
-		return nil, false, fmt.Errorf("%d layers, %d diff ids in the config", len(m.Layers), len(cfg.RootFS.DiffIDs))
+		return nil, fmt.Errorf("%d layers, %d diff ids in the config", len(m.Layers), len(cfg.RootFS.DiffIDs))
 	}
 	core := &savedCore{rawConfig: rawCfg, layers: map[v1.Hash]*savedLayer{}}
 	mf := v1.Manifest{SchemaVersion: 2, MediaType: types.DockerManifestSchema2,
 		Config: v1.Descriptor{MediaType: types.DockerConfigJSON, Size: int64(len(rawCfg))}}
 	if mf.Config.Digest, _, err = v1.SHA256(bytes.NewReader(rawCfg)); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	for i, p := range m.Layers {
 		l := &savedLayer{file: file, name: p, digest: cfg.RootFS.DiffIDs[i]}
 		var head []byte
 		if l.size, head, err = savedEntry(file, p); err != nil {
-			return nil, false, err
+			return nil, err
 		}
 		if sniffCompression(head) != "none" || !isTar(head) {
-			return nil, false, nil
+			return nil, nil
 		}
 		core.layers[l.digest] = l
 		mf.Layers = append(mf.Layers, v1.Descriptor{MediaType: types.DockerUncompressedLayer, Size: l.size, Digest: l.digest})
 	}
 	if core.rawManifest, err = json.Marshal(mf); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	img, err = partial.CompressedToImage(core)
-	return img, err == nil, err
+	return partial.CompressedToImage(core)
 }
 
 // isTar tells whether head (a file's first bytes) is a tar: "ustar" at

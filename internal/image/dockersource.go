@@ -248,7 +248,7 @@ func OpenDockerArchive(path, want string) (img v1.Image, repo, tag string, err e
 		return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
 	}
 	if d, ok := pickSaved(mf, want); ok {
-		img, ok, err = savedImage(path, d)
+		img, err = savedImage(path, d)
 		if err != nil {
 			return nil, "", "", fmt.Errorf("docker archive %s: %w", path, err)
 		}

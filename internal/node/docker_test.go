@@ -82,7 +82,7 @@ func TestDockerRestartPolicy(t *testing.T) {
 	if v.InternalMetadata["docker:restartdelay"] != "400" {
 		t.Errorf("docker:restartdelay %q after two quick restarts, want 400", v.InternalMetadata["docker:restartdelay"])
 	}
-	v = reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" && v.ExitStatus != nil })
+	reconcileUntil(t, n, uuid, 30*time.Second, func(v *vm.VM) bool { return v.State == "stopped" && v.ExitStatus != nil })
 	for i := 0; i < 10; i++ {
 		n.Reconcile(context.Background(), testLogger(t))
 		time.Sleep(100 * time.Millisecond)

@@ -37,7 +37,7 @@ func (n *Node) Reconcile(ctx context.Context, log *slog.Logger) []string {
 		if err != nil || r.alive() {
 			continue
 		}
-		if n.reapOne(ctx, uuid, r, log) {
+		if n.reapOne(ctx, uuid, log) {
 			rebooted = append(rebooted, uuid)
 		}
 	}
@@ -63,14 +63,14 @@ func (n *Node) Reconcile(ctx context.Context, log *slog.Logger) []string {
 
 // reapOne cleans up after a zone whose init exited, and boots it again if
 // the zone asked for a reboot or its init died while restart_init holds.
-func (n *Node) reapOne(ctx context.Context, uuid string, r *runState, log *slog.Logger) bool {
+func (n *Node) reapOne(ctx context.Context, uuid string, log *slog.Logger) bool {
 	unlock, err := n.lock(uuid)
 	if err != nil {
 		return false
 	}
 	defer unlock()
 	// Re-check under the lock: a stop or start may have run meanwhile.
-	r, err = n.loadRun(uuid)
+	r, err := n.loadRun(uuid)
 	if err != nil || r.alive() {
 		return false
 	}

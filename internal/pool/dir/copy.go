@@ -22,11 +22,6 @@ type walker struct {
 	leave func(rel, src string, st *unix.Stat_t) error
 }
 
-// walk visits one plain directory tree, whiteouts and all.
-func (w walker) walk(root string) error {
-	return w.merged([]string{root}, false)
-}
-
 // merged visits the view an overlay would show of layers (topmost
 // first): the topmost entry of a name wins, whiteouts hide names below
 // them, opaque directories hide lower directories of the same name.

@@ -95,7 +95,6 @@ type inst struct {
 	lastExit int
 	restarts []time.Time
 	retryAt  time.Time
-	restart  bool // start again once stopped
 	deleted  bool
 	legacy   bool
 	// immediate makes the next stop kill the processes instead of

@@ -157,11 +157,6 @@ func (e *env) do(op string, fmris ...string) {
 	}
 }
 
-func (e *env) read(name string) string {
-	b, _ := os.ReadFile(filepath.Join(e.dir, name))
-	return string(b)
-}
-
 func fm(name string) string { return "svc:/" + name + ":default" }
 
 func TestDependencyOrderAndParallel(t *testing.T) {

@@ -45,7 +45,6 @@ type node struct {
 	dependents []*node // offline because of this one, directly
 	impact     []*node
 	impactDone bool
-	summary    string
 }
 
 type cause struct {
