@@ -13,16 +13,18 @@ import (
 type Field int
 
 const (
-	EtherSrc  Field = iota // ether saddr
-	EtherType              // ether type (untagged)
-	IPProto                // ip protocol
-	IPSrc                  // ip saddr
-	IP6Next                // ip6 nexthdr
-	IP6Src                 // ip6 saddr
-	L4Sport                // udp/tcp source port
-	L4Dport                // udp/tcp destination port
-	ARPSha                 // arp sender hardware address
-	ARPSpa                 // arp sender protocol address
+	EtherSrc   Field = iota // ether saddr
+	EtherType               // ether type (untagged)
+	IPProto                 // ip protocol
+	IPSrc                   // ip saddr
+	IP6Next                 // ip6 nexthdr
+	IP6Src                  // ip6 saddr
+	L4Sport                 // udp/tcp source port
+	L4Dport                 // udp/tcp destination port
+	ARPSha                  // arp sender hardware address
+	ARPSpa                  // arp sender protocol address
+	DHCPHlen                // a DHCPv4 message's hardware address length
+	DHCPChaddr              // a DHCPv4 message's client hardware address (6 bytes)
 )
 
 // Match compares a field, masked when Mask is set, with Value.
@@ -93,6 +95,10 @@ func Filter(x VNIC) []Chain {
 
 	if !x.SpoofDHCP {
 		ip4.Rules = append(ip4.Rules, Rule{[]Match{is(IPProto, []byte{protoUDP}), is(L4Sport, u16(67))}, "drop"})
+		// As SmartOS's dhcp-nospoof: a client asks only for its own
+		// hardware address (leases for others would exhaust a pool).
+		ip4.Rules = append(ip4.Rules, Rule{[]Match{is(IPProto, []byte{protoUDP}), is(L4Dport, u16(67)),
+			is(DHCPHlen, []byte{6}), isNot(DHCPChaddr, x.MAC)}, "drop"})
 		ip6.Rules = append(ip6.Rules, Rule{[]Match{is(IP6Next, []byte{protoUDP}), is(L4Sport, u16(547))}, "drop"})
 	}
 	// As SmartOS's flow with maxbw=0: TCP to a blocked remote port, from

@@ -55,7 +55,7 @@ func verdicts(c Chain) []string {
 	for _, r := range c.Rules {
 		var ms []string
 		for _, m := range r.Match {
-			s := map[Field]string{EtherSrc: "ether-src", EtherType: "ether-type", IPProto: "ip-proto", IPSrc: "ip-src", IP6Next: "ip6-next", IP6Src: "ip6-src", L4Sport: "sport", L4Dport: "dport", ARPSha: "arp-sha", ARPSpa: "arp-spa"}[m.Field]
+			s := map[Field]string{EtherSrc: "ether-src", EtherType: "ether-type", IPProto: "ip-proto", IPSrc: "ip-src", IP6Next: "ip6-next", IP6Src: "ip6-src", L4Sport: "sport", L4Dport: "dport", ARPSha: "arp-sha", ARPSpa: "arp-spa", DHCPHlen: "dhcp-hlen", DHCPChaddr: "dhcp-chaddr"}[m.Field]
 			if m.Not {
 				s += "!"
 			}
@@ -76,10 +76,11 @@ func TestFilter(t *testing.T) {
 	}{
 		{"main, all protections", func(*vm.NIC) {}, 3, []string{"ether-src!→drop", "ether-type→jump z123456789an0-ip4", "ether-type→jump z123456789an0-arp", "ether-type→jump z123456789an0-ip6", "→drop"}},
 		{"main, mac and restricted allowed", func(n *vm.NIC) { n.AllowMACSpoofing, n.AllowRestrictedTraffic = true, true }, 3, []string{"ether-type→jump z123456789an0-ip4", "ether-type→jump z123456789an0-arp", "ether-type→jump z123456789an0-ip6"}},
-		{"ip4, own address only", func(*vm.NIC) {}, 0, []string{"ip-proto,sport→drop", "ip-src,ip-proto,dport→accept", "ip-src→accept", "→drop"}},
-		{"ip4, ip spoofing allowed", func(n *vm.NIC) { n.AllowIPSpoofing = true }, 0, []string{"ip-proto,sport→drop", "→accept"}},
+		{"ip4, own address only", func(*vm.NIC) {}, 0, []string{"ip-proto,sport→drop", "ip-proto,dport,dhcp-hlen,dhcp-chaddr!→drop", "ip-src,ip-proto,dport→accept", "ip-src→accept", "→drop"}},
+		{"ip4, ip spoofing allowed", func(n *vm.NIC) { n.AllowIPSpoofing = true }, 0, []string{"ip-proto,sport→drop", "ip-proto,dport,dhcp-hlen,dhcp-chaddr!→drop", "→accept"}},
 		{"ip4, dhcp server", func(n *vm.NIC) { n.DHCPServer = true }, 0, []string{"→accept"}},
-		{"ip4, blocked outgoing ports", func(n *vm.NIC) { n.AllowIPSpoofing, n.BlockedOutgoingPorts = true, []int{25, 587} }, 0, []string{"ip-proto,sport→drop", "ip-proto,dport→drop", "ip-proto,dport→drop", "→accept"}},
+		{"ip4, dhcp spoofing allowed", func(n *vm.NIC) { n.AllowDHCPSpoofing = true }, 0, []string{"ip-src,ip-proto,dport→accept", "ip-src→accept", "→drop"}},
+		{"ip4, blocked outgoing ports", func(n *vm.NIC) { n.AllowIPSpoofing, n.BlockedOutgoingPorts = true, []int{25, 587} }, 0, []string{"ip-proto,sport→drop", "ip-proto,dport,dhcp-hlen,dhcp-chaddr!→drop", "ip-proto,dport→drop", "ip-proto,dport→drop", "→accept"}},
 		{"ip6, blocked outgoing ports", func(n *vm.NIC) { n.BlockedOutgoingPorts = []int{25} }, 2, []string{"ip6-next,sport→drop", "ip6-next,dport→drop", "ip6-src→accept", "ip6-src→accept", "→drop"}},
 		{"arp", func(*vm.NIC) {}, 1, []string{"arp-sha!→drop", "arp-spa→accept", "arp-spa→accept", "→drop"}},
 	}

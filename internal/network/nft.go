@@ -152,6 +152,9 @@ var fields = map[Field]field{
 	L4Dport:   {expr.PayloadBaseTransportHeader, 2, 2},
 	ARPSha:    {expr.PayloadBaseNetworkHeader, 8, 6},
 	ARPSpa:    {expr.PayloadBaseNetworkHeader, 14, 4},
+	// The DHCP message follows the 8-byte UDP header.
+	DHCPHlen:   {expr.PayloadBaseTransportHeader, 8 + 2, 1},
+	DHCPChaddr: {expr.PayloadBaseTransportHeader, 8 + 28, 6},
 }
 
 // exprs turns a rendered rule into nftables expressions; drops count, so

@@ -160,6 +160,17 @@ func udp4(src, dst net.IP, sport, dport uint16, payload []byte) []byte {
 	return append(h, u...)
 }
 
+// dhcpDiscover is a DHCPv4 discover from chaddr, marker in its options.
+func dhcpDiscover(chaddr net.HardwareAddr, marker []byte) []byte {
+	b := make([]byte, 240)
+	b[0], b[1], b[2] = 1, 1, 6 // BOOTREQUEST, ethernet, 6-byte address
+	copy(b[28:], chaddr)
+	copy(b[236:], []byte{99, 130, 83, 99})
+	b = append(b, 53, 1, 1) // DHCPDISCOVER
+	b = append(append(b, 224, byte(len(marker))), marker...)
+	return append(b, 255)
+}
+
 // arpReply is a gratuitous ARP: sender (sha, spa) announced to all.
 func arpReply(sha net.HardwareAddr, spa net.IP) []byte {
 	b := []byte{0, 1, 8, 0, 6, 4, 0, 2}
@@ -205,6 +216,12 @@ func TestForgedFramesDroppedThenAllowed(t *testing.T) {
 		}, func(on bool) { nic.AllowIPSpoofing = on }},
 		{"DHCP offer", func(m []byte) []byte {
 			return ether(broadcast, a.mac, 0x0800, udp4(ipA, net.IPv4bcast, 67, 68, m))
+		}, func(on bool) { nic.AllowDHCPSpoofing = on }},
+		{"honest DHCP discover", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(a.mac, m)))
+		}, nil},
+		{"DHCP discover for another's hardware address", func(m []byte) []byte {
+			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(fakeMAC, m)))
 		}, func(on bool) { nic.AllowDHCPSpoofing = on }},
 		{"restricted ethertype", func(m []byte) []byte {
 			return ether(broadcast, a.mac, 0x88b5, m)
