@@ -110,6 +110,9 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 	if Bool(v.DelegateDataset, false) {
 		return nil, fmt.Errorf("delegate_dataset is not supported yet on this node")
 	}
+	if err := checkFSAllowed(v); err != nil {
+		return nil, err
+	}
 	if v.Docker != nil && *v.Docker {
 		applyDocker(v, nil)
 	}
@@ -126,6 +129,16 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// checkFSAllowed refuses fs_allowed (but not its unsetting, ""): a zone
+// here mounts nothing itself, so the filesystems it was promised it could
+// mount would fail it.
+func checkFSAllowed(v *VM) error {
+	if v.FSAllowed != "" {
+		return fmt.Errorf("fs_allowed is not supported yet on this node")
+	}
+	return nil
 }
 
 // brandValue is a bad brand as SmartOS reports it: null (or no brand at

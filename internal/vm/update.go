@@ -60,6 +60,11 @@ func ApplyUpdate(cur *VM, payload []byte, now time.Time) (*VM, []string, error) 
 	if err := checkZFSProps(next, p); err != nil {
 		return nil, nil, err
 	}
+	if p.has("fs_allowed") {
+		if err := checkFSAllowed(next); err != nil {
+			return nil, nil, err
+		}
+	}
 	if p.has("limit_priv") {
 		if _, err := priv.Parse(next.LimitPriv, next.Brand); err != nil {
 			return nil, nil, err

@@ -35,7 +35,7 @@ func TestApplyUpdate(t *testing.T) {
 		{"cpu_cap cleared by null", `"cpu_cap":100`, `{"cpu_cap":null}`, []string{"cpu_cap"}, func(v *VM) bool { return v.CPUCap == 0 }},
 		{"cpu_cap cleared by empty", `"cpu_cap":100`, `{"cpu_cap":""}`, []string{"cpu_cap"}, func(v *VM) bool { return v.CPUCap == 0 }},
 		{"bool cleared by null", `"do_not_inventory":true`, `{"do_not_inventory":null}`, []string{"do_not_inventory"}, func(v *VM) bool { return v.DoNotInventory == nil }},
-		{"list cleared by null", `"fs_allowed":"ufs"`, `{"fs_allowed":null}`, []string{"fs_allowed"}, func(v *VM) bool { return v.FSAllowed == "" }},
+		{"list cleared by null", `"limit_priv":"default,dtrace_user"`, `{"limit_priv":null}`, []string{"limit_priv"}, func(v *VM) bool { return v.LimitPriv == "" }},
 		{"resolvers cleared by null", `"resolvers":["8.8.8.8"]`, `{"resolvers":null}`, []string{"resolvers"}, func(v *VM) bool { return len(v.Resolvers) == 0 }},
 		{"quota null means none", ``, `{"quota":null}`, []string{"quota"}, func(v *VM) bool { return v.Quota != nil && *v.Quota == 0 }},
 		{"max_lwps 0 removes", ``, `{"max_lwps":0}`, []string{"max_lwps"}, func(v *VM) bool { return v.MaxLwps == 0 }},
@@ -121,6 +121,7 @@ func TestApplyUpdateErrors(t *testing.T) {
 		{``, `{"zfs_root_recsize":3}`, "invalid zfs_root_recsize (3), must be 512-131072 and a power of 2. (0 to disable)"},
 		{``, `{"set_routes":{"x":"10.0.0.1"}}`, `Invalid route destination: "x" (must be IP address or CIDR)`},
 		{``, `{nope}`, "Invalid JSON payload: "},
+		{``, `{"fs_allowed":"tmpfs"}`, "fs_allowed is not supported yet on this node"},
 		{``, `{"limit_priv":"default,-proc_fork"}`, `required privilege "proc_fork" is missing from the zone's privilege set`},
 		{``, `{"limit_priv":["default","nope"]}`, `unknown privilege "nope" specified in the zone's privilege set`},
 	}
@@ -404,7 +405,7 @@ var updateValueCases = []struct {
 	{"do_not_inventory", `true`, `{}`, ""},
 	{"docker", `true`, `"x"`, ""},
 	{"firewall_enabled", `true`, `"x"`, ""},
-	{"fs_allowed", `["ufs","pcfs"]`, `[{}]`, ""},
+	{"fs_allowed", `""`, `[{}]`, ""},
 	{"hostname", `"db-2"`, `"under_score"`, ""},
 	{"indestructible_delegated", `true`, `"x"`, ""},
 	{"indestructible_zoneroot", `true`, `"x"`, ""},
@@ -466,6 +467,11 @@ func TestUpdatePropertyValues(t *testing.T) {
 				cur, _ = NormalizeCreate([]byte(`{"brand":"lx","kernel_version":"4.3.0","image_uuid":"`+testImage+`"}`), testNow)
 			case "docker":
 				cur, _ = NormalizeCreate([]byte(`{"brand":"joyent-minimal","image_uuid":"`+testImage+`"}`), testNow)
+			case "fs_allowed":
+				// Only unsetting it is accepted now; a VM may still
+				// have one from before.
+				cur = baseVM(t, create)
+				cur.FSAllowed = "ufs,pcfs"
 			default:
 				cur = baseVM(t, create)
 			}
