@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 
+	"hull/internal/network/dhcpguard"
 	"hull/internal/vm"
 )
 
@@ -43,6 +44,9 @@ type VNIC struct {
 	// SharedMAC: its MAC is a VRRP router's, which moves to whichever
 	// router is the master, on this host or another.
 	SharedMAC bool
+	// DHCPCIDs are the DHCP client identifiers it may use besides its
+	// MAC's (allowed_dhcp_cids; none: any), held by dhcpguard.
+	DHCPCIDs [][]byte
 }
 
 // hostTag is the part of names on the host that identifies the VM: ten
@@ -94,6 +98,13 @@ func Plan(v *vm.VM) ([]VNIC, error) {
 		x.SharedMAC = n.VRRPVRID != nil
 		for _, p := range n.BlockedOutgoingPorts {
 			x.BlockedPorts = append(x.BlockedPorts, uint16(p))
+		}
+		for _, c := range n.AllowedDHCPCIDs {
+			b, err := dhcpguard.ParseCID(c)
+			if err != nil {
+				return nil, fmt.Errorf("nic %d: %w", i, err)
+			}
+			x.DHCPCIDs = append(x.DHCPCIDs, b)
 		}
 		if n.DHCPServer {
 			// A DHCP server answers from addresses of its own choosing.

@@ -47,6 +47,9 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 	if err := applyBandwidth(v, vnics); err != nil {
 		return err
 	}
+	if err := network.GuardDHCP(vnics); err != nil {
+		return err
+	}
 	st.mark("bandwidth")
 	err = network.Ready(pid, vnics)
 	st.mark("ready")
@@ -177,6 +180,9 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 		return err
 	}
 	if err := applyBandwidth(v, vnics); err != nil {
+		return err
+	}
+	if err := network.GuardDHCP(vnics); err != nil {
 		return err
 	}
 	if len(add) > 0 {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/network"
+	"hull/internal/network/dhcpguard"
 	"hull/internal/network/nettest"
 	"hull/internal/vm"
 )
@@ -317,4 +318,39 @@ func mustPlan(t *testing.T, v *vm.VM) []network.VNIC {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// TestDHCPGuardFollowsNIC: a NIC's allowed_dhcp_cids puts the DHCP guard
+// on its host end at boot, a cap set later leaves it in place, and
+// update_nics lifts it (allow_dhcp_spoofing) and puts it back.
+func TestDHCPGuardFollowsNIC(t *testing.T) {
+	n, stub := newNetNode(t)
+	a := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`","nics":[{"nic_tag":"`+stub+`","ips":["10.91.0.2/24"],"primary":true,"allowed_dhcp_cids":["0x0a0b"]}]}`)
+	v, _ := n.Get(a)
+	host := network.ChainName(mustPlan(t, v)[0])
+	if !dhcpguard.Guarded(host) {
+		t.Fatal("no DHCP guard at boot")
+	}
+	update := func(nic string) {
+		t.Helper()
+		if _, err := n.Update(context.Background(), a, []byte(`{"update_nics":[{"mac":"`+v.Nics[0].MAC+`",`+nic+`}]}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update(`"maxbw":"50"`)
+	if !dhcpguard.Guarded(host) {
+		t.Error("a bandwidth cap took the DHCP guard away")
+	}
+	update(`"allow_dhcp_spoofing":true`)
+	if dhcpguard.Guarded(host) {
+		t.Error("DHCP guard kept with allow_dhcp_spoofing")
+	}
+	update(`"allow_dhcp_spoofing":false,"maxbw":"0"`)
+	if !dhcpguard.Guarded(host) {
+		t.Error("no DHCP guard once spoofing is not allowed again")
+	}
+	if err := n.Delete(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	checkNoLeaks(t, n, a)
 }

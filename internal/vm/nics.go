@@ -222,12 +222,6 @@ func (c *nicCheck) check(o *object, add bool) error {
 		if len(strings.Join(l, ",")) >= 1024 {
 			return errors.New("nics.*.allowed_dhcp_cids contains too many long Client Identifiers")
 		}
-		// Refused rather than stored and ignored: the NIC's filter
-		// cannot read a DHCP client identifier (a variable-position
-		// option), so any would pass.
-		if len(l) > 0 {
-			return errors.New("nics.*.allowed_dhcp_cids is not supported yet on this node")
-		}
 	}
 	return nil
 }

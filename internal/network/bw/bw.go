@@ -141,12 +141,33 @@ func Apply(p Plan) error {
 	}
 	// Every frame the zone sends goes through the ifb's bucket.
 	redirect := &netlink.U32{
-		FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0), Handle: 0x80000800, Priority: 1, Protocol: unix.ETH_P_ALL},
+		FilterAttrs: netlink.FilterAttrs{LinkIndex: link.Attrs().Index, Parent: netlink.MakeHandle(0xffff, 0), Handle: 0x80000800, Priority: redirectPrio, Protocol: unix.ETH_P_ALL},
 		Sel:         &netlink.TcU32Sel{Flags: nl.TC_U32_TERMINAL, Nkeys: 1, Keys: []netlink.TcU32Key{{}}},
 		Actions:     []netlink.Action{netlink.NewMirredAction(ifb.Attrs().Index)},
 	}
 	if err := netlink.FilterReplace(redirect); err != nil {
 		return fmt.Errorf("maxbw: redirect %s to %s: %w", p.Link, p.IFB, err)
+	}
+	// A redirect made where the DHCP guard now goes (before it had a
+	// place) is dropped.
+	return removeRedirects(link, func(prio uint16) bool { return prio != redirectPrio })
+}
+
+// redirectPrio is the redirect's place on the ingress: after the DHCP
+// guard's (dhcpguard.Prio), which must see frames before they are taken
+// away.
+const redirectPrio = 2
+
+// removeRedirects deletes the link's ingress redirects at the
+// priorities which picks.
+func removeRedirects(link netlink.Link, which func(uint16) bool) error {
+	fs, _ := dump.Consistent(func() ([]netlink.Filter, error) { return netlink.FilterList(link, netlink.MakeHandle(0xffff, 0)) })
+	for _, f := range fs {
+		if _, ok := f.(*netlink.U32); ok && which(f.Attrs().Priority) {
+			if err := netlink.FilterDel(f); err != nil && !errors.Is(err, unix.ENOENT) {
+				return fmt.Errorf("maxbw: redirect on %s: %w", link.Attrs().Name, err)
+			}
+		}
 	}
 	return nil
 }
@@ -171,10 +192,13 @@ func ensureIFB(name string) (netlink.Link, error) {
 func Remove(link string) error {
 	var errs []error
 	if l, err := netlink.LinkByName(link); err == nil {
+		// The redirects only: the ingress may hold the DHCP guard too.
+		if err := removeRedirects(l, func(uint16) bool { return true }); err != nil {
+			errs = append(errs, err)
+		}
 		qs, _ := dump.Consistent(func() ([]netlink.Qdisc, error) { return netlink.QdiscList(l) })
 		for _, q := range qs {
-			a := q.Attrs()
-			if (a.Parent == netlink.HANDLE_ROOT && q.Type() == "tbf") || a.Parent == netlink.HANDLE_INGRESS {
+			if a := q.Attrs(); a.Parent == netlink.HANDLE_ROOT && q.Type() == "tbf" {
 				if err := netlink.QdiscDel(q); err != nil && !errors.Is(err, unix.ENOENT) {
 					errs = append(errs, fmt.Errorf("maxbw: %s qdisc on %s: %w", q.Type(), link, err))
 				}

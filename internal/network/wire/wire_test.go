@@ -7,6 +7,7 @@ package wire
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/network"
+	"hull/internal/network/bw"
 	"hull/internal/network/nettest"
 	"hull/internal/testenv"
 	"hull/internal/vm"
@@ -99,6 +101,9 @@ func (z *zone) apply(t *testing.T) {
 	if err := network.ApplyFilter(z.vm.UUID, vnics); err != nil {
 		t.Fatal(err)
 	}
+	if err := network.GuardDHCP(vnics); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (z *zone) send(t *testing.T, frame []byte) {
@@ -160,15 +165,14 @@ func udp4(src, dst net.IP, sport, dport uint16, payload []byte) []byte {
 	return append(h, u...)
 }
 
-// dhcpDiscover is a DHCPv4 discover from chaddr, marker in its options.
-func dhcpDiscover(chaddr net.HardwareAddr, marker []byte) []byte {
+// dhcpDiscover is a DHCPv4 discover from chaddr with the options opts.
+func dhcpDiscover(chaddr net.HardwareAddr, opts []byte) []byte {
 	b := make([]byte, 240)
 	b[0], b[1], b[2] = 1, 1, 6 // BOOTREQUEST, ethernet, 6-byte address
 	copy(b[28:], chaddr)
 	copy(b[236:], []byte{99, 130, 83, 99})
 	b = append(b, 53, 1, 1) // DHCPDISCOVER
-	b = append(append(b, 224, byte(len(marker))), marker...)
-	return append(b, 255)
+	return append(append(b, opts...), 255)
 }
 
 // arpReply is a gratuitous ARP: sender (sha, spa) announced to all.
@@ -218,10 +222,10 @@ func TestForgedFramesDroppedThenAllowed(t *testing.T) {
 			return ether(broadcast, a.mac, 0x0800, udp4(ipA, net.IPv4bcast, 67, 68, m))
 		}, func(on bool) { nic.AllowDHCPSpoofing = on }},
 		{"honest DHCP discover", func(m []byte) []byte {
-			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(a.mac, m)))
+			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(a.mac, opt(224, m))))
 		}, nil},
 		{"DHCP discover for another's hardware address", func(m []byte) []byte {
-			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(fakeMAC, m)))
+			return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(fakeMAC, opt(224, m))))
 		}, func(on bool) { nic.AllowDHCPSpoofing = on }},
 		{"restricted ethertype", func(m []byte) []byte {
 			return ether(broadcast, a.mac, 0x88b5, m)
@@ -256,6 +260,61 @@ func TestForgedFramesDroppedThenAllowed(t *testing.T) {
 		a.apply(t)
 	}
 }
+
+// TestDHCPClientIDs: with allowed_dhcp_cids, a zone's DHCP requests
+// carry its MAC's client id or a listed one, or go nowhere; without the
+// list, any. With a bandwidth cap too, the guard still sees every frame
+// (it runs before the cap's redirect) and what it passes goes on.
+func TestDHCPClientIDs(t *testing.T) {
+	testenv.RequireRoot(t)
+	stub := nettest.Name("wc")
+	removeLinks(t, stub)
+	a := newZone(t, stub, "10.231.0.2/24")
+	b := newZone(t, stub, "10.231.0.3/24")
+	discover := func(cid []byte, m []byte) []byte {
+		opts := append([]byte{61, byte(len(cid))}, cid...)
+		return ether(broadcast, a.mac, 0x0800, udp4(net.IPv4zero, net.IPv4bcast, 68, 67, dhcpDiscover(a.mac, append(opts, m...))))
+	}
+	ownCID := append([]byte{1}, a.mac...)
+	listed, unlisted := []byte{0x0a, 0x0b}, []byte{0x0a, 0x0c}
+	host := network.HostPrefix(a.vm.UUID) + "0"
+	for _, capped := range []bool{false, true} {
+		if capped {
+			if err := bw.Apply(bw.For(host, 50e6)); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { bw.Remove(host) })
+		}
+		a.vm.Nics[0].AllowedDHCPCIDs = []string{"0x0A0B"}
+		a.apply(t)
+		for i, c := range []struct {
+			name string
+			cid  []byte
+			want bool
+		}{
+			{"listed client id", listed, true},
+			{"the MAC's client id", ownCID, true},
+			{"unlisted client id", unlisted, false},
+		} {
+			marker := fmt.Appendf(nil, "hull-cid-%v-%d", capped, i)
+			b.drain()
+			a.send(t, discover(c.cid, opt(224, marker)))
+			if got := b.saw(marker); got != c.want {
+				t.Errorf("capped %v, %s: delivered %v, want %v", capped, c.name, got, c.want)
+			}
+		}
+		a.vm.Nics[0].AllowedDHCPCIDs = nil
+		a.apply(t)
+		marker := fmt.Appendf(nil, "hull-cid-%v-any", capped)
+		b.drain()
+		a.send(t, discover(unlisted, opt(224, marker)))
+		if !b.saw(marker) {
+			t.Errorf("capped %v: an unlisted client id dropped without allowed_dhcp_cids", capped)
+		}
+	}
+}
+
+func opt(code byte, data []byte) []byte { return append([]byte{code, byte(len(data))}, data...) }
 
 // TestEtherstubsIsolated: a zone on one etherstub does not reach a zone
 // on another.
