@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"hull/internal/config"
+	"hull/internal/network/dhcpguard"
 	"hull/internal/network/dump"
 )
 
@@ -331,4 +332,22 @@ func inZone(pid int) (netns.NsHandle, *netlink.Handle, func(), error) {
 		return ns, nil, nil, fmt.Errorf("netlink in zone: %w", err)
 	}
 	return ns, h, func() { h.Close(); ns.Close() }, nil
+}
+
+// GuardDHCP holds each VNIC to its allowed DHCP client identifiers (see
+// dhcpguard), or lifts the guard where it has none or may spoof DHCP. It
+// runs after the bandwidth caps are set (bw): their redirect must be in
+// its place behind the guard.
+func GuardDHCP(vnics []VNIC) error {
+	var errs []error
+	for _, x := range vnics {
+		cids := x.DHCPCIDs
+		if x.SpoofDHCP {
+			cids = nil
+		}
+		if err := dhcpguard.Apply(x.Host, x.MAC, cids); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

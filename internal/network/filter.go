@@ -2,10 +2,7 @@ package network
 
 import (
 	"encoding/binary"
-	"errors"
 	"net"
-
-	"hull/internal/network/dhcpguard"
 )
 
 // The anti-spoofing filter, rendered as data: chains of rules, each a
@@ -143,22 +140,4 @@ func Filter(x VNIC) []Chain {
 	arp.Rules = append(arp.Rules, Rule{nil, "drop"})
 	ip6.Rules = append(ip6.Rules, Rule{nil, "drop"})
 	return []Chain{ip4, arp, ip6, main}
-}
-
-// GuardDHCP holds each VNIC to its allowed DHCP client identifiers (see
-// dhcpguard), or lifts the guard where it has none or may spoof DHCP. It
-// runs after the bandwidth caps are set: their redirect must be in its
-// place behind the guard.
-func GuardDHCP(vnics []VNIC) error {
-	var errs []error
-	for _, x := range vnics {
-		cids := x.DHCPCIDs
-		if x.SpoofDHCP {
-			cids = nil
-		}
-		if err := dhcpguard.Apply(x.Host, x.MAC, cids); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
 }

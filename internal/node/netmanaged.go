@@ -169,6 +169,16 @@ func (n *Node) managedLeases(v *vm.VM, vnics []network.VNIC) {
 	}
 }
 
+// applyIngress sets what stands on the ingress of the VMs' host ends:
+// the bandwidth caps, then the DHCP guards, which go in front of the
+// caps' redirect.
+func applyIngress(v *vm.VM, vnics []network.VNIC) error {
+	if err := applyBandwidth(v, vnics); err != nil {
+		return err
+	}
+	return network.GuardDHCP(vnics)
+}
+
 // applyBandwidth sets or lifts each VNIC's maxbw cap (both directions) on
 // its host end. Live: update_nics with maxbw on a running zone calls it.
 func applyBandwidth(v *vm.VM, vnics []network.VNIC) error {

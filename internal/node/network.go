@@ -44,10 +44,7 @@ func (n *Node) plumb(v *vm.VM, pid int) error {
 		return err
 	}
 	st.mark("filter")
-	if err := applyBandwidth(v, vnics); err != nil {
-		return err
-	}
-	if err := network.GuardDHCP(vnics); err != nil {
+	if err := applyIngress(v, vnics); err != nil {
 		return err
 	}
 	st.mark("bandwidth")
@@ -179,10 +176,7 @@ func (n *Node) replumb(v *vm.VM, pid int) error {
 	if err := network.SetFlood(vnics); err != nil {
 		return err
 	}
-	if err := applyBandwidth(v, vnics); err != nil {
-		return err
-	}
-	if err := network.GuardDHCP(vnics); err != nil {
+	if err := applyIngress(v, vnics); err != nil {
 		return err
 	}
 	if len(add) > 0 {

@@ -109,6 +109,19 @@ func (p *prog) load(dst asm.Register, off int32, n int, onShort string) {
 	}
 }
 
+// skip moves rOff past an option of hdr bytes of code and length and R0
+// of data, and goes back to loop. rOff is kept to 16 bits: the verifier
+// then finds every pass of the walk alike and checks the loop once per
+// pass, not once per path.
+func (p *prog) skip(hdr int32, loop string) {
+	p.add(
+		asm.Add.Reg(rOff, asm.R0),
+		asm.Add.Imm(rOff, hdr),
+		asm.And.Imm(rOff, 0xffff),
+		asm.Ja.Label(loop),
+	)
+}
+
 // at sets rOff.
 func (p *prog) at(off int32) { p.add(asm.Mov.Imm(rOff, off)) }
 
@@ -170,13 +183,8 @@ func Program(mac net.HardwareAddr, mapFD int) (asm.Instructions, error) {
 	)
 	p.label("opt4")
 	p.load(asm.R0, 1, 1, "next")
-	p.add(
-		asm.JEq.Imm(rTmp, 61, "cid4"),
-		asm.Add.Reg(rOff, asm.R0),
-		asm.Add.Imm(rOff, 2),
-		asm.And.Imm(rOff, 0xffff),
-		asm.Ja.Label("loop4"),
-	)
+	p.add(asm.JEq.Imm(rTmp, 61, "cid4"))
+	p.skip(2, "loop4")
 	// Option 61 at rOff, its length in R0: empty passes; the MAC's own
 	// (type 1, the MAC) passes; else it must be listed.
 	p.label("cid4")
@@ -209,13 +217,8 @@ func Program(mac net.HardwareAddr, mapFD int) (asm.Instructions, error) {
 	p.add(asm.JEq.Imm(rCnt, 0, "drop"), asm.Sub.Imm(rCnt, 1))
 	p.load(rTmp, 0, 2, "next")
 	p.load(asm.R0, 2, 2, "next")
-	p.add(
-		asm.JEq.Imm(rTmp, 1, "cid6"),
-		asm.Add.Reg(rOff, asm.R0),
-		asm.Add.Imm(rOff, 4),
-		asm.And.Imm(rOff, 0xffff),
-		asm.Ja.Label("loop6"),
-	)
+	p.add(asm.JEq.Imm(rTmp, 1, "cid6"))
+	p.skip(4, "loop6")
 	// The DUID at rOff+4, R0 long: one of the MAC (DUID-LLT: type 1,
 	// hardware type, time, then the address; DUID-LL: type 3, hardware
 	// type, the address) passes; else it must be listed.
