@@ -43,7 +43,10 @@ import (
 // reported too, and, for reference, the ratio to crane's pull into the
 // directory that holds the pool (crane-host). HULL_BENCH_DIR picks that
 // directory's filesystem (default /var/tmp); the pool is the dir driver,
-// or with HULL_BENCH_POOL=btrfs a btrfs pool on a loop file there. One
+// or with HULL_BENCH_POOL=btrfs a btrfs pool on a loop file there. The
+// import leaves pages of zeros holes, so with the default content it
+// writes half of what it unpacks; HULL_BENCH_CONTENT=text makes every
+// page data, which it writes whole (half as much again as crane). One
 // round varies by ±20% here; take several:
 //
 //	go test -run '^$' -bench DockerPullVsCrane -benchtime 9x ./internal/image

@@ -23,6 +23,11 @@ import (
 // layer's sync found more still to write), though one large image file
 // went faster.
 //
+// Pages of zeros are left holes (writeData), as ZFS with compression on
+// stores them: a layer's sparse files (lastlog, faillog, disk images)
+// come as runs of zeros, since docker writes plain tar, and unpacked
+// whole they would take their full size.
+//
 // A file's chunks all go to one writer, in order; the writer finishes
 // the file (owner, mode, xattrs, times) after its last chunk and closes
 // it. The extraction only ends once every writer is done, so nothing
@@ -58,6 +63,8 @@ type pendingFile struct {
 	name string
 	hdr  *tar.Header
 	q    chan writeJob
+	off  int64 // the bytes of the file queued before this job
+	end  int64 // the end of its last write: beyond is a hole so far
 }
 
 const (
@@ -203,15 +210,20 @@ func (w *fileWriters) do(j writeJob) {
 	pf := j.f
 	if j.data != nil {
 		if !w.failed.Load() {
-			if _, err := pf.f.Write(j.data); err != nil {
+			n, end, err := writeData(pf.f, j.data, pf.off)
+			if err != nil {
 				// A write error names the file already.
 				var pe *os.PathError
 				if errors.As(err, &pe) {
 					err = pe.Err
 				}
 				w.fail(fmt.Errorf("write %q: %w", pf.name, err))
-			} else if w.wrote != nil {
-				w.wrote(len(j.data))
+			} else if n > 0 && w.wrote != nil {
+				w.wrote(n)
+			}
+			pf.off += int64(len(j.data))
+			if n > 0 {
+				pf.end = end
 			}
 		}
 		w.free <- j.data[:cap(j.data)]
@@ -232,6 +244,12 @@ func (w *fileWriters) do(j writeJob) {
 // of the file's hdr.Size bytes were written.
 func (w *fileWriters) finish(pf *pendingFile) error {
 	fd := int(pf.f.Fd())
+	if pf.end < pf.off {
+		// The file ends in zeros, left a hole.
+		if err := unix.Ftruncate(fd, pf.off); err != nil {
+			return fmt.Errorf("write %q: %w", pf.name, err)
+		}
+	}
 	if pf.hdr.Size >= writebackMin {
 		w.wb.start(fd, pf.name)
 	}

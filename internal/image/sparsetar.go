@@ -235,24 +235,51 @@ func (x *extractor) writeSparse(f *os.File, size int64, r io.Reader) error {
 		if _, err := io.ReadFull(r, buf[:k]); err != nil {
 			return err
 		}
-		// Each run of pages that are not all zeros is one write.
-		for i := 0; i < k; {
-			j := i
-			for j < k && !bytes.Equal(buf[j:min(j+sparsePage, k)], zeroPage[:min(sparsePage, k-j)]) {
-				j += sparsePage
-			}
-			j = min(j, k)
-			if j > i {
-				if _, err := f.WriteAt(buf[i:j], off+int64(i)); err != nil {
-					return err
-				}
-				if x.w.wrote != nil {
-					x.w.wrote(j - i)
-				}
-			}
-			i = j + sparsePage // past the zero page that ended the run
+		n, _, err := writeData(f, buf[:k], off)
+		if err != nil {
+			return err
+		}
+		if x.w.wrote != nil && n > 0 {
+			x.w.wrote(n)
 		}
 		off += int64(k)
 	}
 	return f.Truncate(size) // a file that ends in a hole
+}
+
+// writeData writes buf at off in f, a new file, leaving each page of
+// zeros (pages counted from the file's start) a hole: the file reads the
+// same. Each run of other pages is one write. It returns the bytes
+// written and the file offset where the last write ended (0: none); a
+// file whose end is a hole needs a Truncate to its size.
+func writeData(f *os.File, buf []byte, off int64) (written int, dataEnd int64, err error) {
+	for i := 0; i < len(buf); {
+		// The page holding off+i ends at end (within buf).
+		end := min(i+sparsePage-int((off+int64(i))%sparsePage), len(buf))
+		if isZero(buf[i:end]) {
+			i = end
+			continue
+		}
+		j := end
+		for j < len(buf) {
+			next := min(j+sparsePage, len(buf))
+			if isZero(buf[j:next]) {
+				break
+			}
+			j = next
+		}
+		if _, err := f.WriteAt(buf[i:j], off+int64(i)); err != nil {
+			return written, dataEnd, err
+		}
+		written += j - i
+		dataEnd = off + int64(j)
+		i = j
+	}
+	return written, dataEnd, nil
+}
+
+// isZero says whether b (at most a page) is all zeros; most pages that
+// are not say so at their first bytes.
+func isZero(b []byte) bool {
+	return len(b) > 0 && b[0] == 0 && bytes.Equal(b, zeroPage[:len(b)])
 }

@@ -136,3 +136,51 @@ func TestTreeWriterSparse(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteData: written at any offset, a buffer's pages of zeros
+// (counted from the file's start) are left holes, its other bytes
+// written, and the file reads back the same.
+func TestWriteData(t *testing.T) {
+	page := func(b byte) string { return strings.Repeat(string(rune(b)), sparsePage) }
+	zero := strings.Repeat("\x00", sparsePage)
+	for _, tc := range []struct {
+		name    string
+		off     int64
+		buf     string
+		written int
+		holes   int64 // pages of the file left holes, at least
+	}{
+		{"all data", 0, page('a') + page('b'), 2 * sparsePage, 0},
+		{"all zeros", 0, zero + zero, 0, 2},
+		{"zeros between", 0, page('a') + zero + zero + page('b'), 2 * sparsePage, 2},
+		{"ends in zeros", sparsePage, page('a') + zero, sparsePage, 2},
+		{"a zero short of a page is data", 0, "a" + zero[1:] + zero, sparsePage, 1},
+		{"unaligned offset", 100, zero + "x" + zero + zero, sparsePage, 3},
+		{"short tail of zeros", 0, page('a') + "\x00\x00\x00", sparsePage, 0},
+		{"empty", 0, "", 0, 0},
+	} {
+		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		written, end, err := writeData(f, []byte(tc.buf), tc.off)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		size := tc.off + int64(len(tc.buf))
+		if written != tc.written || (written == 0) != (end == 0) || end > size {
+			t.Errorf("%s: wrote %d bytes ending at %d, want %d", tc.name, written, end, tc.written)
+		}
+		f.Truncate(size)
+		got, _ := os.ReadFile(f.Name())
+		if want := strings.Repeat("\x00", int(tc.off)) + tc.buf; string(got) != want {
+			t.Errorf("%s: reads back differently", tc.name)
+		}
+		var st unix.Stat_t
+		unix.Fstat(int(f.Fd()), &st)
+		if allocated, most := st.Blocks*512, (size+sparsePage-1)/sparsePage*sparsePage-tc.holes*sparsePage; allocated > most {
+			t.Errorf("%s: %d bytes allocated, want at most %d", tc.name, allocated, most)
+		}
+		f.Close()
+	}
+}

@@ -27,8 +27,9 @@ func TestImportDiskFull(t *testing.T) {
 		t.Cleanup(func() { unix.Unmount(store, unix.MNT_DETACH) })
 	})
 	rm.useSource()
-	// 32 MiB of zeros: a small file, a large image.
-	rm.publish(baseUUID, "big", "", "2024-01-01T00:00:00.000Z", tgz(map[string]string{"big": string(make([]byte, 32<<20))}, "big"))
+	// 32 MiB of one letter: a small file, a large image (zeros would be
+	// left holes, and fit).
+	rm.publish(baseUUID, "big", "", "2024-01-01T00:00:00.000Z", tgz(map[string]string{"big": strings.Repeat("x", 32<<20)}, "big"))
 	rm.publish(otherUUID, "small", "", "2024-01-02T00:00:00.000Z", tgz(map[string]string{"small": "fits\n"}, "small"))
 
 	code, out, errOut := rm.run("import", "-q", baseUUID)
