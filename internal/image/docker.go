@@ -253,6 +253,12 @@ func layerCompression(mt types.MediaType) string {
 // that stands for it (see dockerTop). source is recorded as where the
 // layers came from.
 func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, tag, source string) (*Image, error) {
+	return im.importDocker(ctx, img, repo, tag, source, nil)
+}
+
+// importDocker is ImportDockerImage; with blobs, the layers are
+// downloaded with it, resumably.
+func (im *Importer) importDocker(ctx context.Context, img v1.Image, repo, tag, source string, blobs *blobFetcher) (*Image, error) {
 	plan, err := dockerPlan(img, repo, tag)
 	if err != nil {
 		return nil, err
@@ -313,7 +319,15 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 				m := plan[i].manifest
 				progress = func() io.WriteCloser { return im.Progress(m) }
 			}
-			fetches[i] = newLayerFetch(ctx, plan[i].manifest, plan[i].layer.Compressed, plan[i].verified, after, progress)
+			open, verified := plan[i].layer.Compressed, plan[i].verified
+			if blobs != nil {
+				f := plan[i].manifest.Files[0]
+				open = func() (io.ReadCloser, error) {
+					return im.layerDownload(ctx, blobs, source, f), nil
+				}
+				verified = false
+			}
+			fetches[i] = newLayerFetch(ctx, plan[i].manifest, open, verified, after, progress)
 		}
 		return fetches[i]
 	}
@@ -346,6 +360,25 @@ func (im *Importer) ImportDockerImage(ctx context.Context, img v1.Image, repo, t
 	}
 	return im.dockerTop(ctx, last, top, source)
 }
+
+// layerDownload is the download of a layer's blob (f) with blobs, which
+// is resumed when cut off. Closing it stops a read in progress, from
+// another goroutine: the reading ends with an error then.
+func (im *Importer) layerDownload(ctx context.Context, blobs *blobFetcher, source string, f File) io.ReadCloser {
+	ctx, cancel := context.WithCancel(ctx)
+	d := im.newDownload(ctx, "layer blob", source, f.Size, func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		return blobs.open(ctx, f.Digest, off)
+	})
+	return &stoppable{Reader: d, stop: cancel}
+}
+
+// stoppable is a reader that Close stops.
+type stoppable struct {
+	io.Reader
+	stop context.CancelFunc
+}
+
+func (s *stoppable) Close() error { s.stop(); return nil }
 
 // installLayer unpacks one layer blob, as it is fetched, on top of a clone
 // of its origin, checking the blob's size and digest.

@@ -116,7 +116,7 @@ func HostPlatform() v1.Platform {
 var ErrDockerNotFound = errors.New("docker image not found")
 
 // explainRegistry gives registry errors a message naming source and image.
-func explainRegistry(src string, ref name.Reference, err error) error {
+func explainRegistry(src string, ref fmt.Stringer, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		switch te.StatusCode {
@@ -141,7 +141,13 @@ func (im *Importer) ImportDocker(ctx context.Context, ref string) (*Image, error
 	if err != nil {
 		return nil, err
 	}
-	return im.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source)
+	return im.ImportResolved(ctx, di)
+}
+
+// ImportResolved imports a docker image ResolveDocker found; its layers
+// are downloaded resumably.
+func (im *Importer) ImportResolved(ctx context.Context, di *DockerImage) (*Image, error) {
+	return im.importDocker(ctx, di.Image, di.Repo, di.Tag, di.Source, di.blobs)
 }
 
 // DockerManifest returns the manifest the top layer of "repo[:tag]" would
@@ -161,7 +167,8 @@ type DockerImage struct {
 	Repo, Tag string
 	Source    string
 	// Top is the manifest its top layer is installed with.
-	Top *Manifest
+	Top   *Manifest
+	blobs *blobFetcher // its layers' blobs
 }
 
 // ResolveDocker finds "repo[:tag]" in the docker sources, as ImportDocker
@@ -172,15 +179,17 @@ func (im *Importer) ResolveDocker(ctx context.Context, ref string) (*DockerImage
 }
 
 func (im *Importer) resolveDocker(ctx context.Context, ref string, skipFailed bool) (*DockerImage, error) {
-	img, repo, tag, ds, err := im.findDocker(ctx, ref, skipFailed)
+	img, r, tag, ds, err := im.findDocker(ctx, ref, skipFailed)
 	if err != nil {
 		return nil, err
 	}
+	repo := r.RepositoryStr()
 	plan, err := dockerPlan(img, repo, tag)
 	if err != nil {
 		return nil, err
 	}
-	return &DockerImage{Image: img, Repo: repo, Tag: tag, Source: ds.URL(), Top: plan[len(plan)-1].manifest}, nil
+	return &DockerImage{Image: img, Repo: repo, Tag: tag, Source: ds.URL(), Top: plan[len(plan)-1].manifest,
+		blobs: newBlobFetcher(ds, r)}, nil
 }
 
 // findDocker looks "repo[:tag]" up in the docker sources, in order, and
@@ -188,7 +197,7 @@ func (im *Importer) resolveDocker(ctx context.Context, ref string, skipFailed bo
 // a digest). A source that fails otherwise than with ErrDockerNotFound ends
 // the search, or with skipFailed is passed over; its error is returned
 // then when no later source has the image.
-func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool) (img v1.Image, repo, tag string, ds *DockerSource, err error) {
+func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool) (img v1.Image, repo name.Repository, tag string, ds *DockerSource, err error) {
 	var firstErr error
 	for _, s := range im.Sources {
 		ds, ok := s.(*DockerSource)
@@ -197,7 +206,7 @@ func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool)
 		}
 		r, err := ds.Reference(ref)
 		if err != nil {
-			return nil, "", "", nil, err
+			return nil, name.Repository{}, "", nil, err
 		}
 		img, err := ds.Image(ctx, r)
 		if errors.Is(err, ErrDockerNotFound) {
@@ -205,7 +214,7 @@ func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool)
 		}
 		if err != nil {
 			if !skipFailed {
-				return nil, "", "", nil, err
+				return nil, name.Repository{}, "", nil, err
 			}
 			if firstErr == nil {
 				firstErr = err
@@ -215,12 +224,12 @@ func (im *Importer) findDocker(ctx context.Context, ref string, skipFailed bool)
 		if t, ok := r.(name.Tag); ok {
 			tag = t.TagStr()
 		}
-		return img, r.Context().RepositoryStr(), tag, ds, nil
+		return img, r.Context(), tag, ds, nil
 	}
 	if firstErr != nil {
-		return nil, "", "", nil, firstErr
+		return nil, name.Repository{}, "", nil, firstErr
 	}
-	return nil, "", "", nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
+	return nil, name.Repository{}, "", nil, fmt.Errorf("docker image %q was not found in image sources: %w", ref, ErrDockerNotFound)
 }
 
 // OpenDockerArchive opens an image from a file: a `docker save` archive,

@@ -245,6 +245,14 @@ func (c *IMGAPI) OpenFile(ctx context.Context, uuid string, offset int64) (io.Re
 	if err != nil {
 		return nil, err
 	}
+	return resumedBody(resp, offset)
+}
+
+// resumedBody is resp's body, the file from offset on, when resp answers
+// a GET with "Range: bytes=offset-": a server that ignores the range is
+// read past the bytes already had. The body says the whole file's size
+// as the headers do (FileInfo).
+func resumedBody(resp *http.Response, offset int64) (io.ReadCloser, error) {
 	fb := &fileBody{ReadCloser: resp.Body, size: resp.ContentLength}
 	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
 		// The rest of the file: its whole size is in Content-Range.
@@ -263,8 +271,8 @@ func (c *IMGAPI) OpenFile(ctx context.Context, uuid string, offset int64) (io.Re
 	return fb, nil
 }
 
-// fileBody is GetImageFile's answer: the file, and its whole size as the
-// headers say it (see FileInfo).
+// fileBody is a file's body, and its whole size as the headers say it
+// (see FileInfo).
 type fileBody struct {
 	io.ReadCloser
 	size int64

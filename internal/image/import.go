@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
 // Importer fetches images from sources into a Store.
@@ -211,16 +213,9 @@ func (im *Importer) fetch(ctx context.Context, m *Manifest, src Source) (*Image,
 	if len(m.Files) == 0 {
 		return nil, fmt.Errorf("image %s from %s has no file", m.UUID, src.URL())
 	}
-	dl := &download{
-		ctx: ctx, src: src, uuid: m.UUID, want: m.Files[0],
-		retries: im.Retries, idle: im.IdleTimeout,
-	}
-	if dl.retries == 0 {
-		dl.retries = 3
-	}
-	if dl.idle == 0 {
-		dl.idle = 60 * time.Second
-	}
+	dl := im.newDownload(ctx, "image "+m.UUID, src.URL(), m.Files[0].Size, func(ctx context.Context, off int64) (io.ReadCloser, error) {
+		return src.OpenFile(ctx, m.UUID, off)
+	})
 	defer dl.Close()
 	var r io.Reader = dl
 	if im.Progress != nil {
@@ -251,18 +246,20 @@ func fileURL(src Source, uuid string) string {
 	return u.String()
 }
 
-// download is an image file being read from a source. A read that fails
-// (connection lost, server error, nothing for idle) is resumed from the
-// byte it stopped at, up to retries times. As SmartOS's imgadm, it
-// refuses a file whose Content-Length is not the manifest's size before
-// reading it (the size and sha1 of what is read are checked by the
-// install; SmartOS checks the server's Content-MD5 only for a manifest
-// without sha1, which hull does not accept).
+// download is an image file (or a docker layer blob) being read from a
+// source. A read that fails (connection lost, server error, nothing for
+// idle) is resumed from the byte it stopped at, up to retries times. As
+// SmartOS's imgadm, it refuses a file whose Content-Length is not the
+// manifest's size before reading it (the size and checksum of what is
+// read are checked by the install; SmartOS checks the server's
+// Content-MD5 only for a manifest without sha1, which hull does not
+// accept).
 type download struct {
 	ctx     context.Context
-	src     Source
-	uuid    string
-	want    File
+	open    func(ctx context.Context, off int64) (io.ReadCloser, error)
+	what    string // "image <uuid>", for messages
+	from    string // the source's URL, for messages
+	size    int64  // the manifest's; 0: not known
 	retries int
 	idle    time.Duration
 
@@ -281,11 +278,24 @@ type FileInfo interface {
 	FileSize() int64
 }
 
-func (d *download) open() error {
+// newDownload is a download of what from the source at from, whose
+// bytes from off on open gives.
+func (im *Importer) newDownload(ctx context.Context, what, from string, size int64, open func(ctx context.Context, off int64) (io.ReadCloser, error)) *download {
+	d := &download{ctx: ctx, open: open, what: what, from: from, size: size, retries: im.Retries, idle: im.IdleTimeout}
+	if d.retries == 0 {
+		d.retries = 3
+	}
+	if d.idle == 0 {
+		d.idle = 60 * time.Second
+	}
+	return d
+}
+
+func (d *download) start() error {
 	ctx, cancel := context.WithCancel(d.ctx)
 	d.timedOut.Store(false)
 	timer := time.AfterFunc(d.idle, func() { d.timedOut.Store(true); cancel() })
-	body, err := d.src.OpenFile(ctx, d.uuid, d.off)
+	body, err := d.open(ctx, d.off)
 	if err != nil {
 		timer.Stop()
 		cancel()
@@ -295,10 +305,10 @@ func (d *download) open() error {
 	// while the consumer is busy.
 	timer.Stop()
 	if fi, ok := body.(FileInfo); ok {
-		if n := fi.FileSize(); n >= 0 && d.want.Size > 0 && n != d.want.Size {
+		if n := fi.FileSize(); n >= 0 && d.size > 0 && n != d.size {
 			body.Close()
 			cancel()
-			return &downloadError{fmt.Sprintf("image %s file size error: unexpected mismatch between expected size, %d, and Content-Length header, %d", d.uuid, d.want.Size, n)}
+			return &downloadError{fmt.Sprintf("%s file size error: unexpected mismatch between expected size, %d, and Content-Length header, %d", d.what, d.size, n)}
 		}
 	}
 	d.body, d.cancel, d.timer = body, cancel, timer
@@ -315,9 +325,9 @@ func (e *downloadError) Unwrap() error { return ErrFileCorrupt }
 // explain gives a failed request a message naming the source.
 func (d *download) explain(err error) error {
 	if d.timedOut.Load() {
-		return fmt.Errorf("download image %s from %s: timeout: no data for %s", d.uuid, d.src.URL(), d.idle)
+		return fmt.Errorf("download %s from %s: timeout: no data for %s", d.what, d.from, d.idle)
 	}
-	return fmt.Errorf("download image %s from %s: %w", d.uuid, d.src.URL(), err)
+	return fmt.Errorf("download %s from %s: %w", d.what, d.from, err)
 }
 
 func (d *download) drop() {
@@ -340,7 +350,7 @@ func (d *download) Read(p []byte) (int, error) {
 		}
 		var err error
 		if d.body == nil {
-			err = d.open()
+			err = d.start()
 		}
 		if err == nil {
 			var n int
@@ -387,11 +397,18 @@ func retryable(err error) bool {
 	if errors.Is(err, ErrFileCorrupt) {
 		return false
 	}
+	status := 0
 	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests
+	var te *transport.Error
+	switch {
+	case errors.As(err, &ae):
+		status = ae.Status
+	case errors.As(err, &te):
+		status = te.StatusCode
+	default:
+		return true
 	}
-	return true
+	return status >= 500 || status == http.StatusTooManyRequests
 }
 
 func (d *download) Close() error {

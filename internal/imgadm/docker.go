@@ -78,7 +78,7 @@ func (c *cli) importDocker(ref, pool, override string, quiet bool) error {
 		// may be new: it is added quietly.
 		quietIm := *im
 		quietIm.Log = nil
-		if _, err := quietIm.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source); err != nil {
+		if _, err := quietIm.ImportResolved(ctx, di); err != nil {
 			return err
 		}
 		from := ""
@@ -88,7 +88,7 @@ func (c *cli) importDocker(ref, pool, override string, quiet bool) error {
 		fmt.Fprintf(c.stdout, "Image %s (%s@%s) is already installed%s\n", have.Manifest.UUID, have.Manifest.Name, have.Manifest.Version, from)
 		return nil
 	}
-	_, err = im.ImportDockerImage(ctx, di.Image, di.Repo, di.Tag, di.Source)
+	_, err = im.ImportResolved(ctx, di)
 	return err
 }
 

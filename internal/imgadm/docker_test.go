@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -156,21 +158,70 @@ func TestDockerRegistry(t *testing.T) {
 
 // faultProxy sits in front of a registry and spoils answers on request.
 type faultProxy struct {
-	mu   sync.Mutex
-	mode string // "", "badmanifest", "truncate"
-	srv  *httptest.Server
+	mu     sync.Mutex
+	mode   string         // "", "badmanifest", "truncate", "corrupt", "cut", "stall", "500once", "500"
+	gets   map[string]int // GETs of each blob since set
+	ranged int            // GETs of a blob with a Range header since set
+	srv    *httptest.Server
+}
+
+// cutReader reads left bytes of r, then fails: the proxy drops the
+// connection then.
+type cutReader struct {
+	r     io.Reader
+	left  int
+	stall <-chan struct{} // wait for this before failing
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		if c.stall != nil {
+			<-c.stall
+		}
+		return 0, errors.New("connection cut")
+	}
+	n, err := c.r.Read(p[:min(len(p), c.left)])
+	c.left -= n
+	return n, err
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	u, _ := url.Parse(target)
 	fp := &faultProxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ErrorLog = log.New(io.Discard, "", 0) // the connections it cuts
 	rp.ModifyResponse = func(resp *http.Response) error {
+		p := resp.Request.URL.Path
+		layer := strings.Contains(p, "/blobs/") && resp.Request.Method == http.MethodGet && resp.ContentLength > 100000
 		fp.mu.Lock()
 		mode := fp.mode
+		first := false
+		if layer {
+			fp.gets[p]++
+			first = fp.gets[p] == 1
+			if resp.Request.Header.Get("Range") != "" {
+				fp.ranged++
+			}
+		}
 		fp.mu.Unlock()
-		p := resp.Request.URL.Path
 		switch {
+		case (mode == "cut" || mode == "stall") && layer && first:
+			// Half the blob, then the connection is dropped (or, for
+			// stall, hangs until the client gives up).
+			cr := &cutReader{r: resp.Body, left: int(resp.ContentLength / 2)}
+			if mode == "stall" {
+				cr.stall = resp.Request.Context().Done()
+			}
+			resp.Body = struct {
+				io.Reader
+				io.Closer
+			}{cr, resp.Body}
+		case (mode == "500once" && first || mode == "500") && layer:
+			resp.Body.Close()
+			resp.StatusCode, resp.Status = 500, "500 Internal Server Error"
+			resp.Body = io.NopCloser(strings.NewReader("boom"))
+			resp.ContentLength = 4
+			resp.Header = http.Header{"Content-Length": {"4"}}
 		case mode == "badmanifest" && strings.Contains(p, "/manifests/") && resp.Request.Method == http.MethodGet:
 			body, _ := io.ReadAll(resp.Body)
 			var mf map[string]any
@@ -203,7 +254,11 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	return fp
 }
 
-func (fp *faultProxy) set(mode string) { fp.mu.Lock(); fp.mode = mode; fp.mu.Unlock() }
+func (fp *faultProxy) set(mode string) {
+	fp.mu.Lock()
+	fp.mode, fp.gets, fp.ranged = mode, map[string]int{}, 0
+	fp.mu.Unlock()
+}
 
 // TestDockerProgressBars: on a terminal, each layer has its bar, one at
 // a time, though a layer is fetched and decompressed while the one below
@@ -258,8 +313,9 @@ func TestDockerImportFaults(t *testing.T) {
 	fp := newFaultProxy(t, reg.URL)
 	for _, tt := range []struct{ mode, want string }{
 		{"badmanifest", "docker image manifest: found non-hex character"},
-		{"truncate", "docker layer sha256:"},
-		{"corrupt", "error verifying sha256 checksum"},
+		{"truncate", "layer blob file size error: unexpected mismatch between expected size"},
+		{"corrupt", "image file checksum (sha256) error"},
+		{"500", "unexpected status code 500 Internal Server Error: boom (after 4 attempts)"},
 	} {
 		fp.set(tt.mode)
 		code, _, errOut := rm.run("import", "-q", "-S", fp.srv.URL, "hull/a:1.0")
@@ -277,6 +333,23 @@ func TestDockerImportFaults(t *testing.T) {
 			}
 		}
 	}
+	// A layer download cut off, stalled or refused once is resumed (or
+	// retried) and the import succeeds.
+	for _, mode := range []string{"cut", "stall", "500once"} {
+		fp.set(mode)
+		rm.ok("import", "-q", "-S", fp.srv.URL, "hull/a:1.0")
+		fp.mu.Lock()
+		ranged := fp.ranged
+		fp.mu.Unlock()
+		if resumed := ranged > 0; resumed != (mode != "500once") {
+			t.Errorf("%s: %d downloads resumed with a range", mode, ranged)
+		}
+		if ds := rm.datasets(); len(ds) == 0 {
+			t.Errorf("%s: nothing installed", mode)
+		}
+		rm.cleanAll()
+	}
+	fp.set("")
 	// A config that is not for linux is refused before anything is made.
 	cf, _ := a.ConfigFile()
 	cf = cf.DeepCopy()
