@@ -9,6 +9,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/crane"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"golang.org/x/sys/unix"
 
 	"hull/internal/atomicfile"
 	"hull/internal/image"
@@ -41,12 +43,17 @@ import (
 // tarball in the page cache while an import is durable when it returns,
 // so the ratio to crane's pull followed by an fsync of its tarball is
 // reported too, and, for reference, the ratio to crane's pull into the
-// directory that holds the pool (crane-host). HULL_BENCH_DIR picks that
+// directory that holds the pool (crane-host). crane does not unpack the
+// layers; the ratio to a peer that does the import's work, `crane export
+// | tar -x` into a dataset of the pool and a sync (export+tar), is
+// reported as well. HULL_BENCH_DIR picks that
 // directory's filesystem (default /var/tmp); the pool is the dir driver,
 // or with HULL_BENCH_POOL=btrfs a btrfs pool on a loop file there. The
 // import leaves pages of zeros holes, so with the default content it
 // writes half of what it unpacks; HULL_BENCH_CONTENT=text makes every
-// page data, which it writes whole (half as much again as crane). One
+// page data, which it writes whole (half as much again as crane), and
+// HULL_BENCH_CONTENT=host takes the layers' files from the host's /usr
+// (what a distribution image holds: it gzips to about 40%). One
 // round varies by ±20% here; take several:
 //
 //	go test -run '^$' -bench DockerPullVsCrane -benchtime 9x ./internal/image
@@ -70,7 +77,7 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 	reg.Push(b, "bench/multi:1", img)
 	ref := reg.Host + "/bench/multi:1"
 
-	var imports, cranes, craneSynced, craneHost []time.Duration
+	var imports, cranes, craneSynced, craneHost, exports []time.Duration
 	for i := 0; i < b.N; i++ {
 		base, err := os.MkdirTemp(parent, "hull-bench-docker-")
 		if err != nil {
@@ -126,11 +133,16 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 			}
 			return pulled, time.Since(start)
 		}
+		exportDS, err := p.Create("zones/export")
+		if err != nil {
+			b.Fatal(err)
+		}
 		craneOnce := func() {
 			pulled, synced := cranePull(craneDS.Mountpoint)
 			cranes, craneSynced = append(cranes, pulled), append(craneSynced, synced)
 			pulled, _ = cranePull(base)
 			craneHost = append(craneHost, pulled)
+			exports = append(exports, craneExportTar(b, ref, exportDS.Mountpoint))
 		}
 		// Each goes first every other round: neither always finds the
 		// disk busy with what the other left.
@@ -158,6 +170,50 @@ func BenchmarkDockerPullVsCrane(b *testing.B) {
 	b.ReportMetric(mi.Seconds()/ms.Seconds(), "import/crane+fsync")
 	b.ReportMetric(mh.Seconds(), "crane-host-s")
 	b.ReportMetric(mi.Seconds()/mh.Seconds(), "import/crane-host")
+	me := median(exports)
+	b.ReportMetric(me.Seconds(), "export+tar-s")
+	b.ReportMetric(mi.Seconds()/me.Seconds(), "import/export+tar")
+}
+
+// craneExportTar pulls ref and unpacks it into dir as `crane export ref - |
+// tar -x -C dir` does (the same work as an import: download, decompress,
+// apply whiteouts, write the files), then syncs dir's filesystem, as an
+// import ends; it returns the time that took.
+func craneExportTar(b *testing.B, ref, dir string) time.Duration {
+	start := time.Now()
+	img, err := crane.Pull(ref, crane.Insecure)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tar := exec.Command("tar", "-x", "-C", dir)
+	in, err := tar.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := tar.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exported := make(chan error, 1)
+	go func() {
+		err := crane.Export(img, in)
+		in.Close()
+		exported <- err
+	}()
+	if err := tar.Wait(); err != nil {
+		b.Fatalf("tar -x: %v", err)
+	}
+	if err := <-exported; err != nil {
+		b.Fatal(err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
 }
 
 // median of ds (which it sorts).
@@ -168,13 +224,18 @@ func median(ds []time.Duration) time.Duration {
 
 // benchLayer is a gzip'd layer of files, half random, half zeros (or,
 // with HULL_BENCH_CONTENT=text, half text-like: words that gzip to
-// about a third, as programs and text files do).
+// about a third; with HULL_BENCH_CONTENT=host, the host's own files from
+// /usr, programs, libraries and text as a distribution's image holds).
 func benchLayer(b *testing.B, n, size int) v1.Layer {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	const fileSize = 4 << 20
-	text := os.Getenv("HULL_BENCH_CONTENT") == "text"
-	for i := 0; i*fileSize < size; i++ {
+	content := os.Getenv("HULL_BENCH_CONTENT")
+	text := content == "text"
+	if content == "host" {
+		hostFiles(b, tw, int64(n)*int64(size), int64(size))
+	}
+	for i := 0; i*fileSize < size && content != "host"; i++ {
 		body := make([]byte, fileSize)
 		switch {
 		case i%2 == 0:
@@ -192,6 +253,39 @@ func benchLayer(b *testing.B, n, size int) v1.Layer {
 		b.Fatal(err)
 	}
 	return l
+}
+
+// hostFiles writes to tw the regular files of /usr, in walk order, that
+// start from byte skip to skip+size of them all.
+func hostFiles(b *testing.B, tw *tar.Writer, skip, size int64) {
+	var seen int64
+	err := filepath.WalkDir("/usr", func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if seen >= skip+size {
+			return filepath.SkipAll
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		at := seen
+		seen += fi.Size()
+		if at < skip {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil
+		}
+		tw.WriteHeader(&tar.Header{Name: strings.TrimPrefix(path, "/"), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write(data)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 }
 
 // fillText fills b with words picked at random (seeded), in lines.
