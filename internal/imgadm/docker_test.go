@@ -503,3 +503,37 @@ func TestDockerSameLayers(t *testing.T) {
 		t.Errorf("datasets: %v", ds)
 	}
 }
+
+// TestDockerTLSRegistry: a registry on https whose certificate cannot be
+// checked is refused, saying why, unless its source is insecure (-k);
+// then its images import (layers by range, too) as from any other.
+func TestDockerTLSRegistry(t *testing.T) {
+	rm := newRemote(t)
+	t.Cleanup(rm.cleanAll)
+	reg := registrytest.StartTLS(t)
+	a, _ := registrytest.TestImages(t)
+	reg.Push(t, "hull/a:1.0", a)
+
+	// Not checked: refused, the reason said.
+	const unchecked = "tls: failed to verify certificate: x509: certificate signed by unknown authority"
+	code, _, errOut := rm.run("sources", "-a", reg.URL, "-t", "docker")
+	if code != 1 || !strings.Contains(errOut, "(SourcePing)") || !strings.Contains(errOut, unchecked) {
+		t.Errorf("sources -a without -k: exit %d, %s", code, errOut)
+	}
+	rm.ok("sources", "-a", reg.URL, "-t", "docker", "-f")
+	code, _, errOut = rm.run("import", "-q", "hull/a:1.0")
+	if code != 1 || !strings.Contains(errOut, unchecked) || strings.HasSuffix(errOut, "\n\n") {
+		t.Errorf("import from a source not -k: exit %d, %q", code, errOut)
+	}
+	if ds := rm.datasets(); len(ds) != 0 {
+		t.Errorf("datasets left: %v", ds)
+	}
+	rm.ok("sources", "-d", reg.URL)
+	if out := rm.ok("sources", "-a", reg.URL, "-t", "docker", "-k"); out != "Added \"docker\" image source \""+reg.URL+"\" (insecure)\n" {
+		t.Errorf("sources -a -k: %q", out)
+	}
+	rm.ok("import", "-q", "hull/a:1.0")
+	if ds := rm.datasets(); len(ds) != 2 { // its two layers
+		t.Errorf("datasets after the import: %v", ds)
+	}
+}

@@ -277,8 +277,9 @@ func Main(args []string, stdout, stderr io.Writer, env Env) int {
 	if ce.code != "" {
 		code = " (" + ce.code + ")"
 	}
-	// cmdln's format, as imgadm runs it (showCode: true).
-	fmt.Fprintf(stderr, "imgadm %s: error%s: %s\n", sub, code, err)
+	// cmdln's format, as imgadm runs it (showCode: true); a message that
+	// ends in a server's newline ends the line once.
+	fmt.Fprintf(stderr, "imgadm %s: error%s: %s\n", sub, code, strings.TrimRight(err.Error(), "\n"))
 	if ce.status == 2 {
 		if u, ok := commandUsage[sub]; ok {
 			fmt.Fprint(stderr, u)

@@ -6,8 +6,16 @@ package registrytest
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -35,12 +43,13 @@ const Binary = "/usr/bin/docker-registry"
 
 // Registry is a running registry.
 type Registry struct {
-	URL     string // http://127.0.0.1:PORT
+	URL     string // http://127.0.0.1:PORT (https:// with StartTLS)
 	Host    string // 127.0.0.1:PORT
 	Dir     string // its storage
 	User    string // with auth: the one user and its password
 	Pass    string
 	Process *os.Process
+	tls     bool // a certificate of its own, which clients cannot check
 }
 
 // Start runs a registry storing into a temporary directory; with auth it
@@ -48,6 +57,17 @@ type Registry struct {
 // the test ends.
 func Start(t testing.TB, auth bool) *Registry {
 	t.Helper()
+	return start(t, auth, false)
+}
+
+// StartTLS runs a registry as Start does, serving https with a
+// self-signed certificate.
+func StartTLS(t testing.TB) *Registry {
+	t.Helper()
+	return start(t, false, true)
+}
+
+func start(t testing.TB, auth, useTLS bool) *Registry {
 	testenv.Require(t, fileExists(Binary), "docker-registry is not installed (apt-get install docker-registry)")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -56,7 +76,7 @@ func Start(t testing.TB, auth bool) *Registry {
 	}
 	host := l.Addr().String()
 	l.Close()
-	r := &Registry{URL: "http://" + host, Host: host, Dir: filepath.Join(dir, "data")}
+	r := &Registry{URL: "http://" + host, Host: host, Dir: filepath.Join(dir, "data"), tls: useTLS}
 	cfg := fmt.Sprintf(`version: 0.1
 log:
   level: error
@@ -83,6 +103,11 @@ http:
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: hull-test\n    path: %s\n", pw)
 	}
+	if useTLS {
+		r.URL = "https://" + host
+		cert, key := selfSigned(t, dir)
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", cert, key)
+	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -101,8 +126,9 @@ http:
 		<-done
 	})
 	deadline := time.Now().Add(15 * time.Second)
+	client := &http.Client{Transport: r.transport()}
 	for {
-		resp, err := http.Get(r.URL + "/v2/")
+		resp, err := client.Get(r.URL + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
@@ -149,12 +175,55 @@ func (r *Registry) PushIndex(t testing.TB, repoTag string, idx v1.ImageIndex) {
 	}
 }
 
-// auth is how the test pushes: as the registry's user, if it has one.
+// auth is how the test pushes: as the registry's user, if it has one,
+// not checking the certificate of a TLS registry.
 func (r *Registry) auth() []remote.Option {
-	if r.User == "" {
-		return nil
+	opts := []remote.Option{remote.WithTransport(r.transport())}
+	if r.User != "" {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass}))
 	}
-	return []remote.Option{remote.WithAuth(&authn.Basic{Username: r.User, Password: r.Pass})}
+	return opts
+}
+
+func (r *Registry) transport() http.RoundTripper {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	if r.tls {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	return tr
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t testing.TB, dir string) (certPath, keyPath string) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "hull test registry"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPath, keyPath = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath
 }
 
 // BusyboxLayer is hull's busybox test image file as a docker layer.
