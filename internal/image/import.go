@@ -378,7 +378,7 @@ func (d *download) Read(p []byte) (int, error) {
 		d.drop()
 		if !retryable(err) || d.failures >= d.retries || d.ctx.Err() != nil {
 			if d.failures > 0 {
-				err = fmt.Errorf("%w (after %d attempts)", err, d.failures+1)
+				err = &retriedError{err, d.failures + 1}
 			}
 			d.err = err
 			return 0, err
@@ -390,6 +390,19 @@ func (d *download) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// retriedError is a download's last error, after attempts.
+type retriedError struct {
+	err      error
+	attempts int
+}
+
+func (e *retriedError) Error() string {
+	// A server's message may end in a newline.
+	return fmt.Sprintf("%s (after %d attempts)", strings.TrimRight(e.err.Error(), "\n"), e.attempts)
+}
+
+func (e *retriedError) Unwrap() error { return e.err }
 
 // retryable: server errors, lost connections and timeouts are worth
 // another try; a 4xx answer is not.

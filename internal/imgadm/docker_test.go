@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -163,6 +164,11 @@ type faultProxy struct {
 	gets   map[string]int // GETs of each blob since set
 	ranged int            // GETs of a blob with a Range header since set
 	srv    *httptest.Server
+	// cdn serves the blobs the registry redirects to in mode "redirect"
+	// (as registries send layers to a CDN), cutting the first download
+	// of each half-way.
+	cdn   *httptest.Server
+	blobs map[string][]byte
 }
 
 // cutReader reads left bytes of r, then fails: the proxy drops the
@@ -205,6 +211,20 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 		}
 		fp.mu.Unlock()
 		switch {
+		case mode == "redirect" && layer:
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			if resp.StatusCode == http.StatusOK { // not a resumed one's rest
+				fp.mu.Lock()
+				fp.blobs[p] = body
+				fp.mu.Unlock()
+			}
+			resp.StatusCode, resp.Status = http.StatusTemporaryRedirect, "307 Temporary Redirect"
+			resp.Body, resp.ContentLength = http.NoBody, 0
+			resp.Header = http.Header{"Location": {fp.cdn.URL + p}, "Content-Length": {"0"}}
 		case (mode == "cut" || mode == "stall") && layer && first:
 			// Half the blob, then the connection is dropped (or, for
 			// stall, hangs until the client gives up).
@@ -251,12 +271,32 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	}
 	fp.srv = httptest.NewServer(rp)
 	t.Cleanup(fp.srv.Close)
+	cdnGets := map[string]int{}
+	fp.cdn = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fp.mu.Lock()
+		blob, ok := fp.blobs[r.URL.Path]
+		cdnGets[r.URL.Path]++
+		first := cdnGets[r.URL.Path] == 1
+		fp.mu.Unlock()
+		switch {
+		case !ok:
+			http.NotFound(w, r)
+		case first:
+			w.Header().Set("Content-Length", strconv.Itoa(len(blob)))
+			w.Write(blob[:len(blob)/2])
+			panic(http.ErrAbortHandler) // the connection drops
+		default:
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(blob))
+		}
+	}))
+	fp.cdn.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(fp.cdn.Close)
 	return fp
 }
 
 func (fp *faultProxy) set(mode string) {
 	fp.mu.Lock()
-	fp.mode, fp.gets, fp.ranged = mode, map[string]int{}, 0
+	fp.mode, fp.gets, fp.ranged, fp.blobs = mode, map[string]int{}, 0, map[string][]byte{}
 	fp.mu.Unlock()
 }
 
@@ -334,8 +374,9 @@ func TestDockerImportFaults(t *testing.T) {
 		}
 	}
 	// A layer download cut off, stalled or refused once is resumed (or
-	// retried) and the import succeeds.
-	for _, mode := range []string{"cut", "stall", "500once"} {
+	// retried) and the import succeeds; so is one cut off at the CDN the
+	// registry sends it to.
+	for _, mode := range []string{"cut", "stall", "500once", "redirect"} {
 		fp.set(mode)
 		rm.ok("import", "-q", "-S", fp.srv.URL, "hull/a:1.0")
 		fp.mu.Lock()
