@@ -90,7 +90,7 @@ func Console(n *node.Node, uuid string, stdin *os.File, stdout io.Writer, o Cons
 			fmt.Fprintf(stdout, "%c.", o.Escape)
 		}
 	}()
-	var out io.Writer = stdout
+	out := stdout
 	if raw {
 		out = onlcrWriter{stdout}
 	}

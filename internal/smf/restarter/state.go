@@ -100,7 +100,7 @@ func lookupCredential(root string, c *manifest.Credential) (*syscall.Credential,
 
 func lookupUser(root, name string) (uid, gid uint32, home string, err error) {
 	f := dbFind(root+"/etc/passwd", name, 0, 2)
-	if f == nil || len(f) < 6 {
+	if len(f) < 6 {
 		return 0, 0, "", fmt.Errorf("method_credential: user %q not found", name)
 	}
 	u, err1 := strconv.ParseUint(f[2], 10, 32)
@@ -113,7 +113,7 @@ func lookupUser(root, name string) (uid, gid uint32, home string, err error) {
 
 func lookupGroup(root, name string) (uint32, error) {
 	f := dbFind(root+"/etc/group", name, 0, 2)
-	if f == nil || len(f) < 3 {
+	if len(f) < 3 {
 		return 0, fmt.Errorf("method_credential: group %q not found", name)
 	}
 	g, err := strconv.ParseUint(f[2], 10, 32)
