@@ -23,35 +23,39 @@ type blobFetcher struct {
 	src  *DockerSource
 	repo name.Repository
 
-	once   sync.Once
-	client *http.Client
-	err    error
+	mu     sync.Mutex
+	client *http.Client // once authorized
 }
 
 func newBlobFetcher(src *DockerSource, repo name.Repository) *blobFetcher {
 	return &blobFetcher{src: src, repo: repo}
 }
 
-// authorize makes the client, with a pull token for the repository; the
-// registry is asked once, at the first blob.
-func (b *blobFetcher) authorize(ctx context.Context) error {
-	b.once.Do(func() {
-		auth, err := authn.DefaultKeychain.Resolve(b.repo)
-		if err == nil {
-			var rt http.RoundTripper
-			rt, err = transport.NewWithContext(ctx, b.repo.Registry, auth, b.src.tr, []string{b.repo.Scope(transport.PullScope)})
-			b.client = &http.Client{Transport: rt}
-		}
-		if err != nil {
-			b.err = explainRegistry(b.src.url, b.repo, err)
-		}
-	})
-	return b.err
+// authorize makes the client, with a pull token for the repository: the
+// registry is asked at the first blob, and again after a failure (a
+// token server's hiccup is retried with the download).
+func (b *blobFetcher) authorize(ctx context.Context) (*http.Client, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.client != nil {
+		return b.client, nil
+	}
+	auth, err := authn.DefaultKeychain.Resolve(b.repo)
+	if err != nil {
+		return nil, explainRegistry(b.src.url, b.repo, err)
+	}
+	rt, err := transport.NewWithContext(ctx, b.repo.Registry, auth, b.src.tr, []string{b.repo.Scope(transport.PullScope)})
+	if err != nil {
+		return nil, explainRegistry(b.src.url, b.repo, err)
+	}
+	b.client = &http.Client{Transport: rt}
+	return b.client, nil
 }
 
 // open returns the blob digest from byte off on.
 func (b *blobFetcher) open(ctx context.Context, digest string, off int64) (io.ReadCloser, error) {
-	if err := b.authorize(ctx); err != nil {
+	client, err := b.authorize(ctx)
+	if err != nil {
 		return nil, err
 	}
 	u, err := url.Parse(b.src.url)
@@ -66,7 +70,7 @@ func (b *blobFetcher) open(ctx context.Context, digest string, off int64) (io.Re
 	if off > 0 {
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", off))
 	}
-	resp, err := b.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
