@@ -255,12 +255,18 @@ func (c *IMGAPI) OpenFile(ctx context.Context, uuid string, offset int64) (io.Re
 func resumedBody(resp *http.Response, offset int64) (io.ReadCloser, error) {
 	fb := &fileBody{ReadCloser: resp.Body, size: resp.ContentLength}
 	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
-		// The rest of the file: its whole size is in Content-Range.
+		// The rest of the file ("bytes START-END/TOTAL"): its whole size
+		// is in Content-Range, and it must start where asked.
 		fb.size = -1
-		if _, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/"); ok {
-			if n, err := strconv.ParseInt(total, 10, 64); err == nil {
-				fb.size = n
-			}
+		cr := resp.Header.Get("Content-Range")
+		span, total, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "/")
+		start, _, _ := strings.Cut(span, "-")
+		if n, err := strconv.ParseInt(start, 10, 64); err != nil || n != offset {
+			resp.Body.Close()
+			return nil, fmt.Errorf("asked for the file from byte %d, the server sent Content-Range %q", offset, cr)
+		}
+		if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+			fb.size = n
 		}
 	} else if offset > 0 {
 		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
