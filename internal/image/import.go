@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -277,6 +278,44 @@ type download struct {
 type FileInfo interface {
 	FileSize() int64
 }
+
+// resumedBody is resp's body, the file from offset on, when resp answers
+// a GET with "Range: bytes=offset-": a server that ignores the range is
+// read past the bytes already had. The body says the whole file's size
+// as the headers do (FileInfo).
+func resumedBody(resp *http.Response, offset int64) (io.ReadCloser, error) {
+	fb := &fileBody{ReadCloser: resp.Body, size: resp.ContentLength}
+	if offset > 0 && resp.StatusCode == http.StatusPartialContent {
+		// The rest of the file ("bytes START-END/TOTAL"): its whole size
+		// is in Content-Range, and it must start where asked.
+		fb.size = -1
+		cr := resp.Header.Get("Content-Range")
+		span, total, _ := strings.Cut(strings.TrimPrefix(cr, "bytes "), "/")
+		start, _, _ := strings.Cut(span, "-")
+		if n, err := strconv.ParseInt(start, 10, 64); err != nil || n != offset {
+			resp.Body.Close()
+			return nil, fmt.Errorf("asked for the file from byte %d, the server sent Content-Range %q", offset, cr)
+		}
+		if n, err := strconv.ParseInt(total, 10, 64); err == nil {
+			fb.size = n
+		}
+	} else if offset > 0 {
+		if _, err := io.CopyN(io.Discard, resp.Body, offset); err != nil {
+			resp.Body.Close()
+			return nil, err
+		}
+	}
+	return fb, nil
+}
+
+// fileBody is a file's body, and its whole size as the headers say it
+// (see FileInfo).
+type fileBody struct {
+	io.ReadCloser
+	size int64
+}
+
+func (f *fileBody) FileSize() int64 { return f.size }
 
 // newDownload is a download of what from the source at from, whose
 // bytes from off on open gives.
