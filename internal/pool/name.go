@@ -8,11 +8,14 @@ import (
 // MaxSnapLen is the longest snapshot name (the part after '@').
 const MaxSnapLen = 128
 
-// maxNameLen keeps a dataset's mountpoint a single valid path component.
+// maxNameLen keeps a dataset's name, with its slashes encoded, a single
+// valid path component (drivers keep a dataset under one directory).
 const maxNameLen = 200
 
 // ParseName splits "<pool>/<name>[@<snap>]" into name and snap (snap is ""
-// for a dataset). name is [A-Za-z0-9_.:-]+ (not "." or ".."), snap is
+// for a dataset). name is one or more components joined by '/' (a child
+// dataset, as "<uuid>/data"), each [A-Za-z0-9_.:-]+ (not "." or ".."),
+// snap is
 // [A-Za-z0-9_.:%-]{1,64}. Anything else, or another pool, is
 // ErrInvalidName. Drivers share it so that every driver accepts the same
 // names.
@@ -32,7 +35,19 @@ func ParseName(poolName, full string) (name, snap string, err error) {
 }
 
 func validName(s string) bool {
-	if s == "" || s == "." || s == ".." || len(s) > maxNameLen {
+	if len(s) > maxNameLen {
+		return false
+	}
+	for _, c := range strings.Split(s, "/") {
+		if !validComponent(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func validComponent(s string) bool {
+	if s == "" || s == "." || s == ".." {
 		return false
 	}
 	for _, c := range s {
@@ -103,4 +118,13 @@ func ParseRename(poolName, oldFull, newFull string) (oldName, oldSnap, newName, 
 			oldFull, newFull, ErrInvalidName)
 	}
 	return oldName, oldSnap, newName, newSnap, nil
+}
+
+// Parent is the name of a child dataset's parent, "" for a top-level
+// dataset (names without the pool, as ParseName returns them).
+func Parent(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[:i]
+	}
+	return ""
 }

@@ -14,6 +14,7 @@ var (
 	ErrNotFound      = errors.New("dataset does not exist")
 	ErrExists        = errors.New("dataset already exists")
 	ErrHasDependents = errors.New("dataset has dependent clones")
+	ErrHasChildren   = errors.New("dataset has children")
 	ErrNotSupported  = errors.New("not supported by this pool driver")
 	ErrInvalidName   = errors.New("invalid dataset name")
 	ErrSnapshotNotRO = errors.New("snapshots are read-only")

@@ -10,12 +10,14 @@
 //
 //	datasets/<name>/data          the dataset (a subvolume)
 //	datasets/<name>/snaps/<snap>  its snapshots (read-only subvolumes)
+//	datasets/<parent>%<child>/    a child dataset ("<parent>/<child>")
 //	tmp/<id>/                     a dataset being made
 //	trash/<id>                    what is being destroyed
 //	lock                          serializes operations across processes
 //
 // and each dataset's data subvolume is bind-mounted at mountRoot/<name>,
-// as the dir driver mounts its overlays. The dataset directory carries
+// as the dir driver mounts its overlays; a child's mountpoint is a
+// directory of its parent, as in ZFS, mounted after it. The dataset directory carries
 // the clone's origin (by the snapshot's subvolume uuid, so renames need no
 // update), the creation time and the wanted mount state as xattrs.
 //
@@ -110,7 +112,7 @@ func (d *Driver) Name() string { return "btrfs" }
 // Store is where the filesystem's top level is mounted.
 func (d *Driver) Store() string { return d.store }
 
-func (d *Driver) dsDir(n string) string       { return filepath.Join(d.store, "datasets", n) }
+func (d *Driver) dsDir(n string) string       { return filepath.Join(d.store, "datasets", storeName(n)) }
 func (d *Driver) dataPath(n string) string    { return filepath.Join(d.dsDir(n), "data") }
 func (d *Driver) snapsDir(n string) string    { return filepath.Join(d.dsDir(n), "snaps") }
 func (d *Driver) snapPath(n, s string) string { return filepath.Join(d.snapsDir(n), s) }
@@ -193,6 +195,9 @@ func (d *Driver) make(full, origin string, fill func(data string) error) (_ *poo
 	}
 	if exists(d.dsDir(name)) {
 		return nil, fmt.Errorf("%s %s: %w", op, full, pool.ErrExists)
+	}
+	if p := pool.Parent(name); p != "" && !exists(d.dsDir(p)) {
+		return nil, fmt.Errorf("%s %s: parent %w", op, full, pool.NotFound(d.full(p)))
 	}
 	tmp := filepath.Join(d.store, "tmp", storedir.NewID())
 	defer func() {
@@ -352,6 +357,9 @@ func (d *Driver) Destroy(full string) error {
 	if c := clonesOf(all, uuids); len(c) > 0 {
 		return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
 	}
+	if c := childrenIn(all, name); snap == "" && len(c) > 0 {
+		return fmt.Errorf("destroy %s: has %s: %w", full, d.fullNames(c), pool.ErrHasChildren)
+	}
 	if snap != "" {
 		if err := destroySubvolume(d.snapPath(name, snap)); err != nil {
 			return fmt.Errorf("destroy %s: %w", full, err)
@@ -397,6 +405,11 @@ func (d *Driver) Rename(oldFull, newFull string) error {
 	}
 	if exists(to) {
 		return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, pool.ErrExists)
+	}
+	if oldSnap == "" {
+		if err := d.checkMove(oldName, newName); err != nil {
+			return fmt.Errorf("rename %s to %s: %w", oldFull, newFull, err)
+		}
 	}
 	if oldSnap != "" {
 		if err := renameNoReplace(from, to); err != nil {
@@ -445,6 +458,9 @@ func (d *Driver) Mount(full string) (*pool.Dataset, error) {
 	if err := d.mount(name); err != nil {
 		return nil, fmt.Errorf("mount %s: %w", full, err)
 	}
+	if err := d.mountChildren(name); err != nil {
+		return nil, fmt.Errorf("mount %s: %w", full, err)
+	}
 	return d.describe(name, "", nil, false)
 }
 
@@ -467,17 +483,25 @@ func (d *Driver) Unmount(full string) error {
 	if err := unix.Lsetxattr(dir, xattrUnmounted, []byte("1"), 0); err != nil {
 		return fmt.Errorf("unmount %s: %w", full, err)
 	}
+	if err := d.unmountChildren(name); err != nil {
+		return fmt.Errorf("unmount %s: %w", full, err)
+	}
 	if err := mounts.Unmount(d.mountpoint(name), false); err != nil {
 		return fmt.Errorf("unmount %s: %w", full, err)
 	}
 	return nil
 }
 
+// mountIfWanted mounts name unless it was unmounted on purpose, and then
+// its children, whose mountpoints are in it.
 func (d *Driver) mountIfWanted(name string) error {
 	if _, off := getXattr(d.dsDir(name), xattrUnmounted); off {
 		return nil
 	}
-	return d.mount(name)
+	if err := d.mount(name); err != nil {
+		return err
+	}
+	return d.mountChildren(name)
 }
 
 // mount bind-mounts name's data at its mountpoint unless it is there;
@@ -493,7 +517,7 @@ func (d *Driver) mount(name string) error {
 		if top == nil {
 			return fmt.Errorf("%s: a mount root missing from the mount table", target)
 		}
-		if top.FSType == "btrfs" && top.Root == "/datasets/"+name+"/data" {
+		if top.FSType == "btrfs" && top.Root == d.mountSource(name) {
 			return nil
 		}
 		if err := mounts.Unmount(target, true); err != nil {

@@ -60,6 +60,13 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestChildren(t *testing.T) {
+	pooltest.RunChildren(t, func(t *testing.T) pool.Driver {
+		d, _ := newPool(t, 1<<30)
+		return d
+	})
+}
+
 func TestReopen(t *testing.T) {
 	pooltest.RequireRoot(t)
 	base := t.TempDir()
@@ -85,6 +92,11 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(a.Mountpoint, "f"), []byte("x"), 0o644)
+	c, err := d.Create("zones/a/data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(c.Mountpoint, "f"), []byte("y"), 0o644)
 	if err := d.Export(); err != nil {
 		t.Fatal(err)
 	}
@@ -97,5 +109,8 @@ func TestReopen(t *testing.T) {
 	t.Cleanup(func() { exportPool(t, d, base) })
 	if b, err := os.ReadFile(filepath.Join(a.Mountpoint, "f")); string(b) != "x" {
 		t.Errorf("after reopen: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(c.Mountpoint, "f")); string(b) != "y" {
+		t.Errorf("child after reopen: %q, %v", b, err)
 	}
 }

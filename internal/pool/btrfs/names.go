@@ -16,7 +16,7 @@ func (d *Driver) DatasetNames() ([]string, error) {
 	}
 	out := make([]string, 0, len(ents))
 	for _, e := range ents {
-		out = append(out, d.full(e.Name()))
+		out = append(out, d.full(datasetName(e.Name())))
 	}
 	return out, nil
 }

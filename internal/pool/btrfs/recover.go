@@ -70,13 +70,15 @@ func (d *Driver) recover() error {
 		return err
 	}
 	names := map[string]bool{}
+	var order []string // parents before children
 	for _, e := range ents {
-		name := e.Name()
+		name := datasetName(e.Name())
 		if err := d.recoverDataset(name); err != nil {
 			return err
 		}
 		if exists(d.dsDir(name)) {
 			names[name] = true
+			order = append(order, name)
 		}
 	}
 	d.cleanQgroups()
@@ -87,19 +89,21 @@ func (d *Driver) recover() error {
 		return err
 	}
 	for _, m := range table {
-		if filepath.Dir(m.Target) != d.mountRoot || m.FSType != "btrfs" || !strings.HasPrefix(m.Root, "/datasets/") {
+		n, ok := d.datasetMount(m)
+		if !ok {
 			continue
 		}
-		n := filepath.Base(m.Target)
 		_, off := getXattr(d.dsDir(n), xattrUnmounted)
-		if !names[n] || off || m.Root != "/datasets/"+n+"/data" {
+		if !names[n] || off || m.Root != d.mountSource(n) {
 			mounts.Unmount(m.Target, true)
 		}
 	}
-	for n := range names {
+	for _, n := range order {
 		// A dataset that will not mount is reported when the caller asks
 		// for it; it must not keep the whole pool closed.
-		d.mountIfWanted(n)
+		if pool.Parent(n) == "" {
+			d.mountIfWanted(n) // and its children
+		}
 	}
 	mps, _ := os.ReadDir(d.mountRoot)
 	for _, e := range mps {
@@ -108,6 +112,27 @@ func (d *Driver) recover() error {
 		}
 	}
 	return nil
+}
+
+// datasetMount tells whether m is a dataset's mount of this pool (a
+// top-level one at mountRoot/<name>, a child's at mountRoot/<name>/...,
+// made from a data subvolume), and for which name its target stands.
+func (d *Driver) datasetMount(m mounts.Entry) (string, bool) {
+	rel, err := filepath.Rel(d.mountRoot, m.Target)
+	if err != nil || rel == "." || strings.HasPrefix(rel, "..") || m.FSType != "btrfs" {
+		return "", false
+	}
+	src, ok := strings.CutPrefix(m.Root, "/datasets/")
+	if !ok {
+		return "", false
+	}
+	if !strings.Contains(rel, "/") {
+		return rel, true
+	}
+	// Deeper, only what a child's mount looks like: other mounts there
+	// (inside a zone's dataset) are not the pool's.
+	store, ok := strings.CutSuffix(src, "/data")
+	return rel, ok && !strings.Contains(store, "/") && strings.Contains(store, "%")
 }
 
 // recoverDataset finishes or drops a half-done rollback of name.

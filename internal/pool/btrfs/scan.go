@@ -77,7 +77,7 @@ func (d *Driver) scan() ([]*dsEntry, error) {
 	}
 	var out []*dsEntry
 	for _, e := range ents {
-		ds, err := d.scanDataset(e.Name(), true)
+		ds, err := d.scanDataset(datasetName(e.Name()), true)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // destroyed meanwhile
 		}

@@ -130,6 +130,16 @@ func (d *Driver) parse(full, kind string) (name, snap string, err error) {
 	return pool.ParseKind(d.pool, full, kind)
 }
 
+// topLevel refuses to make a child dataset ("<parent>/<child>"): its
+// mount would sit inside its parent's overlay, which this driver does not
+// order. Child names are otherwise valid: looking one up finds nothing.
+func topLevel(full, name string) error {
+	if pool.Parent(name) != "" {
+		return fmt.Errorf("%s: child datasets: %w", full, pool.ErrNotSupported)
+	}
+	return nil
+}
+
 // begin takes the pool lock and loads the records; done releases the
 // lock. Operations that let go of layers (Destroy, Rollback) or fail after
 // making some call gc before done.
@@ -173,6 +183,9 @@ func (d *Driver) newUpper(from string) (string, error) {
 // Create makes an empty dataset mounted at mountRoot/<name>.
 func (d *Driver) Create(full string) (_ *pool.Dataset, err error) {
 	name, _, err := d.parse(full, "dataset")
+	if err == nil {
+		err = topLevel(full, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create: %w", err)
 	}
@@ -329,6 +342,9 @@ func (d *Driver) Clone(snapFull, full string) (_ *pool.Dataset, err error) {
 		return nil, fmt.Errorf("clone: %w", err)
 	}
 	name, _, err := d.parse(full, "dataset")
+	if err == nil {
+		err = topLevel(full, name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clone: %w", err)
 	}
@@ -464,6 +480,9 @@ func (d *Driver) Rename(oldFull, newFull string) (err error) {
 	oldName, oldSnap, newName, newSnap, err := pool.ParseRename(d.pool, oldFull, newFull)
 	if err != nil {
 		return err
+	}
+	if err := topLevel(newFull, newName); err != nil {
+		return fmt.Errorf("rename: %w", err)
 	}
 	rs, done, err := d.begin()
 	if err != nil {

@@ -58,6 +58,12 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestRefusesChildren(t *testing.T) {
+	pooltest.RequireRoot(t)
+	d, _ := newPool(t)
+	pooltest.RefusesChildren(t, d)
+}
+
 func TestParseName(t *testing.T) {
 	tests := []struct {
 		in         string
@@ -71,7 +77,11 @@ func TestParseName(t *testing.T) {
 		{"zones/..", "", "", false},
 		{"zones/a@", "", "", false},
 		{"zones2/a", "", "", false},
-		{"zones/a/b", "", "", false},
+		{"zones/a/b", "a/b", "", true},
+		{"zones/a/b@s", "a/b", "s", true},
+		{"zones/a/", "", "", false},
+		{"zones//b", "", "", false},
+		{"zones/a/../b", "", "", false},
 	}
 	for _, tc := range tests {
 		n, s, err := pool.ParseName("zones", tc.in)

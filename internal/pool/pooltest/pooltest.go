@@ -583,7 +583,7 @@ func testInvalidNames(t *testing.T, d pool.Driver) {
 	create(t, d, "ok")
 	snapshot(t, d, "ok", "s")
 	bad := []string{
-		"", "zones", "zones/", "other/a", "/zones/a", "zones/a/b", "zones/.", "zones/..",
+		"", "zones", "zones/", "other/a", "/zones/a", "zones/a/", "zones//a", "zones/a/..", "zones/.", "zones/..",
 		"zones/a b", "zones/a@", "zones/a@b@c", "zones/a@" + strings.Repeat("s", pool.MaxSnapLen+1),
 		"zones/a@b/c", "zones/é", "zones/a\x00",
 	}
@@ -605,7 +605,7 @@ func testInvalidNames(t *testing.T, d pool.Driver) {
 	_, err = d.Clone(ds("ok"), ds("c"))
 	wantErr(t, "Clone(from a dataset)", err, pool.ErrInvalidName)
 	wantErr(t, "Rollback(dataset)", d.Rollback(ds("ok")), pool.ErrInvalidName)
-	for _, n := range []string{"zones/uuid-1234-partial", "zones/a.b:c_d-e", "zones/x@%.:-_9"} {
+	for _, n := range []string{"zones/uuid-1234-partial", "zones/a.b:c_d-e", "zones/x@%.:-_9", "zones/a/b", "zones/a/b@s"} {
 		if _, _, err := pool.ParseName(Pool, n); err != nil {
 			t.Errorf("ParseName(%q): %v", n, err)
 		}
