@@ -131,7 +131,7 @@ func (n *Node) vmDatasets(uuid string) []pool.Dataset {
 	ds := dataset(uuid)
 	var out []pool.Dataset
 	for _, d := range all {
-		if d.Name == ds || strings.HasPrefix(d.Name, ds+"@") || strings.HasPrefix(d.Name, ds+"-disk") {
+		if d.Name == ds || strings.HasPrefix(d.Name, ds+"@") || strings.HasPrefix(d.Name, ds+"/") || strings.HasPrefix(d.Name, ds+"-disk") {
 			out = append(out, d)
 		}
 	}

@@ -121,6 +121,9 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	if v.Zpool != "" && v.Zpool != PoolName {
 		return nil, &vm.ValidationError{BadValues: []string{"zpool"}}
 	}
+	if err := n.checkDelegate(v); err != nil {
+		return nil, err
+	}
 	if v.ImageUUID != "" {
 		img, err := n.Images.Get(v.ImageUUID)
 		if err != nil {
@@ -176,6 +179,7 @@ func (n *Node) Create(ctx context.Context, payload []byte) (*vm.VM, error) {
 	op, err := n.Journal.Begin("create", v.UUID,
 		journal.Step{Kind: "ids", Args: []string{v.UUID}},
 		journal.Step{Kind: "dataset", Args: []string{dataset(v.UUID)}},
+		journal.Step{Kind: "dataset", Args: []string{delegated(v.UUID)}}, // undone first
 		journal.Step{Kind: "file", Args: []string{n.vmFile(v.UUID)}},
 		journal.Step{Kind: "container", Args: []string{v.UUID}},
 		journal.Step{Kind: "leases", Args: nicMACs(v)},
@@ -301,6 +305,9 @@ func (n *Node) makeDataset(v *vm.VM) error {
 	if err != nil {
 		return fmt.Errorf("create dataset %s: %w", ds, err)
 	}
+	if err := n.makeDelegated(v); err != nil {
+		return err
+	}
 	zp := n.Zonepath(v.UUID)
 	root := filepath.Join(zp, "root")
 	if v.Brand == "sparse" {
@@ -364,7 +371,8 @@ func writeIdentity(root string, v *vm.VM) error {
 }
 
 // applyStorage sets the dataset properties the VM object carries: quota
-// (GiB, 0 for none) and zfs_root_compression, where the pool can.
+// (GiB, 0 for none) and zfs_root_compression, where the pool can, and
+// those of its delegated dataset.
 func (n *Node) applyStorage(v *vm.VM) error {
 	ds := dataset(v.UUID)
 	var q int64
@@ -379,7 +387,7 @@ func (n *Node) applyStorage(v *vm.VM) error {
 			return fmt.Errorf("compression on %s: %w", ds, err)
 		}
 	}
-	return nil
+	return n.applyDelegatedStorage(v, q)
 }
 
 // zonerootTypes are the image types a zone of brand can have as its root,

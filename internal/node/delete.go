@@ -20,6 +20,9 @@ func (n *Node) Delete(ctx context.Context, uuid string) error {
 		return err
 	}
 	defer unlock()
+	if err := checkDestructible(v); err != nil {
+		return err
+	}
 	op, err := n.Journal.Begin("delete", uuid)
 	if err != nil {
 		return err
@@ -58,8 +61,10 @@ func (n *Node) deleteSteps(ctx context.Context, uuid string) error {
 			slog.Warn("archive incomplete", "uuid", uuid, "err", err)
 		}
 	}
-	if err := n.Pool.Destroy(dataset(uuid)); err != nil && !errors.Is(err, pool.ErrNotFound) {
-		return err
+	for _, ds := range []string{delegated(uuid), dataset(uuid)} {
+		if err := n.Pool.Destroy(ds); err != nil && !errors.Is(err, pool.ErrNotFound) {
+			return err
+		}
 	}
 	failpoint("delete/after-destroy")
 	if err := n.IDs.Free(uuid); err != nil {

@@ -47,7 +47,7 @@ func (n *Node) Leaks(uuid string) []string {
 		out = append(out, "link "+l)
 	}
 	if n.Pool != nil {
-		for _, ds := range []string{dataset(uuid), reprovisionNew(uuid), reprovisionOld(uuid)} {
+		for _, ds := range []string{dataset(uuid), delegated(uuid), reprovisionNew(uuid), reprovisionOld(uuid), reprovisionData(uuid)} {
 			if ok, _ := pool.Exists(n.Pool, ds); ok {
 				out = append(out, "dataset "+ds)
 			}

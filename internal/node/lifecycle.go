@@ -214,6 +214,7 @@ func (n *Node) start(ctx context.Context, v *vm.VM, op undoer, o startOptions) e
 		Zonecontrol: zc,
 		ToolLinks:   links,
 		HostConf:    n.hostConfDir(uuid),
+		Delegated:   n.delegatedView(v),
 	})
 	if err != nil {
 		return err
@@ -355,6 +356,15 @@ func background[T any](f func() (T, error)) func() (T, error) {
 func backgroundErr(f func() error) func() error {
 	wait := background(func() (struct{}, error) { return struct{}{}, f() })
 	return func() error { _, err := wait(); return err }
+}
+
+// delegatedView is the VM's delegated dataset in the idmapped view of
+// its zonepath ("" without one).
+func (n *Node) delegatedView(v *vm.VM) string {
+	if !hasDelegated(v) {
+		return ""
+	}
+	return filepath.Join(n.rootFS(v.UUID), "data")
 }
 
 // zoneRoot is the zone's root directory in the idmapped view.

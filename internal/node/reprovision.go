@@ -25,9 +25,9 @@ func reprovisionOld(uuid string) string { return dataset(uuid) + "-reprovisionin
 // vmadm reprovision: imageUUID (the payload's, nil when it has none) must
 // be installed and of a type the brand boots. The VM is stopped if it
 // runs; its root becomes a clone of the image's @final snapshot, keeping
-// the zonepath's config/, cores/ and logs/, the VM's configuration (nics,
-// metadata, resources, quota) and its id range; its snapshots go with the
-// old root. Then it boots, with autoboot set.
+// the zonepath's config/, cores/ and logs/, its delegated dataset, the
+// VM's configuration (nics, metadata, resources, quota) and its id range;
+// its snapshots go with the old root. Then it boots, with autoboot set.
 //
 // Until the new root is cloned a failure or crash undoes it (the VM stays
 // stopped); from then on the operation is finished, across a crash too
@@ -107,6 +107,12 @@ func (n *Node) checkReprovision(v *vm.VM, imageUUID *string) error {
 	if vm.Bool(v.IndestructibleRoot, false) {
 		return errors.New("indestructible_zoneroot is set, cannot reprovision")
 	}
+	if len(v.Datasets) > 1 {
+		return errors.New("cannot support reprovision with multiple delegated datasets")
+	}
+	if len(v.Datasets) == 1 && v.Datasets[0] != delegated(v.UUID) {
+		return fmt.Errorf("cannot support reprovision with non-standard %q dataset", v.Datasets[0])
+	}
 	img, err := n.Images.Get(*imageUUID)
 	if err != nil {
 		return err
@@ -130,6 +136,12 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 		return err
 	}
 	if ok {
+		// The delegated dataset is the zone's data: it waits beside the
+		// root while the root under it is replaced.
+		if err := n.renameIfThere(delegated(v.UUID), reprovisionData(v.UUID)); err != nil {
+			return fmt.Errorf("set aside the data of %s: %w", v.UUID, err)
+		}
+		failpoint("reprovision/after-data-aside")
 		has, err := pool.Exists(n.Pool, ds)
 		if err != nil {
 			return err
@@ -147,6 +159,9 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 	}
 	if _, err := n.Pool.Mount(ds); err != nil {
 		return fmt.Errorf("mount dataset of %s: %w", v.UUID, err)
+	}
+	if err := n.renameIfThere(reprovisionData(v.UUID), delegated(v.UUID)); err != nil {
+		return fmt.Errorf("put the data of %s back: %w", v.UUID, err)
 	}
 	if has, err := pool.Exists(n.Pool, old); err != nil {
 		return err
@@ -179,6 +194,16 @@ func (n *Node) reprovisionSteps(v *vm.VM) error {
 		return fmt.Errorf("destroy the old root of %s: %w", v.UUID, err)
 	}
 	return nil
+}
+
+// renameIfThere renames dataset from to, unless from is not there (done
+// already, or never made).
+func (n *Node) renameIfThere(from, to string) error {
+	ok, err := pool.Exists(n.Pool, from)
+	if err != nil || !ok {
+		return err
+	}
+	return n.Pool.Rename(from, to)
 }
 
 // finishReprovision completes a reprovision that a crashed process left

@@ -57,18 +57,33 @@ func (n *Node) Send(ctx context.Context, uuid string, w io.Writer) error {
 		return err
 	}
 	failpoint("send/after-json")
-	dw, err := sw.Dataset(dataset(uuid))
+	if err := sendDataset(sw, dataset(uuid), ds.Mountpoint); err != nil {
+		return err
+	}
+	failpoint("send/after-pack")
+	if hasDelegated(v) {
+		dd, err := n.Pool.Mount(delegated(uuid))
+		if err != nil {
+			return fmt.Errorf("mount dataset %s: %w", delegated(uuid), err)
+		}
+		if err := sendDataset(sw, delegated(uuid), dd.Mountpoint); err != nil {
+			return err
+		}
+	}
+	return sw.Close()
+}
+
+// sendDataset writes one dataset's content (not that of datasets mounted
+// in it) into the stream.
+func sendDataset(sw *stream.Writer, name, dir string) error {
+	dw, err := sw.Dataset(name)
 	if err != nil {
 		return err
 	}
-	if err := stream.Pack(ds.Mountpoint, dw); err != nil {
-		return fmt.Errorf("send dataset %s: %w", dataset(uuid), err)
+	if err := stream.Pack(dir, dw); err != nil {
+		return fmt.Errorf("send dataset %s: %w", name, err)
 	}
-	failpoint("send/after-pack")
-	if err := dw.Close(); err != nil {
-		return err
-	}
-	return sw.Close()
+	return dw.Close()
 }
 
 // Receive recreates a VM, with the same uuid, from a stream made by Send
@@ -88,6 +103,13 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 	}
 	uuid := v.UUID
 	v.Zonepath = n.Zonepath(uuid)
+	want := []string{dataset(uuid)} // the datasets the stream must hold, in order
+	if hasDelegated(v) {
+		if !pool.HasChildren(n.Pool) {
+			return nil, fmt.Errorf("receive %s: its delegated dataset needs a pool with child datasets; the %s pool driver has none", uuid, n.Pool.Name())
+		}
+		want = append(want, delegated(uuid))
+	}
 	unlock, err := n.lock(uuid)
 	if err != nil {
 		return nil, err
@@ -107,8 +129,10 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 		return nil, err
 	}
 	defer op.Rollback()
-	if err := op.Undo("dataset", dataset(uuid)); err != nil {
-		return nil, err
+	for _, ds := range want { // undone in reverse: children first
+		if err := op.Undo("dataset", ds); err != nil {
+			return nil, err
+		}
 	}
 	// Until it is in, the VM is listed "receiving" (shown.go).
 	shown := n.receivingFile(uuid)
@@ -128,16 +152,21 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("receive %s: %w", uuid, err)
 		}
-		if _, rest, _ := strings.Cut(name, "/"); rest != uuid || received > 0 {
+		// A stream names datasets in its sender's pool.
+		_, rest, _ := strings.Cut(name, "/")
+		if received == len(want) || PoolName+"/"+rest != want[received] {
 			return nil, fmt.Errorf("receive %s: unexpected dataset %q in stream", uuid, name)
 		}
-		if err := n.receiveDataset(v, dr); err != nil {
+		if err := n.receiveDataset(v, want[received], dr); err != nil {
 			return nil, fmt.Errorf("receive %s: %w", uuid, err)
 		}
 		received++
 	}
 	if received == 0 {
 		return nil, fmt.Errorf("receive %s: the stream holds no dataset", uuid)
+	}
+	if received < len(want) {
+		return nil, fmt.Errorf("receive %s: the stream lacks dataset %s", uuid, want[received])
 	}
 	failpoint("receive/before-config")
 	if err := op.Undo("file", n.vmFile(uuid)); err != nil {
@@ -154,10 +183,10 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 	return n.Get(uuid)
 }
 
-// receiveDataset makes the VM's dataset and fills it from the stream,
-// reading its content to the end so that its checksum is verified.
-func (n *Node) receiveDataset(v *vm.VM, content io.Reader) error {
-	ds := dataset(v.UUID)
+// receiveDataset makes one of the VM's datasets and fills it from the
+// stream, reading its content to the end so that its checksum is
+// verified.
+func (n *Node) receiveDataset(v *vm.VM, ds string, content io.Reader) error {
 	d, err := n.Pool.Create(ds)
 	if err != nil {
 		return fmt.Errorf("create dataset %s: %w", ds, err)
@@ -195,5 +224,8 @@ func receivedVM(obj []byte) (*vm.VM, error) {
 	v.State, v.ZoneState, v.PID, v.ZoneID, v.BootTimestamp = "", "", 0, 0, ""
 	v.ExitStatus, v.ExitTimestamp, v.Snapshots = nil, "", nil
 	v.Zpool, v.ZFSFilesystem = PoolName, dataset(v.UUID)
+	if len(v.Datasets) > 0 {
+		v.Datasets = []string{delegated(v.UUID)} // the only kind there is
+	}
 	return &v, nil
 }

@@ -36,6 +36,12 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	if err != nil {
 		return nil, err
 	}
+	if !hasDelegated(next) && next.IndestructibleData != nil {
+		// As SmartOS: without a delegated dataset there is nothing to
+		// make indestructible.
+		next.IndestructibleData = nil
+		changed = slices.DeleteFunc(changed, func(p string) bool { return p == "indestructible_delegated" })
+	}
 	if slices.Contains(changed, "nics") {
 		if err := n.networksUp(next); err != nil {
 			return nil, err
@@ -66,7 +72,9 @@ func (n *Node) Update(ctx context.Context, uuid string, payload []byte) (*vm.VM,
 	defer op.Rollback()
 	// "live" is recorded before "vm" so that, undone in reverse, the old
 	// object is back before the old limits are re-applied from it.
-	storage := slices.Contains(changed, "quota") || slices.Contains(changed, "zfs_root_compression")
+	storage := slices.ContainsFunc(changed, func(p string) bool {
+		return p == "quota" || p == "zfs_root_compression" || p == "zfs_data_compression"
+	})
 	nics := slices.Contains(changed, "nics") || slices.Contains(changed, "routes")
 	if nics {
 		if err := op.Undo("nics", uuid); err != nil {

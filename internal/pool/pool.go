@@ -104,3 +104,10 @@ func DatasetNames(d Driver) ([]string, error) {
 	}
 	return out, nil
 }
+
+// HasChildren tells whether the driver makes child datasets
+// ("<parent>/<child>").
+func HasChildren(d Driver) bool {
+	c, ok := d.(interface{ ChildDatasets() bool })
+	return ok && c.ChildDatasets()
+}

@@ -105,10 +105,10 @@ func normalizeCreate(payload []byte, now time.Time, strict bool) (*VM, error) {
 	if _, err := priv.Parse(v.LimitPriv, v.Brand); err != nil {
 		return nil, err
 	}
-	// Refused rather than stored and ignored: the zone would lack the
-	// dataset it was promised.
-	if Bool(v.DelegateDataset, false) {
-		return nil, fmt.Errorf("delegate_dataset is not supported yet on this node")
+	// As SmartOS: indestructible_delegated is a property of the
+	// delegated dataset, and without one there is nothing to keep.
+	if !Bool(v.DelegateDataset, false) {
+		v.IndestructibleData = nil
 	}
 	if err := checkFSAllowed(v); err != nil {
 		return nil, err

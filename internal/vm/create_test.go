@@ -110,7 +110,7 @@ func TestNormalizeCreateBrands(t *testing.T) {
 		{`{"brand":"nope"}`, "", `Invalid brand while validating payload: "nope"`},
 		{`{"brand":"kvm"}`, "", `brand "kvm" is not supported yet on this node`},
 		{`{"brand":"bhyve"}`, "", `brand "bhyve" is not supported on Linux; use kvm`},
-		{`{"brand":"joyent","image_uuid":"` + testImage + `","delegate_dataset":true}`, "", "delegate_dataset is not supported yet on this node"},
+		{`{"brand":"joyent","image_uuid":"` + testImage + `","delegate_dataset":true}`, "OS", ""},
 		{`{"brand":"joyent","image_uuid":"` + testImage + `","delegate_dataset":false}`, "OS", ""},
 		{`{"brand":"joyent","image_uuid":"` + testImage + `","fs_allowed":"ufs,pcfs,tmpfs"}`, "", "fs_allowed is not supported yet on this node"},
 		{`{"brand":"joyent","image_uuid":"` + testImage + `","fs_allowed":""}`, "OS", ""},

@@ -62,6 +62,10 @@ type Inputs struct {
 	// hostname and resolv.conf (DockerHostConf), mounted over the
 	// image's ("" for none).
 	HostConf string
+	// Delegated is the host path, as the runtime sees it (idmapped), of
+	// the zone's delegated dataset, mounted where SmartOS's zone finds
+	// it: /zones/<uuid>/data ("" for none).
+	Delegated string
 }
 
 // SparseHostDirs are the host trees a sparse zone shares read-only.
@@ -252,10 +256,18 @@ func mounts(v *vm.VM, in Inputs, privs priv.Set) []specs.Mount {
 	for _, fs := range v.Filesystems {
 		ms = append(ms, filesystemMount(fs))
 	}
+	if in.Delegated != "" {
+		ms = append(ms, specs.Mount{Destination: DelegatedPath(v.UUID), Type: "bind", Source: in.Delegated,
+			Options: []string{"rbind", "nosuid", "nodev"}})
+	}
 	ms = append(ms, specs.Mount{Destination: HullBin, Type: "bind", Source: in.HullBinary,
 		Options: []string{"bind", "ro", "nosuid", "nodev"}})
 	return append(ms, metadataMounts(v, in)...)
 }
+
+// DelegatedPath is where a zone sees its delegated dataset: its default
+// mountpoint in a SmartOS zone.
+func DelegatedPath(uuid string) string { return "/zones/" + uuid + "/data" }
 
 // MdataTools are the in-zone metadata commands, the hull binary under
 // their names.

@@ -174,6 +174,22 @@ func TestRenderFilesystems(t *testing.T) {
 	}
 }
 
+func TestRenderDelegated(t *testing.T) {
+	v := baseVM()
+	dest := "/zones/" + v.UUID + "/data"
+	s, _ := Render(v, testInputs())
+	if mount(s, dest) != nil {
+		t.Errorf("%s mounted without a delegated dataset", dest)
+	}
+	in := testInputs()
+	in.Delegated = "/run/hull/rootfs/x/data"
+	s, _ = Render(v, in)
+	m := mount(s, dest)
+	if m == nil || m.Type != "bind" || m.Source != in.Delegated || slices.Contains(m.Options, "ro") {
+		t.Errorf("delegated dataset mount %+v", m)
+	}
+}
+
 func TestRenderRejectsIncompleteInputs(t *testing.T) {
 	if _, err := Render(baseVM(), Inputs{}); err == nil {
 		t.Fatal("want error")

@@ -125,3 +125,6 @@ func (d *Driver) checkMove(from, to string) error {
 	}
 	return nil
 }
+
+// ChildDatasets tells pool.HasChildren that this driver makes them.
+func (d *Driver) ChildDatasets() bool { return true }

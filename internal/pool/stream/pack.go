@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/pool/mounts"
 	"hull/internal/xattr"
 )
 
@@ -22,7 +23,8 @@ const xattrPrefix = "SCHILY.xattr."
 // (directories, regular files, symlinks, hard links, character and block
 // devices, FIFOs) with numeric owners, full modes (setuid, setgid,
 // sticky), nanosecond mtimes and extended attributes. Names are relative
-// to dir, which itself is the entry ".". Sockets are skipped (tar cannot
+// to dir, which itself is the entry ".". Mounts under dir are not
+// entered (their mountpoints are packed, empty). Sockets are skipped (tar cannot
 // hold them; they are recreated by whoever listens). Owners are those on
 // disk (a zone's root is uid 0 there), never names.
 func Pack(dir string, w io.Writer) error {
@@ -113,6 +115,11 @@ func (p *packer) walk(rel string) error {
 		}
 	}
 	if hdr.Typeflag != tar.TypeDir {
+		return nil
+	}
+	if rel != "." && mounts.IsMountRoot(full) {
+		// Another filesystem (a child dataset): its mountpoint is packed,
+		// its content is its own.
 		return nil
 	}
 	ents, err := os.ReadDir(full)
