@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -65,6 +66,24 @@ func TestKillDuringCreate(t *testing.T) {
 			}
 			checkNoLeaks(t, m, uuid)
 		})
+	}
+}
+
+// TestKillDuringCreateDelegated: killed once a delegated dataset is made,
+// a create is undone child first, leaving no dataset.
+func TestKillDuringCreateDelegated(t *testing.T) {
+	n := newNodeWithConfig(t, "pool_driver=btrfs\n")
+	for i, fp := range []string{"create/after-clone", "create/after-config", "create/after-start"} {
+		uuid := fmt.Sprintf("8a1f2e3d-d%03d-4000-8000-000000000000", i)
+		payload := `{"uuid":"` + uuid + `","brand":"joyent-minimal","delegate_dataset":true,"image_uuid":"` + BusyboxUUID + `"}`
+		if out, err := hull(t, n, []string{"HULL_FAILPOINT=" + fp}, payload, "vmadm", "create"); err == nil {
+			t.Fatalf("vmadm create survived %s: %s", fp, out)
+		}
+		m := reopen(t, n)
+		if _, err := m.Get(uuid); err == nil {
+			t.Fatalf("VM exists after a crash at %s", fp)
+		}
+		checkNoLeaks(t, m, uuid)
 	}
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -186,11 +187,17 @@ func TestReprovisionRefused(t *testing.T) {
 func TestKillDuringReprovision(t *testing.T) {
 	n := newNode(t)
 	installOther(t, n)
-	for _, fp := range []string{"reprovision/after-clone", "reprovision/after-unmount", "reprovision/after-forward", "reprovision/after-aside",
-		"reprovision/after-swap", "reprovision/after-config"} {
+	// With a delegated dataset, where the pool has them: it is set
+	// aside and put back across the swap, and must come through whole.
+	delegate := pool.HasChildren(n.Pool)
+	for _, fp := range []string{"reprovision/after-clone", "reprovision/after-unmount", "reprovision/after-forward", "reprovision/after-data-aside",
+		"reprovision/after-aside", "reprovision/after-swap", "reprovision/after-config"} {
 		t.Run(strings.ReplaceAll(fp, "/", "-"), func(t *testing.T) {
-			uuid := create(t, n, `{"brand":"joyent-minimal","image_uuid":"`+BusyboxUUID+`"}`)
+			uuid := create(t, n, fmt.Sprintf(`{"brand":"joyent-minimal","delegate_dataset":%v,"image_uuid":"%s"}`, delegate, BusyboxUUID))
 			mustExec(t, n, uuid, "echo old > /root/mine")
+			if delegate {
+				mustExec(t, n, uuid, "echo data > /zones/"+uuid+"/data/f")
+			}
 			out, err := hull(t, n, []string{"HULL_FAILPOINT=" + fp}, `{"image_uuid":"`+otherUUID+`"}`, "vmadm", "reprovision", uuid)
 			if err == nil {
 				t.Fatalf("vmadm reprovision survived %s: %s", fp, out)
@@ -210,10 +217,13 @@ func TestKillDuringReprovision(t *testing.T) {
 			if got := readRoot(t, m, uuid, "root/mine"); !strings.HasPrefix(got, mine) {
 				t.Fatalf("after a crash at %s: /root/mine is %q", fp, got)
 			}
-			for _, ds := range []string{reprovisionNew(uuid), reprovisionOld(uuid)} {
+			for _, ds := range []string{reprovisionNew(uuid), reprovisionOld(uuid), reprovisionData(uuid)} {
 				if ok, _ := pool.Exists(m.Pool, ds); ok {
 					t.Errorf("after a crash at %s: %s is left", fp, ds)
 				}
+			}
+			if b, err := os.ReadFile(filepath.Join(m.Zonepath(uuid), "data", "f")); delegate && string(b) != "data\n" {
+				t.Errorf("after a crash at %s: the delegated dataset has %q, %v", fp, b, err)
 			}
 			if err := m.Start(context.Background(), uuid); err != nil {
 				t.Fatal(err)
