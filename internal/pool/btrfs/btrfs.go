@@ -17,9 +17,10 @@
 //
 // and each dataset's data subvolume is bind-mounted at mountRoot/<name>,
 // as the dir driver mounts its overlays; a child's mountpoint is a
-// directory of its parent, as in ZFS, mounted after it. The dataset directory carries
-// the clone's origin (by the snapshot's subvolume uuid, so renames need no
-// update), the creation time and the wanted mount state as xattrs.
+// directory of its parent, as in ZFS, mounted after it. The dataset
+// directory carries the clone's origin (by the snapshot's subvolume uuid,
+// so renames need no update), the creation time and the wanted mount
+// state as xattrs.
 //
 // # Crash safety
 //

@@ -70,7 +70,7 @@ func (d *Driver) recover() error {
 		return err
 	}
 	names := map[string]bool{}
-	var order []string // parents before children
+	var order []string // sorted: a parent before its children
 	for _, e := range ents {
 		name := datasetName(e.Name())
 		if err := d.recoverDataset(name); err != nil {
