@@ -12,10 +12,15 @@ import (
 )
 
 // Churn names: an image with @final, and per round a clone, a clone of
-// its snapshot and a rename, all under the "churn-" prefix.
+// its snapshot and a rename, all under the "churn-" prefix; where the
+// driver has child datasets, a child of the renamed clone that moves out
+// and back.
 const (
 	churnImg     = "churn-img"
 	churnContent = "image"
+	churnKid     = "churn-a2/kid"
+	churnKidOut  = "churn-kid"
+	kidContent   = "kid"
 )
 
 // Churn runs rounds of every kind of operation on d, starting from
@@ -46,7 +51,7 @@ func Churn(d pool.Driver, rounds int) error {
 		}
 	}
 	for range rounds {
-		for _, n := range []string{"churn-b", "churn-a", "churn-a2"} {
+		for _, n := range []string{"churn-b", churnKid, churnKidOut, "churn-a", "churn-a2"} {
 			if err := ignore(d.Destroy(ds(n)), pool.ErrNotFound); err != nil {
 				return err
 			}
@@ -75,6 +80,7 @@ func Churn(d pool.Driver, rounds int) error {
 			func() error { return d.Unmount(b.Name) },
 			func() error { _, err := d.Mount(b.Name); return err },
 			func() error { return d.Rename(a.Name, ds("churn-a2")) },
+			func() error { return churnChild(d) },
 			func() error { return d.Destroy(b.Name) },
 			func() error { return d.Destroy(ds("churn-a2@s")) },
 			func() error { return d.Destroy(ds("churn-a2")) },
@@ -86,6 +92,34 @@ func Churn(d pool.Driver, rounds int) error {
 		}
 	}
 	return nil
+}
+
+// churnChild makes a child of churn-a2, takes its parent down and up,
+// moves it out and back, and destroys it.
+func churnChild(d pool.Driver) error {
+	if !pool.HasChildren(d) {
+		return nil
+	}
+	k, err := d.Create(ds(churnKid))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(k.Mountpoint, "kid.txt"), []byte(kidContent), 0o644); err != nil {
+		return err
+	}
+	if err := d.Unmount(ds("churn-a2")); err != nil {
+		return err
+	}
+	if _, err := d.Mount(ds("churn-a2")); err != nil {
+		return err
+	}
+	if err := d.Rename(ds(churnKid), ds(churnKidOut)); err != nil {
+		return err
+	}
+	if err := d.Rename(ds(churnKidOut), ds(churnKid)); err != nil {
+		return err
+	}
+	return d.Destroy(ds(churnKid))
 }
 
 func ignore(err, target error) error {
@@ -132,6 +166,13 @@ func CheckChurn(t *testing.T, d pool.Driver) {
 			t.Errorf("Mount(%s): %v", x.Name, err)
 			continue
 		}
+		if x.Name == ds(churnKid) || x.Name == ds(churnKidOut) {
+			// Killed before its file was written, it has none.
+			if b, err := os.ReadFile(filepath.Join(m.Mountpoint, "kid.txt")); err == nil && string(b) != kidContent {
+				t.Errorf("%s: kid.txt is %q", x.Name, b)
+			}
+			continue
+		}
 		if x.Name == ds(churnImg) && !names[ds(churnImg+"@final")] {
 			// Killed while Churn was still writing the image: its files
 			// were never all written, and the next Churn starts it over.
@@ -149,7 +190,7 @@ func CheckChurn(t *testing.T, d pool.Driver) {
 		for _, x := range l {
 			if strings.HasPrefix(x.Name, ds("churn-")) && !strings.Contains(x.Name, "@") {
 				left++
-				if err := d.Destroy(x.Name); err != nil && !errors.Is(err, pool.ErrHasDependents) {
+				if err := d.Destroy(x.Name); err != nil && !errors.Is(err, pool.ErrHasDependents) && !errors.Is(err, pool.ErrHasChildren) {
 					t.Errorf("Destroy(%s): %v", x.Name, err)
 				}
 			}
