@@ -100,6 +100,19 @@ func TestDelegatedDataset(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkNoLeaks(t, dst, uuid)
+
+	// As after a host reboot: the pool comes back with the delegated
+	// dataset mounted in its zone's dataset, and the zone boots with it.
+	if err := n.ClosePool(); err != nil {
+		t.Fatal(err)
+	}
+	n = reopen(t, n)
+	if err := n.Start(ctx, uuid); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustExec(t, n, uuid, "cat "+in+"/f"); got != "kept" {
+		t.Errorf("after the pool's reopen the zone sees %q", got)
+	}
 	if err := n.Delete(ctx, uuid); err != nil {
 		t.Fatal(err)
 	}
