@@ -1,7 +1,8 @@
 // Package pool is hull's storage pool: named datasets (SmartOS style,
-// "zones/<uuid>"), read-only snapshots ("zones/<uuid>@final"), clones of
-// snapshots, quotas and usage. Drivers (dir, later btrfs) implement Driver;
-// every driver passes the same conformance suite in pool/pooltest.
+// "zones/<uuid>", and child datasets such as "zones/<uuid>/data"),
+// read-only snapshots ("zones/<uuid>@final"), clones of snapshots, quotas
+// and usage. Drivers (btrfs, dir) implement Driver; every driver passes
+// the same conformance suite in pool/pooltest.
 package pool
 
 import (
