@@ -98,12 +98,18 @@ func (d *Driver) recover() error {
 			mounts.Unmount(m.Target, true)
 		}
 	}
+	// A dataset that will not mount is reported when the caller asks for
+	// it; it must not keep the whole pool closed. A child's mountpoint is
+	// in its parent: it mounts only once its parent has.
+	mounted := map[string]bool{}
 	for _, n := range order {
-		// A dataset that will not mount is reported when the caller asks
-		// for it; it must not keep the whole pool closed.
-		if pool.Parent(n) == "" {
-			d.mountIfWanted(n) // and its children
+		if p := pool.Parent(n); p != "" && !mounted[p] {
+			continue
 		}
+		if _, off := getXattr(d.dsDir(n), xattrUnmounted); off {
+			continue
+		}
+		mounted[n] = d.mount(n) == nil
 	}
 	mps, _ := os.ReadDir(d.mountRoot)
 	for _, e := range mps {
