@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"hull/internal/pool"
 	"hull/internal/pool/stream"
 	"hull/internal/testenv"
 )
@@ -197,8 +198,16 @@ func TestReceiveRejectsDamage(t *testing.T) {
 // receiving node has nothing of the VM after its next open.
 func TestKillDuringSendAndReceive(t *testing.T) {
 	src, dst := newNode(t), newPeer(t)
-	uuid := create(t, src, `{"brand":"joyent-minimal","autoboot":false,"image_uuid":"`+BusyboxUUID+`"}`)
+	// With a delegated dataset where the pool has them: a stream of two
+	// datasets, both undone on the receiver after a crash.
+	delegate := pool.HasChildren(src.Pool)
+	uuid := create(t, src, fmt.Sprintf(`{"brand":"joyent-minimal","autoboot":false,"delegate_dataset":%v,"image_uuid":"%s"}`, delegate, BusyboxUUID))
 	writeRoot(t, src, uuid, "data.txt", "keep")
+	if delegate {
+		if err := os.WriteFile(filepath.Join(src.Zonepath(uuid), "data", "d.txt"), []byte("data"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, fp := range []string{"send/after-json", "send/after-pack"} {
 		cut, err := sendVM(t, src, []string{"HULL_FAILPOINT=" + fp}, uuid)
 		if err == nil || !strings.HasPrefix(err.Error(), "signal: killed") {
@@ -249,6 +258,9 @@ func TestKillDuringSendAndReceive(t *testing.T) {
 	}
 	if got := readRoot(t, dst, uuid, "data.txt"); got != "keep" {
 		t.Fatalf("received %q", got)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dst.Zonepath(uuid), "data", "d.txt")); delegate && string(b) != "data" {
+		t.Fatalf("received delegated dataset holds %q", b)
 	}
 	if _, err := os.Stat(dst.receivingFile(uuid)); !os.IsNotExist(err) {
 		t.Errorf("display copy left after a receive: %v", err)
