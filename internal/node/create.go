@@ -370,24 +370,40 @@ func writeIdentity(root string, v *vm.VM) error {
 	return nil
 }
 
-// applyStorage sets the dataset properties the VM object carries: quota
-// (GiB, 0 for none) and zfs_root_compression, where the pool can, and
-// those of its delegated dataset.
+// applyStorage sets the dataset properties the VM object carries on its
+// dataset and its delegated one: quota (GiB, 0 for none; each of the two
+// gets it) and zfs_root_compression / zfs_data_compression.
 func (n *Node) applyStorage(v *vm.VM) error {
-	ds := dataset(v.UUID)
-	var q int64
-	if v.Quota != nil {
-		q = *v.Quota << 30
+	q := quotaBytes(v)
+	if err := n.setStorage(dataset(v.UUID), q, v.ZFSRootCompression); err != nil {
+		return err
 	}
-	if err := n.Pool.SetQuota(ds, q); err != nil && !errors.Is(err, pool.ErrNotSupported) {
+	if hasDelegated(v) {
+		return n.setStorage(delegated(v.UUID), q, v.ZFSDataCompression)
+	}
+	return nil
+}
+
+// quotaBytes is the VM's quota in bytes, 0 for none.
+func quotaBytes(v *vm.VM) int64 {
+	if v.Quota == nil {
+		return 0
+	}
+	return *v.Quota << 30
+}
+
+// setStorage sets a dataset's quota (bytes, 0 for none) and compression
+// (a zfs value, "" to leave it), where the pool can.
+func (n *Node) setStorage(ds string, quota int64, compression string) error {
+	if err := n.Pool.SetQuota(ds, quota); err != nil && !errors.Is(err, pool.ErrNotSupported) {
 		return fmt.Errorf("quota on %s: %w", ds, err)
 	}
-	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && v.ZFSRootCompression != "" {
-		if err := c.SetCompression(ds, v.ZFSRootCompression); err != nil {
+	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && compression != "" {
+		if err := c.SetCompression(ds, compression); err != nil {
 			return fmt.Errorf("compression on %s: %w", ds, err)
 		}
 	}
-	return n.applyDelegatedStorage(v, q)
+	return nil
 }
 
 // zonerootTypes are the image types a zone of brand can have as its root,

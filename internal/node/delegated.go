@@ -22,10 +22,18 @@ func reprovisionData(uuid string) string { return dataset(uuid) + "-reprovisioni
 // checkDelegate refuses, before anything is made, a delegated dataset
 // that the pool cannot hold.
 func (n *Node) checkDelegate(v *vm.VM) error {
-	if vm.Bool(v.DelegateDataset, false) && !pool.HasChildren(n.Pool) {
-		return fmt.Errorf("delegate_dataset needs a pool with child datasets; the %s pool driver has none (use pool_driver=btrfs)", n.Pool.Name())
+	if vm.Bool(v.DelegateDataset, false) {
+		return n.needChildDatasets("delegate_dataset")
 	}
 	return nil
+}
+
+// needChildDatasets refuses what needs child datasets on a pool without.
+func (n *Node) needChildDatasets(what string) error {
+	if pool.HasChildren(n.Pool) {
+		return nil
+	}
+	return fmt.Errorf("%s needs a pool with child datasets; the %s pool driver has none (use pool_driver=btrfs)", what, n.Pool.Name())
 }
 
 // makeDelegated creates the VM's delegated dataset when the payload asks
@@ -53,24 +61,6 @@ func checkDestructible(v *vm.VM) error {
 	}
 	if hasDelegated(v) && vm.Bool(v.IndestructibleData, false) {
 		return errors.New("indestructible_delegated is set, cannot delete")
-	}
-	return nil
-}
-
-// applyDelegatedStorage gives the delegated dataset the VM's quota and
-// zfs_data_compression.
-func (n *Node) applyDelegatedStorage(v *vm.VM, quota int64) error {
-	if !hasDelegated(v) {
-		return nil
-	}
-	ds := delegated(v.UUID)
-	if err := n.Pool.SetQuota(ds, quota); err != nil && !errors.Is(err, pool.ErrNotSupported) {
-		return fmt.Errorf("quota on %s: %w", ds, err)
-	}
-	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && v.ZFSDataCompression != "" {
-		if err := c.SetCompression(ds, v.ZFSDataCompression); err != nil {
-			return fmt.Errorf("compression on %s: %w", ds, err)
-		}
 	}
 	return nil
 }

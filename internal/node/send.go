@@ -105,8 +105,8 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 	v.Zonepath = n.Zonepath(uuid)
 	want := []string{dataset(uuid)} // the datasets the stream must hold, in order
 	if hasDelegated(v) {
-		if !pool.HasChildren(n.Pool) {
-			return nil, fmt.Errorf("receive %s: its delegated dataset needs a pool with child datasets; the %s pool driver has none", uuid, n.Pool.Name())
+		if err := n.needChildDatasets("receive " + uuid + ": its delegated dataset"); err != nil {
+			return nil, err
 		}
 		want = append(want, delegated(uuid))
 	}
@@ -199,13 +199,7 @@ func (n *Node) receiveDataset(v *vm.VM, ds string, content io.Reader) error {
 	if _, err := io.Copy(io.Discard, content); err != nil {
 		return err
 	}
-	if v.Quota != nil && *v.Quota > 0 {
-		err := n.Pool.SetQuota(ds, *v.Quota<<30)
-		if err != nil && !errors.Is(err, pool.ErrNotSupported) {
-			return fmt.Errorf("quota on %s: %w", ds, err)
-		}
-	}
-	return nil
+	return n.setStorage(ds, quotaBytes(v), "")
 }
 
 // receivedVM decodes the object of a stream and keeps what belongs to the

@@ -358,8 +358,10 @@ func (d *Driver) Destroy(full string) error {
 	if c := clonesOf(all, uuids); len(c) > 0 {
 		return fmt.Errorf("destroy %s: cloned by %s: %w", full, strings.Join(c, ", "), pool.ErrHasDependents)
 	}
-	if c := childrenIn(all, name); snap == "" && len(c) > 0 {
-		return fmt.Errorf("destroy %s: has %s: %w", full, d.fullNames(c), pool.ErrHasChildren)
+	if snap == "" {
+		if err := d.childless(name); err != nil {
+			return fmt.Errorf("destroy %s: %w", full, err)
+		}
 	}
 	if snap != "" {
 		if err := destroySubvolume(d.snapPath(name, snap)); err != nil {

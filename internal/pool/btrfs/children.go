@@ -1,6 +1,7 @@
 package btrfs
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,48 +47,48 @@ func (d *Driver) descendants(name string) ([]string, error) {
 	return out, nil
 }
 
-// childrenIn names name's children and theirs among scanned datasets.
-func childrenIn(all []*dsEntry, name string) []string {
-	var out []string
-	for _, e := range all {
-		if strings.HasPrefix(e.Name, name+"/") {
-			out = append(out, e.Name)
-		}
+// childless is nil for a dataset without children, else ErrHasChildren
+// naming them.
+func (d *Driver) childless(name string) error {
+	cs, err := d.descendants(name)
+	if err != nil || len(cs) == 0 {
+		return err
 	}
-	slices.Sort(out)
-	return out
-}
-
-func (d *Driver) fullNames(names []string) string {
-	full := make([]string, len(names))
-	for i, n := range names {
+	full := make([]string, len(cs))
+	for i, n := range cs {
 		full[i] = d.full(n)
 	}
-	return strings.Join(full, ", ")
+	return fmt.Errorf("has %s: %w", strings.Join(full, ", "), pool.ErrHasChildren)
 }
 
-// mountChildren mounts name's descendants that should be, parents first;
-// below one kept unmounted nothing is mounted (its mountpoint would be a
-// directory of whatever is there instead).
+// mountChildren mounts name's descendants that should be (name is
+// mounted).
 func (d *Driver) mountChildren(name string) error {
 	cs, err := d.descendants(name)
 	if err != nil {
 		return err
 	}
-	var off []string
-	for _, c := range cs {
-		if slices.ContainsFunc(off, func(o string) bool { return strings.HasPrefix(c, o+"/") }) {
+	return d.mountAll(cs, map[string]bool{name: true})
+}
+
+// mountAll mounts the datasets of names, parents before children, that
+// should be; a child whose parent is not mounted (in mounted, which it
+// fills) is left: its mountpoint would be a directory of whatever is
+// there instead. It goes on past a dataset that fails to mount.
+func (d *Driver) mountAll(names []string, mounted map[string]bool) error {
+	var errs []error
+	for _, n := range names {
+		if p := pool.Parent(n); p != "" && !mounted[p] {
 			continue
 		}
-		if _, no := getXattr(d.dsDir(c), xattrUnmounted); no {
-			off = append(off, c)
+		if _, off := getXattr(d.dsDir(n), xattrUnmounted); off {
 			continue
 		}
-		if err := d.mount(c); err != nil {
-			return err
-		}
+		err := d.mount(n)
+		mounted[n] = err == nil
+		errs = append(errs, err)
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // unmountChildren unmounts name's descendants, children first, without
@@ -113,12 +114,8 @@ func (d *Driver) checkMove(from, to string) error {
 	if strings.HasPrefix(to, from+"/") {
 		return fmt.Errorf("a dataset cannot move under itself: %w", pool.ErrInvalidName)
 	}
-	cs, err := d.descendants(from)
-	if err != nil {
+	if err := d.childless(from); err != nil {
 		return err
-	}
-	if len(cs) > 0 {
-		return fmt.Errorf("has %s: %w", d.fullNames(cs), pool.ErrHasChildren)
 	}
 	if p := pool.Parent(to); p != "" && !exists(d.dsDir(p)) {
 		return fmt.Errorf("parent %w", pool.NotFound(d.full(p)))

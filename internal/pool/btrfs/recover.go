@@ -99,18 +99,8 @@ func (d *Driver) recover() error {
 		}
 	}
 	// A dataset that will not mount is reported when the caller asks for
-	// it; it must not keep the whole pool closed. A child's mountpoint is
-	// in its parent: it mounts only once its parent has.
-	mounted := map[string]bool{}
-	for _, n := range order {
-		if p := pool.Parent(n); p != "" && !mounted[p] {
-			continue
-		}
-		if _, off := getXattr(d.dsDir(n), xattrUnmounted); off {
-			continue
-		}
-		mounted[n] = d.mount(n) == nil
-	}
+	// it; it must not keep the whole pool closed.
+	d.mountAll(order, map[string]bool{})
 	mps, _ := os.ReadDir(d.mountRoot)
 	for _, e := range mps {
 		if e.IsDir() && !names[e.Name()] && e.Name() != pool.Archive {
