@@ -374,14 +374,32 @@ func writeIdentity(root string, v *vm.VM) error {
 // dataset and its delegated one: quota (GiB, 0 for none; each of the two
 // gets it) and zfs_root_compression / zfs_data_compression.
 func (n *Node) applyStorage(v *vm.VM) error {
-	q := quotaBytes(v)
-	if err := n.setStorage(dataset(v.UUID), q, v.ZFSRootCompression); err != nil {
-		return err
-	}
-	if hasDelegated(v) {
-		return n.setStorage(delegated(v.UUID), q, v.ZFSDataCompression)
+	for _, ds := range datasetsOf(v) {
+		if err := n.setQuota(ds, quotaBytes(v)); err != nil {
+			return err
+		}
+		if err := n.setCompression(ds, compressionOf(v, ds)); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// datasetsOf names the VM's dataset and its delegated one, parent first.
+func datasetsOf(v *vm.VM) []string {
+	if hasDelegated(v) {
+		return []string{dataset(v.UUID), delegated(v.UUID)}
+	}
+	return []string{dataset(v.UUID)}
+}
+
+// compressionOf is the zfs compression value the VM asks for on one of its
+// datasets.
+func compressionOf(v *vm.VM, ds string) string {
+	if ds == delegated(v.UUID) {
+		return v.ZFSDataCompression
+	}
+	return v.ZFSRootCompression
 }
 
 // quotaBytes is the VM's quota in bytes, 0 for none.
@@ -392,14 +410,19 @@ func quotaBytes(v *vm.VM) int64 {
 	return *v.Quota << 30
 }
 
-// setStorage sets a dataset's quota (bytes, 0 for none) and compression
-// (a zfs value, "" to leave it), where the pool can.
-func (n *Node) setStorage(ds string, quota int64, compression string) error {
-	if err := n.Pool.SetQuota(ds, quota); err != nil && !errors.Is(err, pool.ErrNotSupported) {
+// setQuota sets a dataset's quota (bytes, 0 for none) where the pool can.
+func (n *Node) setQuota(ds string, bytes int64) error {
+	if err := n.Pool.SetQuota(ds, bytes); err != nil && !errors.Is(err, pool.ErrNotSupported) {
 		return fmt.Errorf("quota on %s: %w", ds, err)
 	}
-	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && compression != "" {
-		if err := c.SetCompression(ds, compression); err != nil {
+	return nil
+}
+
+// setCompression sets a dataset's compression (a zfs value, "" to leave
+// it) where the pool can.
+func (n *Node) setCompression(ds, zfs string) error {
+	if c, ok := n.Pool.(interface{ SetCompression(string, string) error }); ok && zfs != "" {
+		if err := c.SetCompression(ds, zfs); err != nil {
 			return fmt.Errorf("compression on %s: %w", ds, err)
 		}
 	}

@@ -31,6 +31,10 @@ func TestDelegatedDataset(t *testing.T) {
 	if err != nil || d.Quota != 1<<30 || d.Mountpoint != filepath.Join(n.Zonepath(uuid), "data") {
 		t.Fatalf("delegated dataset %+v %v", d, err)
 	}
+	buf := make([]byte, 16)
+	if k, err := syscall.Getxattr(d.Mountpoint, "btrfs.compression", buf); err != nil || string(buf[:k]) != "lzo" {
+		t.Errorf("zfs_data_compression lz4: the dataset's compression is %q, %v", buf[:max(k, 0)], err)
+	}
 	in := "/zones/" + uuid + "/data"
 	if got := mustExec(t, n, uuid, "echo kept > "+in+"/f && mkdir "+in+"/d && stat -c %u:%a "+in); got != "0:755" {
 		t.Errorf("the zone sees its dataset as %q, want root's", got)
@@ -92,6 +96,9 @@ func TestDelegatedDataset(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(dst.Zonepath(uuid), "data", "f")); err != nil || string(b) != "kept\n" {
 		t.Errorf("received data: %q %v", b, err)
+	}
+	if k, err := syscall.Getxattr(filepath.Join(dst.Zonepath(uuid), "data"), "btrfs.compression", buf); err != nil || string(buf[:k]) != "lzo" {
+		t.Errorf("received delegated dataset's compression is %q, %v", buf[:max(k, 0)], err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dst.Zonepath(uuid), "root", "bin", "busybox")); err != nil || len(b) == 0 {
 		t.Errorf("received root: %v", err)

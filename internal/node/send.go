@@ -103,12 +103,11 @@ func (n *Node) Receive(ctx context.Context, r io.Reader) (*vm.VM, error) {
 	}
 	uuid := v.UUID
 	v.Zonepath = n.Zonepath(uuid)
-	want := []string{dataset(uuid)} // the datasets the stream must hold, in order
+	want := datasetsOf(v) // the datasets the stream must hold, in order
 	if hasDelegated(v) {
 		if err := n.needChildDatasets("receive " + uuid + ": its delegated dataset"); err != nil {
 			return nil, err
 		}
-		want = append(want, delegated(uuid))
 	}
 	unlock, err := n.lock(uuid)
 	if err != nil {
@@ -192,6 +191,10 @@ func (n *Node) receiveDataset(v *vm.VM, ds string, content io.Reader) error {
 		return fmt.Errorf("create dataset %s: %w", ds, err)
 	}
 	failpoint("receive/after-create")
+	// Compressed as on the sender, from the first byte written.
+	if err := n.setCompression(ds, compressionOf(v, ds)); err != nil {
+		return err
+	}
 	if err := stream.Unpack(content, d.Mountpoint); err != nil {
 		return err
 	}
@@ -199,7 +202,7 @@ func (n *Node) receiveDataset(v *vm.VM, ds string, content io.Reader) error {
 	if _, err := io.Copy(io.Discard, content); err != nil {
 		return err
 	}
-	return n.setStorage(ds, quotaBytes(v), "")
+	return n.setQuota(ds, quotaBytes(v))
 }
 
 // receivedVM decodes the object of a stream and keeps what belongs to the
