@@ -24,9 +24,9 @@ const xattrPrefix = "SCHILY.xattr."
 // devices, FIFOs) with numeric owners, full modes (setuid, setgid,
 // sticky), nanosecond mtimes and extended attributes. Names are relative
 // to dir, which itself is the entry ".". Mounts under dir are not
-// entered (their mountpoints are packed, empty). Sockets are skipped (tar cannot
-// hold them; they are recreated by whoever listens). Owners are those on
-// disk (a zone's root is uid 0 there), never names.
+// entered (their mountpoints are packed, empty). Sockets are skipped
+// (tar cannot hold them; they are recreated by whoever listens). Owners
+// are those on disk (a zone's root is uid 0 there), never names.
 func Pack(dir string, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	p := &packer{tw: tw, root: dir, links: map[[2]uint64]string{}, buf: make([]byte, 1<<20)}
