@@ -86,3 +86,41 @@ func BenchmarkZones(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkRemount takes a zone's dataset (with a delegated dataset)
+// down and up again, as a zone's stop and start do, in a pool of 500
+// datasets, and reports how much of
+// that is finding the dataset's children (a read of the pool's dataset
+// directory each way).
+//
+//	go test -run '^$' -bench Remount ./internal/pool/btrfs/
+func BenchmarkRemount(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("must run as root")
+	}
+	d, _ := newPool(b, 1<<30)
+	for i := range 500 {
+		if _, err := d.Create(fmt.Sprintf("zones/z%03d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// A zone with a delegated dataset.
+	if _, err := d.Create("zones/z250/data"); err != nil {
+		b.Fatal(err)
+	}
+	var children time.Duration
+	for b.Loop() {
+		if err := d.Unmount("zones/z250"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Mount("zones/z250"); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if cs, err := d.descendants("z250"); err != nil || len(cs) != 1 {
+			b.Fatal(cs, err)
+		}
+		children += time.Since(start)
+	}
+	b.ReportMetric(float64(2*children.Microseconds())/float64(b.N), "children-us/op")
+}
