@@ -184,7 +184,7 @@ func findSaved(f *os.File, name string) (io.Reader, *tar.Header, error) {
 				want = path.Clean(path.Join(path.Dir(want), hdr.Linkname))
 			case tar.TypeLink:
 				want = path.Clean(hdr.Linkname)
-			case tar.TypeReg, tar.TypeRegA:
+			case tar.TypeReg: // (the reader makes an old TypeRegA entry TypeReg)
 				return tr, hdr, nil
 			default:
 				return nil, nil, fmt.Errorf("docker archive: %s is not a file", name)

@@ -222,7 +222,7 @@ func (x *extractor) entry(hdr *tar.Header, r io.Reader) error {
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 		return x.dir(n, hdr)
-	case tar.TypeReg, tar.TypeRegA, tar.TypeGNUSparse:
+	case tar.TypeReg, tar.TypeGNUSparse:
 		return x.file(n, hdr, r)
 	case tar.TypeSymlink:
 		return x.special(n, hdr, func(dfd int, base string) error {

@@ -126,8 +126,7 @@ func TestSendReceive(t *testing.T) {
 		t.Fatal(err)
 	}
 	// SmartOS's send stops a running VM first.
-	s, err := sendVM(t, src, nil, uuid)
-	if err != nil {
+	if _, err := sendVM(t, src, nil, uuid); err != nil {
 		t.Fatal(err)
 	}
 	if st := state(t, src, uuid); st != "stopped" {
@@ -136,7 +135,8 @@ func TestSendReceive(t *testing.T) {
 	if err := unix.Setxattr(filepath.Join(src.Zonepath(uuid), "root/data.txt"), "user.tag", []byte("x"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = sendVM(t, src, nil, uuid); err != nil {
+	s, err := sendVM(t, src, nil, uuid)
+	if err != nil {
 		t.Fatal(err)
 	}
 	before := treeListing(t, src.Zonepath(uuid))

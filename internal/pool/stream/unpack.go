@@ -115,7 +115,7 @@ func (u *unpacker) entry(hdr *tar.Header, r io.Reader) error {
 		}
 		u.dirs = append(u.dirs, hdr)
 		return nil
-	case tar.TypeReg, tar.TypeRegA:
+	case tar.TypeReg: // (the reader makes an old TypeRegA entry TypeReg)
 		return u.file(pfd, base, hdr, r)
 	case tar.TypeLink:
 		target, err := cleanName(hdr.Linkname)

@@ -440,7 +440,7 @@ func TestMarkAndClear(t *testing.T) {
 		svc{name: "m", start: "sleep 300 &", stop: "sleep 300", stopTimeout: 4},
 		svc{name: "dep", start: "sleep 300 &", deps: []string{"require_all/restart/svc:/m"}},
 	)
-	s := e.wait(fm("dep"), graph.Online, 10*time.Second)
+	e.wait(fm("dep"), graph.Online, 10*time.Second)
 	pids := e.status(fm("m")).Pids
 	h := func(req control.Request) string { return e.r.Handle(&req).Error }
 	if got := h(control.Request{Op: control.OpClear, FMRIs: []string{"m"}}); got != `Instance "svc:/m:default" is not in a maintenance or degraded state.` {
@@ -463,7 +463,7 @@ func TestMarkAndClear(t *testing.T) {
 	if got := h(control.Request{Op: control.OpMark, State: "maintenance", Immediate: true, Temporary: true, FMRIs: []string{"m"}}); got != "" {
 		t.Fatal(got)
 	}
-	s = e.wait(fm("m"), graph.Maintenance, 10*time.Second)
+	s := e.wait(fm("m"), graph.Maintenance, 10*time.Second)
 	if took := time.Since(start); took > 2*time.Second || s.Aux != "administrative_request" {
 		t.Errorf("mark -I maintenance took %v: %+v", took, s)
 	}
@@ -557,13 +557,13 @@ func TestMemberKilled(t *testing.T) {
 		syscallKill(s.Pids[0])
 		// Until the restarter has seen the kill: the killed member gone,
 		// and for strict the whole service started again.
-		after := e.waitUntil(fm(n), graph.Online, 10*time.Second, func(st *control.Status) bool {
+		e.waitUntil(fm(n), graph.Online, 10*time.Second, func(st *control.Status) bool {
 			return !slices.Contains(st.Pids, s.Pids[0]) && (n != "strict" || !slices.Contains(st.Pids, s.Pids[1]))
 		})
 		if n == "lenient" {
 			// Given the time a restart would take, still the same.
 			time.Sleep(500 * time.Millisecond)
-			after = e.wait(fm(n), graph.Online, 10*time.Second)
+			after := e.wait(fm(n), graph.Online, 10*time.Second)
 			if !slices.Contains(after.Pids, s.Pids[1]) {
 				t.Errorf("%s: pids %v, then %v", n, s.Pids, after.Pids)
 			}
